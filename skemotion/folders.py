@@ -1,0 +1,95 @@
+"""Image folders in the ``root/<label>/<image>`` layout of the original post."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .image_io import IMAGE_EXTENSIONS
+
+__all__ = ["load_image_folder"]
+
+
+def _relabel(
+    name: str, label_map: Mapping[str, str] | Callable[[str], str] | None,
+    strip_suffix: str | None,
+) -> str:
+    if strip_suffix and name.endswith(strip_suffix) and name != strip_suffix:
+        name = name[: -len(strip_suffix)]
+    if label_map is None:
+        return name
+    if callable(label_map):
+        return str(label_map(name))
+    return str(label_map.get(name, name))
+
+
+def load_image_folder(
+    root: str | os.PathLike,
+    *,
+    strip_suffix: str | None = None,
+    label_map: Mapping[str, str] | Callable[[str], str] | None = None,
+    extensions: frozenset[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """List the images of a ``root/<label>/<image>`` folder tree.
+
+    Labels always come from the folder names, so any set of classes works
+    (the post's six, FER2013's seven, your own).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder whose sub-folders are labels and hold images, for example
+        ``data/train``.
+    strip_suffix : str, optional
+        Suffix removed from folder names to make labels, e.g. ``"_face"``
+        turns ``happy_face`` into ``happy``.
+    label_map : mapping or callable, optional
+        Renames labels after ``strip_suffix``: a dict (names not in it are
+        kept) or a function of the folder name.
+    extensions : set of str, optional
+        File name suffixes (lower case, with the dot) counted as images.
+        Defaults to :data:`skemotion.image_io.IMAGE_EXTENSIONS`. Hidden files
+        and other files are ignored.
+
+    Returns
+    -------
+    paths : ndarray of str, shape (n_images,)
+        Image paths, sorted by label folder then file name.
+    labels : ndarray of str, shape (n_images,)
+        The label of each image.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` does not exist.
+    NotADirectoryError
+        If ``root`` is not a folder.
+    ValueError
+        If ``root`` holds no label folder with images.
+    """
+    root = Path(os.fspath(root))
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: image folder does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: is not a folder")
+    exts = IMAGE_EXTENSIONS if extensions is None else frozenset(extensions)
+    paths: list[str] = []
+    labels: list[str] = []
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if label_dir.name.startswith("."):
+            continue
+        label = _relabel(label_dir.name, label_map, strip_suffix)
+        for file in sorted(label_dir.iterdir()):
+            if file.name.startswith(".") or file.suffix.lower() not in exts:
+                continue
+            paths.append(str(file))
+            labels.append(label)
+    if not paths:
+        raise ValueError(
+            f"{root}: no images found; expected the layout {root}/<label>/<image> "
+            f"with image files named {', '.join(sorted(exts))}"
+        )
+    return np.asarray(paths, dtype=object), np.asarray(labels, dtype=object)
