@@ -1,0 +1,56 @@
+"""skemotion: predict a person's emotion from a photo of their face.
+
+One scikit-learn :class:`~sklearn.pipeline.Pipeline` goes from image paths to
+emotion labels: :class:`FaceCropper` -> :class:`GrayscaleConverter` ->
+:class:`VGG16Encoder` -> :class:`EmotionClassifier`, built by
+:func:`make_emotion_pipeline`.
+"""
+
+import os as _os
+
+# Keep TensorFlow's C++ start-up chatter out of users' terminals unless asked for.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ._version import __version__  # noqa: E402
+from .classification import EmotionClassifier  # noqa: E402
+from .encoding import VGG16Encoder  # noqa: E402
+from .exceptions import (  # noqa: E402
+    BadImagesError,
+    ChecksumError,
+    DownloadError,
+    ImageReadError,
+    MultipleFacesError,
+    NoFaceError,
+    SkemotionError,
+    WeightsError,
+)
+from .face_cropping import FaceCropper, detect_faces  # noqa: E402
+from .folders import load_image_folder  # noqa: E402
+from .grayscale import GrayscaleConverter  # noqa: E402
+from .image_io import read_image  # noqa: E402
+from .pipeline import make_emotion_pipeline  # noqa: E402
+from .prediction import format_topk, top_k  # noqa: E402
+# TEMP from .seed_faces import fetch_seed_faces  # noqa: E402
+
+__all__ = [
+    "BadImagesError",
+    "ChecksumError",
+    "DownloadError",
+    "EmotionClassifier",
+    "FaceCropper",
+    "GrayscaleConverter",
+    "ImageReadError",
+    "MultipleFacesError",
+    "NoFaceError",
+    "SkemotionError",
+    "VGG16Encoder",
+    "WeightsError",
+    "__version__",
+    "detect_faces",
+    "fetch_seed_faces",
+    "format_topk",
+    "load_image_folder",
+    "make_emotion_pipeline",
+    "read_image",
+    "top_k",
+]

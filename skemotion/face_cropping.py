@@ -1,0 +1,368 @@
+"""Pipeline stage 1: image paths to face crops (``path -> image -> crop``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from numbers import Integral, Real
+
+import cv2
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._progress import progress_iter
+from ._validation import check_paths, normalize_size
+from .exceptions import (
+    BadImagesError,
+    ImageReadError,
+    MultipleFacesError,
+    NoFaceError,
+)
+from .image_io import DEFAULT_MAX_PIXELS, read_image
+
+__all__ = ["FaceCropper", "detect_faces"]
+
+logger = logging.getLogger(__name__)
+
+
+# Detectors hold native objects that cannot be pickled; they are built once per
+# process and kept here, never on the estimator, so fitted pipelines pickle.
+@functools.lru_cache(maxsize=1)
+def _hog_detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=1)
+def _haar_cascade():
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
+        raise RuntimeError(
+            f"OpenCV's Haar cascade could not be loaded from {path}; install "
+            "opencv-python-headless<5 (OpenCV 5 wheels ship no Haar files)"
+        )
+    return cascade
+
+
+def detect_faces(
+    image: np.ndarray,
+    detector: str = "hog",
+    *,
+    upsample: int = 1,
+    max_detection_side: int | None = 800,
+) -> np.ndarray:
+    """Find faces in one RGB image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width, 3), dtype uint8
+        RGB image, as returned by :func:`skemotion.image_io.read_image`.
+    detector : {"hog", "haar"}, default="hog"
+        ``"hog"``: dlib's frontal-face HOG detector (the original post's);
+        ``"haar"``: OpenCV's frontal-face Haar cascade.
+    upsample : int, default=1
+        For ``"hog"``: times the image is upsampled before detection, which
+        finds smaller faces at some cost. Ignored by ``"haar"``.
+    max_detection_side : int or None, default=800
+        Images whose longest side is larger are shrunk to it for detection
+        (boxes are scaled back). Large photos are slow to scan and their
+        faces are big enough to be found at this size. ``None`` keeps the
+        full resolution.
+
+    Returns
+    -------
+    boxes : ndarray of shape (n_faces, 4), dtype int
+        ``(left, top, right, bottom)`` of each face in the image's pixel
+        coordinates, clipped to the image, largest first.
+    """
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    scale = 1.0
+    longest = max(gray.shape)
+    if max_detection_side is not None and longest > max_detection_side:
+        scale = max_detection_side / longest
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if detector == "hog":
+        rects = _hog_detector()(gray, int(upsample))
+        boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+    elif detector == "haar":
+        found = _haar_cascade().detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
+        )
+        boxes = [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
+    else:
+        raise ValueError(f"unknown detector {detector!r}; use 'hog' or 'haar'")
+    if not boxes:
+        return np.zeros((0, 4), dtype=int)
+    arr = np.asarray(boxes, dtype=float) / scale
+    h, w = image.shape[:2]
+    arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, w)
+    arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, h)
+    arr = np.rint(arr).astype(int)
+    areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
+    arr = arr[areas > 0]
+    areas = areas[areas > 0]
+    return arr[np.argsort(-areas, kind="stable")]
+
+
+def _expand_box(box: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    left, top, right, bottom = (int(v) for v in box)
+    dx = int(round((right - left) * margin))
+    dy = int(round((bottom - top) * margin))
+    h, w = shape[:2]
+    return max(0, left - dx), max(0, top - dy), min(w, right + dx), min(h, bottom + dy)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    height, width = size
+    shrinking = image.shape[0] > height or image.shape[1] > width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+class FaceCropper(TransformerMixin, BaseEstimator):
+    """Read image files, find the face, crop it with a margin and resize it.
+
+    The first step of the emotion pipeline: a 1-D array-like of image paths
+    goes in, a batch of RGB face crops comes out.
+
+    Parameters
+    ----------
+    detector : {"hog", "haar", "none"}, default="hog"
+        ``"hog"``: dlib's frontal-face HOG detector, as in the original post.
+        ``"haar"``: OpenCV's frontal-face Haar cascade (faster, less precise).
+        ``"none"``: the images are already face crops (as in FER2013); they
+        are only resized.
+    size : int or tuple of (int, int), default=(224, 224)
+        Output ``(height, width)`` of every crop; an int means a square.
+    margin : float, default=0.2
+        Space kept around the detected face box, as a fraction of the box's
+        width (left and right) and height (top and bottom), clipped to the
+        image.
+    no_face : {"full_image", "raise"}, default="full_image"
+        What to do with an image in which no face is found: use the whole
+        image (resized), or raise :class:`~skemotion.exceptions.NoFaceError`.
+    multiple_faces : {"largest", "raise"}, default="largest"
+        What to do when several faces are found: crop the largest, or raise
+        :class:`~skemotion.exceptions.MultipleFacesError`.
+    upsample : int, default=1
+        HOG only: upsampling passes before detection (finds smaller faces).
+    max_detection_side : int or None, default=800
+        Photos larger than this (longest side) are shrunk for detection only;
+        crops are always taken from the full-resolution image.
+    max_pixels : int or None, default=100_000_000
+        Refuse images with more pixels (decompression bombs).
+    progress : bool or None, default=None
+        Show a progress bar; ``None`` shows one when stderr is a terminal.
+
+    Attributes
+    ----------
+    size_ : tuple of (int, int)
+        The validated output ``(height, width)``, set by :meth:`fit`.
+
+    See Also
+    --------
+    GrayscaleConverter : the next step of the pipeline.
+    make_emotion_pipeline : the whole chain from paths to labels.
+
+    Notes
+    -----
+    The transformer is stateless: :meth:`fit` only validates the parameters,
+    and :meth:`transform` works without it. Every path is read and checked
+    before any crop is returned; when some files are bad, one
+    :class:`~skemotion.exceptions.BadImagesError` lists every one of them.
+
+    Examples
+    --------
+    >>> from skemotion import FaceCropper
+    >>> cropper = FaceCropper(detector="hog", size=64)
+    >>> crops = cropper.transform(["photo.jpg"])  # doctest: +SKIP
+    >>> crops.shape  # doctest: +SKIP
+    (1, 64, 64, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "detector": [StrOptions({"hog", "haar", "none"})],
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "no_face": [StrOptions({"full_image", "raise"})],
+        "multiple_faces": [StrOptions({"largest", "raise"})],
+        "upsample": [Interval(Integral, 0, 4, closed="both")],
+        "max_detection_side": [Interval(Integral, 32, None, closed="left"), None],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "progress": ["boolean", None],
+    }
+
+    def __init__(
+        self,
+        detector: str = "hog",
+        size: int | tuple[int, int] = (224, 224),
+        margin: float = 0.2,
+        no_face: str = "full_image",
+        multiple_faces: str = "largest",
+        upsample: int = 1,
+        max_detection_side: int | None = 800,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        progress: bool | None = None,
+    ) -> None:
+        self.detector = detector
+        self.size = size
+        self.margin = margin
+        self.no_face = no_face
+        self.multiple_faces = multiple_faces
+        self.upsample = upsample
+        self.max_detection_side = max_detection_side
+        self.max_pixels = max_pixels
+        self.progress = progress
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = True
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and the paths; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths (str or os.PathLike).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FaceCropper
+        """
+        check_paths(X)
+        self.size_ = normalize_size(self.size)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Read every image and return its face crop.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths (str or os.PathLike).
+
+        Returns
+        -------
+        crops : ndarray of shape (n_images, height, width, 3), dtype uint8
+            RGB face crops, in input order.
+
+        Raises
+        ------
+        BadImagesError
+            If any file cannot be read, or breaks the ``no_face`` or
+            ``multiple_faces`` policy; it lists every such file. Raised after
+            all files were looked at, so one error tells about all of them.
+        """
+        self._validate_params()
+        size = normalize_size(self.size)
+        paths = check_paths(X)
+        out = np.empty((len(paths), *size, 3), dtype=np.uint8)
+        errors: list[ImageReadError] = []
+        counts = {"no_face": 0, "multiple_faces": 0}
+        for i, path in enumerate(
+            progress_iter(paths, total=len(paths), desc="Cropping faces",
+                          progress=self.progress)
+        ):
+            try:
+                out[i] = self._crop_one(path, size, counts)
+            except ImageReadError as exc:
+                errors.append(exc)
+        if errors:
+            raise BadImagesError(errors, len(paths))
+        if self.detector != "none":
+            logger.info(
+                "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
+                len(paths), counts["no_face"], self.no_face,
+                counts["multiple_faces"], self.multiple_faces,
+            )
+        return out
+
+    def detect(self, X) -> list[np.ndarray]:
+        """Return the face boxes found in each image, without cropping.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+
+        Returns
+        -------
+        boxes : list of ndarray of shape (n_faces, 4)
+            ``(left, top, right, bottom)`` per face, largest first; for
+            ``detector="none"`` the whole image is one box.
+        """
+        self._validate_params()
+        result = []
+        for path in check_paths(X):
+            image = read_image(path, max_pixels=self.max_pixels)
+            result.append(self._find(image))
+        return result
+
+    def _find(self, image: np.ndarray) -> np.ndarray:
+        if self.detector == "none":
+            h, w = image.shape[:2]
+            return np.array([[0, 0, w, h]])
+        return detect_faces(
+            image, self.detector, upsample=self.upsample,
+            max_detection_side=self.max_detection_side,
+        )
+
+    def _crop_one(self, path: str, size: tuple[int, int], counts: dict) -> np.ndarray:
+        image = read_image(path, max_pixels=self.max_pixels)
+        if self.detector == "none":
+            return _resize(image, size)
+        try:
+            boxes = self._find(image)
+        except cv2.error as exc:  # pragma: no cover - defensive
+            raise ImageReadError(path, f"face detection failed ({exc})") from None
+        if len(boxes) == 0:
+            counts["no_face"] += 1
+            if self.no_face == "raise":
+                raise NoFaceError(path, f"no face found (detector={self.detector!r})")
+            return _resize(image, size)
+        if len(boxes) > 1:
+            counts["multiple_faces"] += 1
+            if self.multiple_faces == "raise":
+                raise MultipleFacesError(
+                    path, f"{len(boxes)} faces found (detector={self.detector!r})"
+                )
+        left, top, right, bottom = _expand_box(boxes[0], self.margin, image.shape)
+        return _resize(image[top:bottom, left:right], size)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output values: one per pixel and channel.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is file paths).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            ``pixel_<row>_<col>_<channel>`` in C order.
+        """
+        return _pixel_names(normalize_size(self.size), 3)
+
+
+def _pixel_names(size: tuple[int, int], channels: int) -> np.ndarray:
+    rows, cols, chans = np.meshgrid(
+        np.arange(size[0]), np.arange(size[1]), np.arange(channels), indexing="ij"
+    )
+    return np.char.add(
+        np.char.add(np.char.add("pixel_", rows.ravel().astype(str)),
+                    np.char.add("_", cols.ravel().astype(str))),
+        np.char.add("_", chans.ravel().astype(str)),
+    ).astype(object)
