@@ -1,0 +1,152 @@
+"""EmotionClassifier: the post's dense net, and the scikeras 0.13 defects it fixes."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    check_cv,
+    cross_val_score,
+)
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skemotion import EmotionClassifier
+
+LABELS = np.array(["angry", "happy", "sad"])
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.RandomState(0)
+    centers = rng.normal(0, 3, (3, 10))
+    y = np.repeat(LABELS, 20)
+    X = (centers[np.repeat(np.arange(3), 20)] + rng.normal(0, 1, (60, 10))).astype("f4")
+    return X, y
+
+
+def small(**params):
+    defaults = dict(hidden_layer_sizes=(16,), learning_rate=1e-2, epochs=20,
+                    random_state=0)
+    return EmotionClassifier(**{**defaults, **params})
+
+
+def test_default_architecture_is_the_posts(blobs):
+    X, y = blobs
+    clf = EmotionClassifier(epochs=1, random_state=0).fit(X, y)
+    dense = [layer for layer in clf.model_.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.units for layer in dense] == [256, 64, 16, 3]
+    assert dense[-1].activation.__name__ == "softmax"
+    dropouts = [layer.rate for layer in clf.model_.layers
+                if layer.__class__.__name__ == "Dropout"]
+    assert dropouts == [0.5, 0.5, 0.5]
+    opt = clf.model_.optimizer
+    assert opt.__class__.__name__ == "RMSprop"
+    assert float(opt.learning_rate) == pytest.approx(1e-4)
+    params = EmotionClassifier().get_params()
+    assert params["epochs"] == 15 and params["batch_size"] == 16
+    assert params["patience"] == 3
+
+
+def test_learns_separable_classes(blobs):
+    X, y = blobs
+    clf = small().fit(X, y)
+    assert list(clf.classes_) == sorted(LABELS)
+    assert np.mean(clf.predict(X) == y) > 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (60, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_regression_is_classifier_and_stratified_cv(blobs):
+    # scikeras 0.13 + scikit-learn >= 1.7: is_classifier() was False
+    clf = EmotionClassifier()
+    assert is_classifier(clf)
+    X, y = blobs
+    assert isinstance(check_cv(5, y, classifier=is_classifier(clf)), StratifiedKFold)
+
+
+def test_regression_probability_scorer_is_finite(blobs):
+    # with KFold on sorted labels, test folds held unseen classes -> NaN log loss
+    X, y = blobs
+    scores = cross_val_score(small(epochs=5), X, y, cv=3, scoring="neg_log_loss")
+    assert np.isfinite(scores).all()
+
+
+def test_regression_one_sample_predict_proba_is_2d(blobs):
+    X, y = blobs
+    clf = small(epochs=2).fit(X, y)
+    assert clf.predict_proba(X[:1]).shape == (1, 3)
+    assert clf.predict(X[:1]).shape == (1,)
+    binary = small(epochs=2).fit(X[:40], y[:40])
+    assert binary.predict_proba(X[:1]).shape == (1, 2)
+
+
+def test_regression_seeded_fit_restores_determinism(blobs):
+    from tensorflow.python.framework import config
+
+    X, y = blobs
+    assert not config.is_op_determinism_enabled()
+    small(epochs=1).fit(X, y)
+    assert not config.is_op_determinism_enabled()
+    # with determinism left on, this unseeded fit (dropout) failed
+    unseeded = small(epochs=1, random_state=None).fit(X, y)
+    assert unseeded.predict(X).shape == (60,)
+
+
+def test_random_state_makes_fits_reproducible(blobs):
+    X, y = blobs
+    a = small(epochs=3).fit(X, y).predict_proba(X)
+    b = small(epochs=3).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_early_stopping_on_validation_loss(blobs):
+    X, y = blobs
+    clf = small(epochs=200, patience=2, learning_rate=0.05).fit(X, y)
+    assert "val_loss" in clf.history_
+    assert len(clf.history_["loss"]) < 200
+    no_val = small(epochs=3, validation_split=0.0).fit(X, y)
+    assert "val_loss" not in no_val.history_ and len(no_val.history_["loss"]) == 3
+
+
+def test_hold_out_is_stratified(blobs):
+    X, y = blobs
+    clf = small(validation_split=0.25)
+    y_codes = np.repeat(np.arange(3), 20)
+    _, y_train, _, (X_val, y_val) = clf._hold_out(X, y_codes, None)
+    assert np.bincount(y_val).tolist() == [5, 5, 5]
+    assert len(y_train) == 45
+
+
+def test_grid_search_clone_and_params(blobs):
+    X, y = blobs
+    grid = GridSearchCV(small(epochs=3), {"learning_rate": [1e-3, 1e-2],
+                                          "hidden_layer_sizes": [(8,), (16, 8)]}, cv=2)
+    grid.fit(X, y)
+    assert set(grid.cv_results_["param_learning_rate"]) == {1e-3, 1e-2}
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    cloned = clone(small(dropout=0.1))
+    assert cloned.get_params()["dropout"] == 0.1 and not hasattr(cloned, "model_")
+
+
+def test_pickle_gives_identical_probabilities(blobs):
+    X, y = blobs
+    clf = small(epochs=3).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"optimizer": "lbfgs"}, {"dropout": 1.5}, {"learning_rate": 0},
+     {"hidden_layer_sizes": (16, 0)}, {"epochs": 0}],
+)
+def test_invalid_parameters(params, blobs):
+    X, y = blobs
+    with pytest.raises((InvalidParameterError, ValueError)):
+        small(**params).fit(X, y)

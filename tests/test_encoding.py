@@ -1,0 +1,133 @@
+"""VGG16Encoder: weights sources, pooling, batching, persistence."""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skemotion import FaceCropper, GrayscaleConverter, VGG16Encoder, WeightsError
+
+
+@pytest.fixture(scope="module")
+def faces(seed_dir):
+    paths = sorted(str(p) for p in (seed_dir / "train" / "happy_face").iterdir())[:6]
+    crops = FaceCropper(size=48).transform(paths)
+    return GrayscaleConverter().fit_transform(crops)
+
+
+@pytest.fixture(scope="module")
+def seeded(faces):
+    return VGG16Encoder(weights=None, random_state=0, pooling="avg").fit(faces)
+
+
+def test_seeded_random_weights_are_reproducible(faces, seeded):
+    a = seeded.transform(faces)
+    b = VGG16Encoder(weights=None, random_state=0, pooling="avg").fit(faces).transform(faces)
+    c = VGG16Encoder(weights=None, random_state=1, pooling="avg").fit(faces).transform(faces)
+    assert a.shape == (6, 512) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert seeded.weights_used_ == "random (seed 0)"
+    # real images give varied features, not a constant vector
+    assert np.std(a, axis=0).mean() > 0
+
+
+@pytest.mark.parametrize(
+    ("pooling", "size", "n_out"),
+    [("flatten", 48, 512), ("flatten", 64, 2 * 2 * 512), ("avg", 64, 512),
+     ("max", 96, 512), ("flatten", 224, 7 * 7 * 512)],
+)
+def test_pooling_output_sizes(pooling, size, n_out):
+    x = np.random.RandomState(0).randint(0, 256, (2, size, size, 3)).astype(np.uint8)
+    enc = VGG16Encoder(weights=None, random_state=0, pooling=pooling).fit(x)
+    assert enc.transform(x).shape == (2, n_out)
+    assert enc.n_features_out_ == n_out
+    names = enc.get_feature_names_out()
+    assert len(names) == n_out and names[0] == "vgg16encoder0"
+
+
+def test_batch_size_does_not_change_features(faces, seeded):
+    one_by_one = clone(seeded).set_params(batch_size=1).fit(faces).transform(faces)
+    np.testing.assert_allclose(one_by_one, seeded.transform(faces), rtol=1e-4, atol=1e-4)
+
+
+def test_weights_file_roundtrip(faces, seeded, tmp_path):
+    path = tmp_path / "vgg16_faces.weights.h5"
+    seeded.model_.save_weights(path)
+    from_file = VGG16Encoder(weights=str(path), pooling="avg").fit(faces)
+    np.testing.assert_array_equal(from_file.transform(faces), seeded.transform(faces))
+    assert from_file.weights_used_.startswith(f"file {path}")
+    # a file written at one input size serves any other size
+    bigger = np.repeat(np.repeat(faces, 2, axis=1), 2, axis=2)
+    assert VGG16Encoder(weights=path).fit(bigger).transform(bigger).shape == (6, 3 * 3 * 512)
+
+
+def test_weights_errors(faces, tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        VGG16Encoder(weights=tmp_path / "nope.weights.h5").fit(faces)
+    junk = tmp_path / "junk.weights.h5"
+    junk.write_bytes(b"not hdf5 at all")
+    with pytest.raises(WeightsError, match="not a weights file"):
+        VGG16Encoder(weights=junk).fit(faces)
+
+
+def test_imagenet_download_failure_is_explained(faces, monkeypatch):
+    import keras
+
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", no_network)
+    with pytest.raises(WeightsError) as info:
+        VGG16Encoder(weights="imagenet").fit(faces)
+    message = str(info.value)
+    assert "ImageNet" in message and "weights=None" in message
+    assert "Name or service not known" in message
+
+
+def test_imagenet_loads_from_keras_cache(faces, tmp_path, monkeypatch):
+    """The real ``weights="imagenet"`` path loads what Keras' downloader returns."""
+    import keras
+
+    seeded_no_top = VGG16Encoder(weights=None, random_state=3, pooling="avg").fit(faces)
+    cached = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    seeded_no_top.model_.save_weights(str(cached) + ".weights.h5")
+    (tmp_path / (cached.name + ".weights.h5")).rename(cached.with_suffix(".weights.h5"))
+    calls = []
+
+    def fake_get_file(fname, origin, **kwargs):
+        calls.append((fname, origin))
+        return str(cached.with_suffix(".weights.h5"))
+
+    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", fake_get_file)
+    assert keras.applications.VGG16 is not None
+    enc = VGG16Encoder(weights="imagenet", pooling="avg").fit(faces)
+    assert calls and calls[0][0].endswith("notop.h5")
+    assert enc.weights_used_ == "imagenet"
+    np.testing.assert_array_equal(enc.transform(faces), seeded_no_top.transform(faces))
+
+
+def test_input_checks(faces, seeded):
+    with pytest.raises(NotFittedError):
+        VGG16Encoder(weights=None).transform(faces)
+    with pytest.raises(ValueError, match="at least 32x32"):
+        VGG16Encoder(weights=None).fit(np.zeros((1, 16, 16, 3), np.uint8))
+    with pytest.raises(ValueError, match="fitted on 48x48"):
+        seeded.transform(np.zeros((1, 64, 64, 3), np.uint8))
+
+
+def test_pickle_and_joblib_keep_weights(faces, seeded, tmp_path):
+    expected = seeded.transform(faces)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(seeded)).transform(faces),
+                                  expected)
+    joblib.dump(seeded, tmp_path / "enc.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "enc.joblib").transform(faces),
+                                  expected)
+    # pickling does not disturb the original
+    assert seeded.model_ is not None
