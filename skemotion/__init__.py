@@ -11,10 +11,10 @@ import os as _os
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless asked for.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ._version import __version__  # noqa: E402
-from .classification import EmotionClassifier  # noqa: E402
-from .encoding import VGG16Encoder  # noqa: E402
-from .exceptions import (  # noqa: E402
+from ._version import __version__
+from .classification import EmotionClassifier
+from .encoding import VGG16Encoder
+from .exceptions import (
     BadImagesError,
     ChecksumError,
     DownloadError,
@@ -24,13 +24,14 @@ from .exceptions import (  # noqa: E402
     SkemotionError,
     WeightsError,
 )
-from .face_cropping import FaceCropper, detect_faces  # noqa: E402
-from .folders import load_image_folder  # noqa: E402
-from .grayscale import GrayscaleConverter  # noqa: E402
-from .image_io import read_image  # noqa: E402
-from .pipeline import make_emotion_pipeline  # noqa: E402
-from .prediction import format_topk, top_k  # noqa: E402
-# TEMP from .seed_faces import fetch_seed_faces  # noqa: E402
+from .face_cropping import FaceCropper, detect_faces
+from .folders import load_image_folder
+from .grayscale import GrayscaleConverter
+from .image_io import read_image
+from .pipeline import make_emotion_pipeline
+from .prediction import format_topk, top_k
+
+# TEMP from .seed_faces import fetch_seed_faces
 
 __all__ = [
     "BadImagesError",

@@ -52,8 +52,10 @@ def normalize_size(size, name: str = "size") -> tuple[int, int]:
     """Return ``(height, width)`` from an int or a pair of ints."""
     if isinstance(size, Integral) and not isinstance(size, bool):
         pair = (int(size), int(size))
-    elif isinstance(size, (tuple, list)) and len(size) == 2 and all(
-        isinstance(s, Integral) and not isinstance(s, bool) for s in size
+    elif (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(s, Integral) and not isinstance(s, bool) for s in size)
     ):
         pair = (int(size[0]), int(size[1]))
     else:

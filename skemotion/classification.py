@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections import defaultdict
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scikeras.wrappers import KerasClassifier
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils._tags import ClassifierTags
 
 from ._progress import progress_enabled
@@ -51,6 +58,33 @@ def _restore_op_determinism():
             config.disable_op_determinism()
 
 
+def _reject_sparse(X):
+    if sp.issparse(X):
+        raise TypeError(
+            "sparse input is not supported by EmotionClassifier; pass a dense "
+            "array, e.g. X.toarray()"
+        )
+    return X
+
+
+def _ravel_column(y):
+    """A column vector y becomes 1-D with a warning, as scikit-learn's do."""
+    if (
+        y is not None
+        and not sp.issparse(y)
+        and np.asarray(y).ndim == 2
+        and (np.asarray(y).shape[1] == 1)
+    ):
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        return np.ravel(np.asarray(y))
+    return y
+
+
 class _EpochProgress:
     """Keras callback drawing one tqdm bar over the epochs."""
 
@@ -60,11 +94,15 @@ class _EpochProgress:
 
         class _Callback(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs, desc="Training", unit="epoch", leave=False)
+                self.bar = tqdm(
+                    total=epochs, desc="Training", unit="epoch", leave=False
+                )
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
-                shown = {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss")}
+                shown = {
+                    k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss")
+                }
                 self.bar.set_postfix(shown)
                 self.bar.update(1)
 
@@ -173,9 +211,13 @@ default="rmsprop"
         **kwargs,
     ) -> None:
         super().__init__(
-            optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-            validation_split=validation_split, random_state=random_state,
-            verbose=verbose, **kwargs,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_split=validation_split,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -203,8 +245,7 @@ default="rmsprop"
         sizes = self.hidden_layer_sizes
         if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError(
-                "hidden_layer_sizes must be a tuple of positive ints, "
-                f"got {sizes!r}"
+                f"hidden_layer_sizes must be a tuple of positive ints, got {sizes!r}"
             )
 
     def fit(self, X, y, sample_weight=None, **kwargs):
@@ -226,12 +267,16 @@ default="rmsprop"
         self : EmotionClassifier
         """
         self._validate_own_params()
+        X = _reject_sparse(X)
+        y = _ravel_column(y)
         with _restore_op_determinism():
             return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
         """Train for one more epoch (see scikeras' ``partial_fit``)."""
         self._validate_own_params()
+        X = _reject_sparse(X)
+        y = _ravel_column(y)
         with _restore_op_determinism():
             return super().partial_fit(
                 X, y, classes=classes, sample_weight=sample_weight, **kwargs
@@ -250,12 +295,12 @@ default="rmsprop"
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; always 2-D, one sample included.
         """
+        X = _reject_sparse(X)
+        n_samples = np.shape(np.asarray(X))[0]
         with _restore_op_determinism():
             proba = super().predict_proba(X, **kwargs)
-        proba = np.asarray(proba)
-        if proba.ndim == 1:
-            proba = proba.reshape(1, -1)
-        return proba
+        # scikeras squeezes (1, n_classes) and (n_samples, 1) to 1-D
+        return np.asarray(proba).reshape(n_samples, -1)
 
     def predict(self, X, **kwargs) -> np.ndarray:
         """Most probable label of each sample.
@@ -272,6 +317,17 @@ default="rmsprop"
         proba = self.predict_proba(X, **kwargs)
         return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
+    def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
+        # scikit-learn's wording for a wrong number of features, checked first
+        if X is not None and not reset and hasattr(self, "n_features_in_"):
+            shape = np.shape(np.asarray(X))
+            if len(shape) == 2 and shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {shape[1]} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input"
+                )
+        return super()._validate_data(X=X, y=y, reset=reset, y_numeric=y_numeric)
+
     # -- Keras model ---------------------------------------------------------------
     def _keras_build_fn(self, meta, compile_kwargs):
         import keras
@@ -281,24 +337,31 @@ default="rmsprop"
         inputs = keras.Input(shape=(n_features,), name="features")
         x = inputs
         for i, units in enumerate(self.hidden_layer_sizes):
-            x = keras.layers.Dense(int(units), activation=self.activation,
-                                   name=f"dense_{i}")(x)
+            x = keras.layers.Dense(
+                int(units), activation=self.activation, name=f"dense_{i}"
+            )(x)
             if self.dropout > 0:
                 x = keras.layers.Dropout(self.dropout, name=f"dropout_{i}")(x)
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="emotion")(x)
         model = keras.Model(inputs, outputs, name="emotion_classifier")
         optimizer = keras.optimizers.get(
-            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+            {
+                "class_name": self.optimizer,
+                "config": {"learning_rate": self.learning_rate},
+            }
         )
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=optimizer,
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         return model
 
     def _hold_out(self, X, y, sample_weight):
         """Split a stratified validation set off the training data."""
         n = len(y)
         labels = y.argmax(axis=1) if y.ndim == 2 else y
-        n_val = int(round(n * self.validation_split))
+        n_val = round(n * self.validation_split)
         if self.validation_split <= 0 or n_val < 1 or n - n_val < 1:
             return X, y, sample_weight, None
         index = np.arange(n)
@@ -306,7 +369,10 @@ default="rmsprop"
         counts = counts[counts > 0]
         stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
         train_idx, val_idx = train_test_split(
-            index, test_size=n_val, stratify=stratify, random_state=self.random_state,
+            index,
+            test_size=n_val,
+            stratify=stratify,
+            random_state=self.random_state,
         )
         val = (X[val_idx], y[val_idx])
         if sample_weight is not None:
@@ -314,24 +380,34 @@ default="rmsprop"
             sample_weight = sample_weight[train_idx]
         return X[train_idx], y[train_idx], sample_weight, val
 
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
-                         **kwargs):
+    def _fit_keras_model(
+        self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+    ):
         import keras
         from scikeras.utils.random_state import tensorflow_random_state
 
         X_train, y_train, sw_train, validation = self._hold_out(X, y, sample_weight)
         callbacks = list(self._fit_callbacks or [])
         if self.patience is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss" if validation is not None else "loss",
-                patience=self.patience, restore_best_weights=True,
-            ))
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss" if validation is not None else "loss",
+                    patience=self.patience,
+                    restore_best_weights=True,
+                )
+            )
         if self.verbose == 0 and progress_enabled(self.progress):
             callbacks.append(_EpochProgress(epochs))
         fit_args = dict(
-            x=X_train, y=y_train, sample_weight=sw_train, validation_data=validation,
-            batch_size=self.batch_size, epochs=initial_epoch + epochs,
-            initial_epoch=initial_epoch, verbose=self.verbose, shuffle=True,
+            x=X_train,
+            y=y_train,
+            sample_weight=sw_train,
+            validation_data=validation,
+            batch_size=self.batch_size,
+            epochs=initial_epoch + epochs,
+            initial_epoch=initial_epoch,
+            verbose=self.verbose,
+            shuffle=True,
             callbacks=callbacks,
         )
         if self._random_state is not None:

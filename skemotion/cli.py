@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def _parse_params(items: list[str] | None) -> dict:
-    """Turn ``NAME=VALUE`` strings into a dict; VALUE is a Python literal or a string."""
+    """Turn ``NAME=VALUE`` strings into a dict (VALUE: a Python literal or a str)."""
     params = {}
     for item in items or []:
         name, sep, raw = item.partition("=")
@@ -45,7 +45,9 @@ def _build_pipeline(params: dict):
     valid = pipeline.get_params()
     unknown = [name for name in params if name not in valid]
     if unknown:
-        names = ", ".join(sorted(k for k in valid if "__" in k and not k.startswith("steps")))
+        names = ", ".join(
+            sorted(k for k in valid if "__" in k and not k.startswith("steps"))
+        )
         raise UsageError(
             f"unknown pipeline parameter(s) {', '.join(unknown)}; valid names: {names}"
         )
@@ -69,12 +71,16 @@ def _cmd_train(args) -> int:
     has_splits = (data_dir / "train").is_dir()
     train_root = data_dir / "train" if has_splits else data_dir
     paths, labels = _load_split(train_root, args.strip_suffix)
-    print(f"Training on {len(paths)} images from {train_root}, "
-          f"classes: {', '.join(sorted(set(labels)))}")
+    print(
+        f"Training on {len(paths)} images from {train_root}, "
+        f"classes: {', '.join(sorted(set(labels)))}"
+    )
     start = time.perf_counter()
     pipeline.fit(paths, labels)
-    print(f"Trained in {time.perf_counter() - start:.1f} s; encoder weights: "
-          f"{pipeline.named_steps['encode'].weights_used_}")
+    print(
+        f"Trained in {time.perf_counter() - start:.1f} s; encoder weights: "
+        f"{pipeline.named_steps['encode'].weights_used_}"
+    )
     val_root = data_dir / "validation"
     if has_splits and val_root.is_dir():
         val_paths, val_labels = _load_split(val_root, args.strip_suffix)
@@ -101,8 +107,10 @@ def _load_model(path: str):
             f"({type(exc).__name__}: {exc})"
         ) from None
     if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
-        raise UsageError(f"{model_path}: holds a {type(model).__name__}, not a fitted "
-                         "emotion pipeline")
+        raise UsageError(
+            f"{model_path}: holds a {type(model).__name__}, not a fitted "
+            "emotion pipeline"
+        )
     return model
 
 
@@ -124,12 +132,18 @@ def _cmd_predict(args) -> int:
             for err in exc.errors:
                 failed[err.path] = err.reason
             good = [p for p in good if p not in failed]
-    results = dict(zip(good, top_k(proba, model.classes_, args.top_k), strict=True)) if good else {}
+    results = (
+        dict(zip(good, top_k(proba, model.classes_, args.top_k), strict=True))
+        if good
+        else {}
+    )
     for path in paths:
         if path in results:
             print(f"{path}: {format_topk(results[path])}")
         else:
-            print(f"{path}: error: {failed.get(path, 'unknown error')}", file=sys.stderr)
+            print(
+                f"{path}: error: {failed.get(path, 'unknown error')}", file=sys.stderr
+            )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -140,7 +154,8 @@ def _try_imagenet(size: tuple[int, int]) -> str | None:
 
     try:
         VGG16Encoder(weights="imagenet", pooling="avg").fit(
-            np.zeros((1, *size, 3), dtype=np.uint8))
+            np.zeros((1, *size, 3), dtype=np.uint8)
+        )
     except WeightsError as exc:
         return str(exc)
     return None
@@ -155,53 +170,72 @@ def _cmd_demo(args) -> int:
 
     wall = time.perf_counter()
     size = (args.size, args.size)
-    print("skemotion demo: the original post's experiment, 'Building Emotional State "
-          "Predictor using Deep Learning' (2018)")
+    print(
+        "skemotion demo: the original post's experiment, 'Building Emotional State "
+        "Predictor using Deep Learning' (2018)"
+    )
     data = fetch_seed_faces(args.data_home, progress=args.progress)
     n_train = int(np.sum(data.split == "train"))
     n_val = int(np.sum(data.split == "validation"))
-    print(f"Data: {data.root} ({n_train} train + {n_val} validation images, "
-          f"classes: {', '.join(data.target_names)})")
+    print(
+        f"Data: {data.root} ({n_train} train + {n_val} validation images, "
+        f"classes: {', '.join(data.target_names)})"
+    )
 
     encode_params: dict = {"encode__weights": args.weights}
     if args.weights == "imagenet":
         reason = _try_imagenet(size)
         if reason is not None:
             print(f"ImageNet weights are not available: {reason}")
-            print(f"Using random VGG16 weights instead (weights=None, random_state="
-                  f"{args.random_state}); expect accuracy near chance "
-                  f"({1 / len(data.target_names):.0%}), not the post's figure.")
+            print(
+                f"Using random VGG16 weights instead (weights=None, random_state="
+                f"{args.random_state}); expect accuracy near chance "
+                f"({1 / len(data.target_names):.0%}), not the post's figure."
+            )
             encode_params = {"encode__weights": None}
     elif args.weights in ("none", "None"):
         encode_params = {"encode__weights": None}
     pipeline = make_emotion_pipeline(
-        crop__size=size, crop__progress=args.progress,
-        encode__random_state=args.random_state, encode__progress=args.progress,
-        classify__random_state=args.random_state, classify__progress=args.progress,
+        crop__size=size,
+        crop__progress=args.progress,
+        encode__random_state=args.random_state,
+        encode__progress=args.progress,
+        classify__random_state=args.random_state,
+        classify__progress=args.progress,
         **encode_params,
     )
     features_step = pipeline[:-1]
-    print(f"Detecting, cropping and encoding {len(data.filenames)} images at "
-          f"{size[0]}x{size[1]} (once; the first three steps learn nothing from data)...")
+    print(
+        f"Detecting, cropping and encoding {len(data.filenames)} images at "
+        f"{size[0]}x{size[1]} (once; the first three steps learn nothing from data)..."
+    )
     start = time.perf_counter()
     features = features_step.fit_transform(data.filenames)
     encode_time = time.perf_counter() - start
     weights_used = pipeline.named_steps["encode"].weights_used_
-    print(f"  {len(features)} images in {encode_time:.1f} s "
-          f"({len(features) / encode_time:.1f} images/s), {features.shape[1]} features "
-          f"each; weights: {weights_used}")
+    print(
+        f"  {len(features)} images in {encode_time:.1f} s "
+        f"({len(features) / encode_time:.1f} images/s), {features.shape[1]} features "
+        f"each; weights: {weights_used}"
+    )
 
     train, val = data.split == "train", data.split == "validation"
     classifier = clone(pipeline.named_steps["classify"])
     start = time.perf_counter()
     classifier.fit(features[train], data.target[train])
     val_accuracy = float(np.mean(classifier.predict(features[val]) == data.target[val]))
-    print(f"Validation accuracy (train on train, {n_val} validation images): "
-          f"{val_accuracy:.1%}   [original post: 33%, ImageNet weights]")
-    cv = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.random_state)
+    print(
+        f"Validation accuracy (train on train, {n_val} validation images): "
+        f"{val_accuracy:.1%}   [original post: 33%, ImageNet weights]"
+    )
+    cv = StratifiedKFold(
+        n_splits=args.folds, shuffle=True, random_state=args.random_state
+    )
     scores = cross_val_score(clone(classifier), features, data.target, cv=cv)
-    print(f"{args.folds}-fold stratified cross-validation accuracy on train+validation: "
-          f"{scores.mean():.1%} +/- {scores.std():.1%}")
+    print(
+        f"{args.folds}-fold stratified cross-validation accuracy on train+validation: "
+        f"{scores.mean():.1%} +/- {scores.std():.1%}"
+    )
     print(f"Training and cross-validation took {time.perf_counter() - start:.1f} s")
 
     pipeline.steps[-1] = ("classify", classifier)
@@ -217,8 +251,10 @@ def _cmd_demo(args) -> int:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(pipeline, args.output)
         print(f"Fitted pipeline saved to {args.output}")
-    print(f"Weights used for every figure above: {weights_used}. "
-          f"Wall time: {time.perf_counter() - wall:.1f} s")
+    print(
+        f"Weights used for every figure above: {weights_used}. "
+        f"Wall time: {time.perf_counter() - wall:.1f} s"
+    )
     return EXIT_OK
 
 
@@ -229,30 +265,48 @@ def _parser() -> argparse.ArgumentParser:
         prog="skemotion",
         description="Predict a person's emotion from a photo of their face.",
     )
-    parser.add_argument("--version", action="version", version=f"skemotion {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--version", action="version", version=f"skemotion {__version__}"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress details"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = sub.add_parser(
-        "train", help="train a model on a folder of labelled images",
+        "train",
+        help="train a model on a folder of labelled images",
         description="Train the emotion pipeline on DATA_DIR/<label>/<image> or on "
         "DATA_DIR/train/<label>/<image> (then DATA_DIR/validation is used to report "
         "accuracy) and save the fitted pipeline with joblib.",
     )
     train.add_argument("data_dir", metavar="DATA_DIR")
-    train.add_argument("-o", "--output", required=True, metavar="MODEL.joblib",
-                       help="where to save the fitted pipeline")
-    train.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                       help="a pipeline parameter, e.g. crop__size='(64, 64)' or "
-                       "encode__weights=None (VALUE is a Python literal, else a "
-                       "string); repeat for several")
-    train.add_argument("--strip-suffix", metavar="SUFFIX",
-                       help="remove SUFFIX from folder names to make labels "
-                       "(e.g. _face)")
+    train.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.joblib",
+        help="where to save the fitted pipeline",
+    )
+    train.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a pipeline parameter, e.g. crop__size='(64, 64)' or "
+        "encode__weights=None (VALUE is a Python literal, else a "
+        "string); repeat for several",
+    )
+    train.add_argument(
+        "--strip-suffix",
+        metavar="SUFFIX",
+        help="remove SUFFIX from folder names to make labels (e.g. _face)",
+    )
     train.set_defaults(func=_cmd_train)
 
     predict = sub.add_parser(
-        "predict", help="print the top-k emotions of images",
+        "predict",
+        help="print the top-k emotions of images",
         description="Print each image's most probable emotions, e.g. "
         "'photo.jpg: 62.1%% happy, 20.4%% shocked'. Exit status: 0 when every image "
         "was predicted, 1 when some could not be read (one error line each, on "
@@ -261,37 +315,63 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", metavar="MODEL.joblib")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
-    predict.add_argument("-k", "--top-k", type=int, default=2, metavar="K",
-                         help="how many emotions to print per image (default: 2)")
+    predict.add_argument(
+        "-k",
+        "--top-k",
+        type=int,
+        default=2,
+        metavar="K",
+        help="how many emotions to print per image (default: 2)",
+    )
     predict.set_defaults(func=_cmd_predict)
 
     demo = sub.add_parser(
-        "demo", help="reproduce the original post's experiment end to end",
+        "demo",
+        help="reproduce the original post's experiment end to end",
         description="Fetch the original post's 6-class data (or use the copy in "
         "SKEMOTION_DATA), encode it, train, and report validation and 5-fold "
         "cross-validated accuracy and a few top-k predictions. Falls back to "
         "random VGG16 weights, and says so, when ImageNet weights cannot be "
         "downloaded.",
     )
-    demo.add_argument("--data-home", metavar="DIR",
-                      help="folder holding (or to receive) seed/; default: "
-                      "$SKEMOTION_DATA or ~/skemotion_data")
-    demo.add_argument("--size", type=int, default=224,
-                      help="face crop side in pixels (default: 224, as in the post)")
-    demo.add_argument("--weights", default="imagenet",
-                      help="'imagenet' (default), 'none' (random), or a weights file")
+    demo.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="folder holding (or to receive) seed/; default: "
+        "$SKEMOTION_DATA or ~/skemotion_data",
+    )
+    demo.add_argument(
+        "--size",
+        type=int,
+        default=224,
+        help="face crop side in pixels (default: 224, as in the post)",
+    )
+    demo.add_argument(
+        "--weights",
+        default="imagenet",
+        help="'imagenet' (default), 'none' (random), or a weights file",
+    )
     demo.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     demo.add_argument("-k", "--top-k", type=int, default=2, metavar="K")
-    demo.add_argument("--n-examples", type=int, default=4,
-                      help="validation images whose predictions are printed")
+    demo.add_argument(
+        "--n-examples",
+        type=int,
+        default=4,
+        help="validation images whose predictions are printed",
+    )
     demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("-o", "--output", metavar="MODEL.joblib",
-                      help="also save the fitted pipeline here")
+    demo.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL.joblib",
+        help="also save the fitted pipeline here",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     for command in (train, predict, demo):
-        command.add_argument("-q", "--quiet", action="store_true",
-                             help="no progress bars")
+        command.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bars"
+        )
     return parser
 
 
@@ -300,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     args.progress = False if args.quiet else None
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

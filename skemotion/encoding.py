@@ -77,13 +77,18 @@ def _build_vgg16(input_shape: tuple[int, int, int], pooling: str, weights):
 
     keras_pooling = None if pooling == "flatten" else pooling
     base = keras.applications.VGG16(
-        include_top=False, weights=weights, input_shape=input_shape,
+        include_top=False,
+        weights=weights,
+        input_shape=input_shape,
         pooling=keras_pooling,
     )
     if pooling != "flatten":
         return base
-    return keras.Model(base.input, keras.layers.Flatten(name="flatten")(base.output),
-                       name="vgg16_flatten")
+    return keras.Model(
+        base.input,
+        keras.layers.Flatten(name="flatten")(base.output),
+        name="vgg16_flatten",
+    )
 
 
 class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -203,7 +208,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if weights is None:
             model = _build_vgg16(input_shape, self.pooling, None)
             model.set_weights(_seeded_weights(model, self.random_state))
-            seed = self.random_state if isinstance(self.random_state, Integral) else None
+            seed = (
+                self.random_state if isinstance(self.random_state, Integral) else None
+            )
             self.weights_used_ = (
                 f"random (seed {seed})" if seed is not None else "random (unseeded)"
             )
@@ -258,8 +265,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         model = self._get_model()
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
         starts = range(0, X.shape[0], self.batch_size)
-        for start in progress_iter(starts, total=len(starts), desc="Encoding (batches)",
-                                   progress=self.progress):
+        for start in progress_iter(
+            starts, total=len(starts), desc="Encoding (batches)", progress=self.progress
+        ):
             batch = _preprocess(X[start : start + self.batch_size])
             out[start : start + len(batch)] = np.asarray(model(batch, training=False))
         return out

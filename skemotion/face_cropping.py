@@ -91,7 +91,9 @@ def detect_faces(
         found = _haar_cascade().detectMultiScale(
             gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
         )
-        boxes = [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
+        boxes = [
+            (x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)
+        ]
     else:
         raise ValueError(f"unknown detector {detector!r}; use 'hog' or 'haar'")
     if not boxes:
@@ -107,10 +109,12 @@ def detect_faces(
     return arr[np.argsort(-areas, kind="stable")]
 
 
-def _expand_box(box: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def _expand_box(
+    box: np.ndarray, margin: float, shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
     left, top, right, bottom = (int(v) for v in box)
-    dx = int(round((right - left) * margin))
-    dy = int(round((bottom - top) * margin))
+    dx = round((right - left) * margin)
+    dy = round((bottom - top) * margin)
     h, w = shape[:2]
     return max(0, left - dx), max(0, top - dy), min(w, right + dx), min(h, bottom + dy)
 
@@ -272,8 +276,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         errors: list[ImageReadError] = []
         counts = {"no_face": 0, "multiple_faces": 0}
         for i, path in enumerate(
-            progress_iter(paths, total=len(paths), desc="Cropping faces",
-                          progress=self.progress)
+            progress_iter(
+                paths, total=len(paths), desc="Cropping faces", progress=self.progress
+            )
         ):
             try:
                 out[i] = self._crop_one(path, size, counts)
@@ -284,8 +289,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         if self.detector != "none":
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
-                len(paths), counts["no_face"], self.no_face,
-                counts["multiple_faces"], self.multiple_faces,
+                len(paths),
+                counts["no_face"],
+                self.no_face,
+                counts["multiple_faces"],
+                self.multiple_faces,
             )
         return out
 
@@ -315,7 +323,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             h, w = image.shape[:2]
             return np.array([[0, 0, w, h]])
         return detect_faces(
-            image, self.detector, upsample=self.upsample,
+            image,
+            self.detector,
+            upsample=self.upsample,
             max_detection_side=self.max_detection_side,
         )
 
@@ -362,7 +372,9 @@ def _pixel_names(size: tuple[int, int], channels: int) -> np.ndarray:
         np.arange(size[0]), np.arange(size[1]), np.arange(channels), indexing="ij"
     )
     return np.char.add(
-        np.char.add(np.char.add("pixel_", rows.ravel().astype(str)),
-                    np.char.add("_", cols.ravel().astype(str))),
+        np.char.add(
+            np.char.add("pixel_", rows.ravel().astype(str)),
+            np.char.add("_", cols.ravel().astype(str)),
+        ),
         np.char.add("_", chans.ravel().astype(str)),
     ).astype(object)

@@ -14,7 +14,8 @@ __all__ = ["load_image_folder"]
 
 
 def _relabel(
-    name: str, label_map: Mapping[str, str] | Callable[[str], str] | None,
+    name: str,
+    label_map: Mapping[str, str] | Callable[[str], str] | None,
     strip_suffix: str | None,
 ) -> str:
     if strip_suffix and name.endswith(strip_suffix) and name != strip_suffix:

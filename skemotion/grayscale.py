@@ -98,7 +98,9 @@ class GrayscaleConverter(TransformerMixin, BaseEstimator):
         n_channels = self._check_n_channels()
         X = check_image_batch(X)
         if X.shape[-1] == 3:
-            gray = np.tensordot(X.astype(np.float32), _LUMA.astype(np.float32), axes=([3], [0]))
+            gray = np.tensordot(
+                X.astype(np.float32), _LUMA.astype(np.float32), axes=([3], [0])
+            )
         else:
             gray = X[..., 0].astype(np.float32)
         if X.dtype.kind in "ui":

@@ -23,8 +23,20 @@ __all__ = ["IMAGE_EXTENSIONS", "read_image"]
 
 #: File name suffixes treated as images when walking folders.
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm",
-     ".pgm", ".pbm", ".jfif"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".jfif",
+    }
 )
 
 #: Default upper bound on the number of pixels of one image (decompression bombs).
@@ -131,7 +143,9 @@ def read_image(
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"image is too large: {exc}") from None
     except PermissionError:
-        raise ImageReadError(path, "permission denied: the file cannot be read") from None
+        raise ImageReadError(
+            path, "permission denied: the file cannot be read"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:

@@ -31,7 +31,7 @@ def _shared_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The folder holding ``seed/``, ``seed-happy-sad/``, ``fer2013/``, ``face-count/``."""
+    """The folder holding ``seed/``, ``fer2013/``, ``face-count/`` and the rest."""
     return _shared_data_dir()
 
 

@@ -30,19 +30,25 @@ def blobs():
 
 
 def small(**params):
-    defaults = dict(hidden_layer_sizes=(16,), learning_rate=1e-2, epochs=20,
-                    random_state=0)
+    defaults = dict(
+        hidden_layer_sizes=(16,), learning_rate=1e-2, epochs=20, random_state=0
+    )
     return EmotionClassifier(**{**defaults, **params})
 
 
 def test_default_architecture_is_the_posts(blobs):
     X, y = blobs
     clf = EmotionClassifier(epochs=1, random_state=0).fit(X, y)
-    dense = [layer for layer in clf.model_.layers if layer.__class__.__name__ == "Dense"]
+    dense = [
+        layer for layer in clf.model_.layers if layer.__class__.__name__ == "Dense"
+    ]
     assert [layer.units for layer in dense] == [256, 64, 16, 3]
     assert dense[-1].activation.__name__ == "softmax"
-    dropouts = [layer.rate for layer in clf.model_.layers
-                if layer.__class__.__name__ == "Dropout"]
+    dropouts = [
+        layer.rate
+        for layer in clf.model_.layers
+        if layer.__class__.__name__ == "Dropout"
+    ]
     assert dropouts == [0.5, 0.5, 0.5]
     opt = clf.model_.optimizer
     assert opt.__class__.__name__ == "RMSprop"
@@ -66,7 +72,7 @@ def test_regression_is_classifier_and_stratified_cv(blobs):
     # scikeras 0.13 + scikit-learn >= 1.7: is_classifier() was False
     clf = EmotionClassifier()
     assert is_classifier(clf)
-    X, y = blobs
+    _X, y = blobs
     assert isinstance(check_cv(5, y, classifier=is_classifier(clf)), StratifiedKFold)
 
 
@@ -115,18 +121,21 @@ def test_early_stopping_on_validation_loss(blobs):
 
 
 def test_hold_out_is_stratified(blobs):
-    X, y = blobs
+    X, _y = blobs
     clf = small(validation_split=0.25)
     y_codes = np.repeat(np.arange(3), 20)
-    _, y_train, _, (X_val, y_val) = clf._hold_out(X, y_codes, None)
+    _, y_train, _, (_X_val, y_val) = clf._hold_out(X, y_codes, None)
     assert np.bincount(y_val).tolist() == [5, 5, 5]
     assert len(y_train) == 45
 
 
 def test_grid_search_clone_and_params(blobs):
     X, y = blobs
-    grid = GridSearchCV(small(epochs=3), {"learning_rate": [1e-3, 1e-2],
-                                          "hidden_layer_sizes": [(8,), (16, 8)]}, cv=2)
+    grid = GridSearchCV(
+        small(epochs=3),
+        {"learning_rate": [1e-3, 1e-2], "hidden_layer_sizes": [(8,), (16, 8)]},
+        cv=2,
+    )
     grid.fit(X, y)
     assert set(grid.cv_results_["param_learning_rate"]) == {1e-3, 1e-2}
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
@@ -143,8 +152,13 @@ def test_pickle_gives_identical_probabilities(blobs):
 
 @pytest.mark.parametrize(
     "params",
-    [{"optimizer": "lbfgs"}, {"dropout": 1.5}, {"learning_rate": 0},
-     {"hidden_layer_sizes": (16, 0)}, {"epochs": 0}],
+    [
+        {"optimizer": "lbfgs"},
+        {"dropout": 1.5},
+        {"learning_rate": 0},
+        {"hidden_layer_sizes": (16, 0)},
+        {"epochs": 0},
+    ],
 )
 def test_invalid_parameters(params, blobs):
     X, y = blobs

@@ -27,8 +27,16 @@ def seeded(faces):
 
 def test_seeded_random_weights_are_reproducible(faces, seeded):
     a = seeded.transform(faces)
-    b = VGG16Encoder(weights=None, random_state=0, pooling="avg").fit(faces).transform(faces)
-    c = VGG16Encoder(weights=None, random_state=1, pooling="avg").fit(faces).transform(faces)
+    b = (
+        VGG16Encoder(weights=None, random_state=0, pooling="avg")
+        .fit(faces)
+        .transform(faces)
+    )
+    c = (
+        VGG16Encoder(weights=None, random_state=1, pooling="avg")
+        .fit(faces)
+        .transform(faces)
+    )
     assert a.shape == (6, 512) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
@@ -39,8 +47,13 @@ def test_seeded_random_weights_are_reproducible(faces, seeded):
 
 @pytest.mark.parametrize(
     ("pooling", "size", "n_out"),
-    [("flatten", 48, 512), ("flatten", 64, 2 * 2 * 512), ("avg", 64, 512),
-     ("max", 96, 512), ("flatten", 224, 7 * 7 * 512)],
+    [
+        ("flatten", 48, 512),
+        ("flatten", 64, 2 * 2 * 512),
+        ("avg", 64, 512),
+        ("max", 96, 512),
+        ("flatten", 224, 7 * 7 * 512),
+    ],
 )
 def test_pooling_output_sizes(pooling, size, n_out):
     x = np.random.RandomState(0).randint(0, 256, (2, size, size, 3)).astype(np.uint8)
@@ -53,7 +66,9 @@ def test_pooling_output_sizes(pooling, size, n_out):
 
 def test_batch_size_does_not_change_features(faces, seeded):
     one_by_one = clone(seeded).set_params(batch_size=1).fit(faces).transform(faces)
-    np.testing.assert_allclose(one_by_one, seeded.transform(faces), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        one_by_one, seeded.transform(faces), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_weights_file_roundtrip(faces, seeded, tmp_path):
@@ -64,7 +79,10 @@ def test_weights_file_roundtrip(faces, seeded, tmp_path):
     assert from_file.weights_used_.startswith(f"file {path}")
     # a file written at one input size serves any other size
     bigger = np.repeat(np.repeat(faces, 2, axis=1), 2, axis=2)
-    assert VGG16Encoder(weights=path).fit(bigger).transform(bigger).shape == (6, 3 * 3 * 512)
+    assert VGG16Encoder(weights=path).fit(bigger).transform(bigger).shape == (
+        6,
+        3 * 3 * 512,
+    )
 
 
 def test_weights_errors(faces, tmp_path):
@@ -105,7 +123,9 @@ def test_imagenet_loads_from_keras_cache(faces, tmp_path, monkeypatch):
         calls.append((fname, origin))
         return str(cached.with_suffix(".weights.h5"))
 
-    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", fake_get_file)
+    monkeypatch.setattr(
+        "keras.src.applications.vgg16.file_utils.get_file", fake_get_file
+    )
     assert keras.applications.VGG16 is not None
     enc = VGG16Encoder(weights="imagenet", pooling="avg").fit(faces)
     assert calls and calls[0][0].endswith("notop.h5")
@@ -124,10 +144,12 @@ def test_input_checks(faces, seeded):
 
 def test_pickle_and_joblib_keep_weights(faces, seeded, tmp_path):
     expected = seeded.transform(faces)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(seeded)).transform(faces),
-                                  expected)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(seeded)).transform(faces), expected
+    )
     joblib.dump(seeded, tmp_path / "enc.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "enc.joblib").transform(faces),
-                                  expected)
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "enc.joblib").transform(faces), expected
+    )
     # pickling does not disturb the original
     assert seeded.model_ is not None

@@ -136,7 +136,12 @@ def test_bad_X(X, match):
 
 @pytest.mark.parametrize(
     "params",
-    [{"detector": "cnn"}, {"margin": -1}, {"no_face": "skip"}, {"multiple_faces": "all"}],
+    [
+        {"detector": "cnn"},
+        {"margin": -1},
+        {"no_face": "skip"},
+        {"multiple_faces": "all"},
+    ],
 )
 def test_invalid_parameters(params, single):
     with pytest.raises(InvalidParameterError):

@@ -130,8 +130,9 @@ def test_max_pixels_refuses_large_image(tmp_path: Path):
 
 
 def test_opencv_fallback_reads_what_pillow_cannot(tmp_path: Path, monkeypatch):
-    import skemotion.image_io as image_io
     from PIL import UnidentifiedImageError
+
+    import skemotion.image_io as image_io
 
     Image.new("RGB", (20, 10), (0, 128, 255)).save(tmp_path / "x.png")
 
