@@ -1,0 +1,165 @@
+"""The ``skemotion`` command line, run as a user would."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+
+from skemotion.cli import main
+
+LINE = re.compile(r"^(?P<path>.+): (?P<topk>(\d+\.\d% \w+)(, \d+\.\d% \w+)*)$")
+PARAMS = [
+    "--param", "crop__size=(48, 48)",
+    "--param", "encode__weights=None",
+    "--param", "encode__random_state=0",
+    "--param", "encode__pooling='avg'",
+    "--param", "classify__epochs=2",
+    "--param", "classify__random_state=0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_dir(seed_dir, tmp_path_factory):
+    """A small train/validation tree of real seed images (symlinks), 3 classes."""
+    root = tmp_path_factory.mktemp("data")
+    for split, n in (("train", 4), ("validation", 1)):
+        for label in ("happy_face", "sad_face", "shocked_face"):
+            (root / split / label).mkdir(parents=True)
+            for src in sorted((seed_dir / "train" / label).iterdir())[
+                (0 if split == "train" else 10) :
+            ][:n]:
+                (root / split / label / src.name).symlink_to(src)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "model.joblib"
+    assert (
+        main(["train", str(data_dir), "--output", str(out), "--strip-suffix", "_face",
+              "--quiet", *PARAMS]) == 0
+    )  # fmt: skip
+    return out
+
+
+def test_help_for_every_command(capsys):
+    for argv in ([], ["train"], ["predict"], ["demo"]):
+        with pytest.raises(SystemExit) as info:
+            main([*argv, "--help"])
+        assert info.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: skemotion")
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "skemotion", "predict", "--help"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert "--top-k" in result.stdout
+
+
+def test_train_writes_model_and_reports(model_file, data_dir, capsys):
+    model = joblib.load(model_file)
+    assert list(model.classes_) == ["happy", "sad", "shocked"]
+    assert model.get_params()["crop__size"] == (48, 48)
+    assert model.named_steps["encode"].weights_used_ == "random (seed 0)"
+
+
+def test_train_output_mentions_accuracy_and_weights(data_dir, tmp_path, capsys):
+    out = tmp_path / "m.joblib"
+    assert main(["train", str(data_dir), "-o", str(out), "-q", *PARAMS]) == 0
+    text = capsys.readouterr().out
+    assert "Validation accuracy:" in text and "on 3 images" in text
+    assert "random (seed 0)" in text
+    assert out.is_file()
+
+
+def test_predict_prints_topk(model_file, data_dir, capsys):
+    images = sorted(str(p) for p in (data_dir / "validation").rglob("*.*"))
+    assert main(["predict", str(model_file), *images, "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(images)
+    model = joblib.load(model_file)
+    proba = model.predict_proba(images)
+    for line, path, row in zip(lines, images, proba, strict=True):
+        match = LINE.match(line)
+        assert match and match["path"] == path
+        pairs = match["topk"].split(", ")
+        assert len(pairs) == 3
+        percents = [float(p.split("%")[0]) for p in pairs]
+        assert percents == sorted(percents, reverse=True)
+        best = model.classes_[np.argmax(row)]
+        assert pairs[0] == f"{100 * row.max():.1f}% {best}"
+
+
+def test_predict_reports_bad_files_and_keeps_good_ones(
+    model_file, data_dir, tmp_path, capsys
+):
+    good = sorted(str(p) for p in (data_dir / "validation").rglob("*.*"))[:2]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    missing = tmp_path / "missing.png"
+    code = main(["predict", str(model_file), good[0], str(bad), str(missing), good[1]])
+    assert code == 1
+    captured = capsys.readouterr()
+    printed = [LINE.match(line)["path"] for line in captured.out.splitlines()]
+    assert printed == good
+    assert f"{bad}: error:" in captured.err
+    assert f"{missing}: error: file does not exist" in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "no-such-model.joblib", "x.jpg"],
+        ["train", "no-such-dir", "-o", "m.joblib"],
+        ["train", ".", "-o", "m.joblib", "--param", "crop__colour=1"],
+        ["train", ".", "-o", "m.joblib", "--param", "no-equals-sign"],
+    ],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"skemotion {argv[0]}: error:")
+    assert "Traceback" not in err
+
+
+def test_predict_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
+    fake = tmp_path / "model.joblib"
+    fake.write_text("not a pickle")
+    assert main(["predict", str(fake), "x.jpg"]) == 2
+    assert "not a skemotion model file" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):
+    """The README's main job, small: the real data, 2 folds, no ImageNet download."""
+
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    # the same offline failure on every machine, with or without internet
+    monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", no_network)
+    monkeypatch.setenv("SKEMOTION_DATA", str(shared_data))
+    code = main(["demo", "--size", "32", "--folds", "2", "--quiet",
+                 "--output", str(tmp_path / "demo.joblib")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ImageNet weights are not available" in out
+    assert "Name or service not known" in out
+    assert "random (seed 0)" in out
+    assert "353 train + 12 validation images" in out
+    assert re.search(r"Validation accuracy .*: \d+\.\d%", out)
+    assert re.search(r"2-fold stratified cross-validation accuracy .*: \d+\.\d%", out)
+    topk_lines = [line for line in out.splitlines() if "(true: " in line]
+    assert len(topk_lines) == 4
+    assert all(re.search(r"\d+\.\d% \w+, \d+\.\d% \w+$", ln) for ln in topk_lines)
+    assert joblib.load(tmp_path / "demo.joblib").predict_proba(
+        [line.split()[0] for line in []] or [str(next((shared_data / "seed").rglob("*.jpg")))]
+    ).shape == (1, 6)
