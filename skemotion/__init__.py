@@ -30,8 +30,7 @@ from .grayscale import GrayscaleConverter
 from .image_io import read_image
 from .pipeline import make_emotion_pipeline
 from .prediction import format_topk, top_k
-
-# TEMP from .seed_faces import fetch_seed_faces
+from .seed_faces import fetch_seed_faces
 
 __all__ = [
     "BadImagesError",

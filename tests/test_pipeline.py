@@ -174,5 +174,5 @@ def test_bad_paths_fail_before_any_keras_work(
     assert str(not_image) in str(info.value) and "not an image" in str(info.value)
     unfitted = small_pipeline()
     monkeypatch.setattr(VGG16Encoder, "fit", must_not_run)
-    with pytest.raises(BadImagesError, match="gone.png"):
+    with pytest.raises(BadImagesError, match=r"gone\.png"):
         unfitted.fit([paths[0], str(missing)], ["happy", "sad"])
