@@ -25,11 +25,17 @@ from .exceptions import (
     WeightsError,
 )
 from .face_cropping import FaceCropper, detect_faces
-from .folders import load_image_folder
+from .folders import UnreadableImagesWarning, load_image_folder
 from .grayscale import GrayscaleConverter
 from .image_io import read_image
 from .pipeline import make_emotion_pipeline
-from .prediction import format_topk, top_k
+from .prediction import (
+    annotate_image,
+    format_topk,
+    iter_predict_topk,
+    predict_topk,
+    top_k,
+)
 from .seed_faces import fetch_seed_faces
 
 __all__ = [
@@ -43,14 +49,18 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "SkemotionError",
+    "UnreadableImagesWarning",
     "VGG16Encoder",
     "WeightsError",
     "__version__",
+    "annotate_image",
     "detect_faces",
     "fetch_seed_faces",
     "format_topk",
+    "iter_predict_topk",
     "load_image_folder",
     "make_emotion_pipeline",
+    "predict_topk",
     "read_image",
     "top_k",
 ]

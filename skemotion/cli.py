@@ -114,37 +114,78 @@ def _load_model(path: str):
     return model
 
 
+def _text_line(records: list[dict], all_faces: bool) -> str:
+    from .prediction import format_topk
+
+    faces: dict[int, list[dict]] = {}
+    for record in records:
+        faces.setdefault(record["face"], []).append(record)
+    path = records[0]["path"]
+    if not all_faces:
+        pairs = [(r["label"], r["probability"]) for r in faces[0]]
+        return f"{path}: {format_topk(pairs)}"
+    parts = []
+    for face, face_records in faces.items():
+        box = ",".join(str(v) for v in face_records[0]["box"])
+        pairs = [(r["label"], r["probability"]) for r in face_records]
+        parts.append(f"{path} [face {face + 1} at {box}]: {format_topk(pairs)}")
+    return "\n".join(parts)
+
+
+def _annotated_name(path: str, used: set[str]) -> str:
+    stem = Path(path).stem or "image"
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return name
+
+
 def _cmd_predict(args) -> int:
-    from .exceptions import BadImagesError
-    from .prediction import format_topk, top_k
+    import csv
+    import json
+
+    from .prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
 
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     model = _load_model(args.model)
-    paths = list(args.images)
-    failed: dict[str, str] = {}
-    good = paths
-    while good:
-        try:
-            proba = model.predict_proba(good)
-            break
-        except BadImagesError as exc:
-            for err in exc.errors:
-                failed[err.path] = err.reason
-            good = [p for p in good if p not in failed]
-    results = (
-        dict(zip(good, top_k(proba, model.classes_, args.top_k), strict=True))
-        if good
-        else {}
-    )
-    for path in paths:
-        if path in results:
-            print(f"{path}: {format_topk(results[path])}")
-        else:
-            print(
-                f"{path}: error: {failed.get(path, 'unknown error')}", file=sys.stderr
-            )
-    return EXIT_FAILED if failed else EXIT_OK
+    annotate_dir = Path(args.annotate) if args.annotate else None
+    if annotate_dir is not None:
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+    writer = None
+    if args.format == "csv":
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=RECORD_FIELDS, lineterminator="\n"
+        )
+        writer.writeheader()
+    n_failed = 0
+    used_names: set[str] = set()
+    for records in iter_predict_topk(
+        model, args.images, args.top_k, all_faces=args.all_faces, skip_bad=True
+    ):
+        error = records[0]["error"]
+        if error is not None:
+            n_failed += 1
+            print(f"{records[0]['path']}: error: {error}", file=sys.stderr)
+        if args.format == "json":
+            for record in records:
+                print(json.dumps(record))
+        elif args.format == "csv":
+            for record in records:
+                writer.writerow(
+                    {**record, "box": " ".join(map(str, record["box"] or []))}
+                )
+        elif error is None:
+            print(_text_line(records, args.all_faces))
+        sys.stdout.flush()
+        if annotate_dir is not None and error is None:
+            out = annotate_dir / _annotated_name(records[0]["path"], used_names)
+            annotate_image(records[0]["path"], records, out)
+    if annotate_dir is not None:
+        print(f"Annotated images written to {annotate_dir}", file=sys.stderr)
+    return EXIT_FAILED if n_failed else EXIT_OK
 
 
 def _try_imagenet(size: tuple[int, int]) -> str | None:
@@ -321,7 +362,25 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         metavar="K",
-        help="how many emotions to print per image (default: 2)",
+        help="how many emotions to print per face (default: 2)",
+    )
+    predict.add_argument(
+        "--format",
+        choices=("text", "json", "csv"),
+        default="text",
+        help="text: one line per image; json: one JSON object per face and rank "
+        "(JSON Lines); csv: one row per face and rank, with a header. A bad file "
+        "gives an error record in json/csv, and an error line on stderr",
+    )
+    predict.add_argument(
+        "--all-faces",
+        action="store_true",
+        help="label every face found in an image, not only the largest",
+    )
+    predict.add_argument(
+        "--annotate",
+        metavar="DIR",
+        help="write each image to DIR with its face boxes and top-k labels drawn",
     )
     predict.set_defaults(func=_cmd_predict)
 

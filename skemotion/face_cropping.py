@@ -274,18 +274,52 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         paths = check_paths(X)
         out = np.empty((len(paths), *size, 3), dtype=np.uint8)
         errors: list[ImageReadError] = []
-        counts = {"no_face": 0, "multiple_faces": 0}
-        for i, path in enumerate(
-            progress_iter(
-                paths, total=len(paths), desc="Cropping faces", progress=self.progress
-            )
-        ):
-            try:
-                out[i] = self._crop_one(path, size, counts)
-            except ImageReadError as exc:
-                errors.append(exc)
+        for i, (_, _, crops, error) in enumerate(self.crop_each(paths)):
+            if error is not None:
+                errors.append(error)
+            else:
+                out[i] = crops[0]
         if errors:
             raise BadImagesError(errors, len(paths))
+        return out
+
+    def crop_each(self, X, *, all_faces: bool = False):
+        """Crop image by image, never stopping at a bad file.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        all_faces : bool, default=False
+            Crop every face found instead of applying ``multiple_faces``.
+
+        Yields
+        ------
+        path : str
+            The image path.
+        boxes : ndarray of shape (n_faces, 4) or None
+            ``(left, top, right, bottom)`` of each cropped face in the upright
+            image; the whole image when no face was found (``no_face=
+            "full_image"``) or ``detector="none"``. None for a bad file.
+        crops : ndarray of shape (n_faces, height, width, 3) or None
+            The crops, resized to ``size``. None for a bad file.
+        error : ImageReadError or None
+            Why the file could not be used (unreadable, or a policy set to
+            ``"raise"``), else None.
+        """
+        self._validate_params()
+        size = normalize_size(self.size)
+        paths = check_paths(X)
+        counts = {"no_face": 0, "multiple_faces": 0}
+        for path in progress_iter(
+            paths, total=len(paths), desc="Cropping faces", progress=self.progress
+        ):
+            try:
+                boxes, crops = self._crop_one(path, size, counts, all_faces)
+            except ImageReadError as exc:
+                yield path, None, None, exc
+            else:
+                yield path, boxes, crops, None
         if self.detector != "none":
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
@@ -293,9 +327,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 counts["no_face"],
                 self.no_face,
                 counts["multiple_faces"],
-                self.multiple_faces,
+                "all" if all_faces else self.multiple_faces,
             )
-        return out
 
     def detect(self, X) -> list[np.ndarray]:
         """Return the face boxes found in each image, without cropping.
@@ -329,10 +362,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             max_detection_side=self.max_detection_side,
         )
 
-    def _crop_one(self, path: str, size: tuple[int, int], counts: dict) -> np.ndarray:
+    def _crop_one(
+        self, path: str, size: tuple[int, int], counts: dict, all_faces: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         image = read_image(path, max_pixels=self.max_pixels)
+        h, w = image.shape[:2]
+        whole = np.array([[0, 0, w, h]])
         if self.detector == "none":
-            return _resize(image, size)
+            return whole, _resize(image, size)[np.newaxis]
         try:
             boxes = self._find(image)
         except cv2.error as exc:  # pragma: no cover - defensive
@@ -341,15 +378,20 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             counts["no_face"] += 1
             if self.no_face == "raise":
                 raise NoFaceError(path, f"no face found (detector={self.detector!r})")
-            return _resize(image, size)
+            return whole, _resize(image, size)[np.newaxis]
         if len(boxes) > 1:
             counts["multiple_faces"] += 1
-            if self.multiple_faces == "raise":
+            if self.multiple_faces == "raise" and not all_faces:
                 raise MultipleFacesError(
                     path, f"{len(boxes)} faces found (detector={self.detector!r})"
                 )
-        left, top, right, bottom = _expand_box(boxes[0], self.margin, image.shape)
-        return _resize(image[top:bottom, left:right], size)
+        if not all_faces:
+            boxes = boxes[:1]
+        crops = np.empty((len(boxes), *size, 3), dtype=np.uint8)
+        for j, box in enumerate(boxes):
+            left, top, right, bottom = _expand_box(box, self.margin, image.shape)
+            crops[j] = _resize(image[top:bottom, left:right], size)
+        return boxes, crops
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output values: one per pixel and channel.

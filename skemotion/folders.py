@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from .image_io import IMAGE_EXTENSIONS
+from ._progress import progress_iter
+from .exceptions import BadImagesError, ImageReadError
+from .image_io import IMAGE_EXTENSIONS, read_image
 
-__all__ = ["load_image_folder"]
+__all__ = ["UnreadableImagesWarning", "load_image_folder"]
+
+logger = logging.getLogger(__name__)
+
+
+class UnreadableImagesWarning(UserWarning):
+    """Some files of an image folder were left out because they cannot be read."""
 
 
 def _relabel(
@@ -33,6 +43,8 @@ def load_image_folder(
     strip_suffix: str | None = None,
     label_map: Mapping[str, str] | Callable[[str], str] | None = None,
     extensions: frozenset[str] | None = None,
+    on_unreadable: str = "warn",
+    progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """List the images of a ``root/<label>/<image>`` folder tree.
 
@@ -54,6 +66,15 @@ def load_image_folder(
         File name suffixes (lower case, with the dot) counted as images.
         Defaults to :data:`skemotion.image_io.IMAGE_EXTENSIONS`. Hidden files
         and other files are ignored.
+    on_unreadable : {"warn", "raise", "keep"}, default="warn"
+        What to do with files that cannot be read as images (truncated,
+        empty, not an image, no permission...): ``"warn"`` leaves them out
+        with an :class:`UnreadableImagesWarning` naming each file and why, so
+        paths and labels stay aligned; ``"raise"`` raises
+        :class:`~skemotion.exceptions.BadImagesError` listing them all;
+        ``"keep"`` lists them without reading anything (fastest).
+    progress : bool or None, default=None
+        Progress bar while checking files; ``None``: when stderr is a terminal.
 
     Returns
     -------
@@ -93,4 +114,32 @@ def load_image_folder(
             f"{root}: no images found; expected the layout {root}/<label>/<image> "
             f"with image files named {', '.join(sorted(exts))}"
         )
-    return np.asarray(paths, dtype=object), np.asarray(labels, dtype=object)
+    paths_arr = np.asarray(paths, dtype=object)
+    labels_arr = np.asarray(labels, dtype=object)
+    if on_unreadable == "keep":
+        return paths_arr, labels_arr
+    if on_unreadable not in ("warn", "raise"):
+        raise ValueError(
+            f"on_unreadable must be 'warn', 'raise' or 'keep', got {on_unreadable!r}"
+        )
+    errors: list[ImageReadError] = []
+    for path in progress_iter(
+        paths, total=len(paths), desc="Checking images", progress=progress
+    ):
+        try:
+            read_image(path)
+        except ImageReadError as exc:
+            errors.append(exc)
+    if not errors:
+        return paths_arr, labels_arr
+    if on_unreadable == "raise":
+        raise BadImagesError(errors, len(paths))
+    message = (
+        f"{len(errors)} of {len(paths)} files under {root} are left out because "
+        "they cannot be read as images:\n" + "\n".join(f"  {e}" for e in errors)
+    )
+    logger.warning(message)
+    warnings.warn(message, UnreadableImagesWarning, stacklevel=2)
+    bad = {e.path for e in errors}
+    keep = np.array([p not in bad for p in paths])
+    return paths_arr[keep], labels_arr[keep]
