@@ -1,0 +1,80 @@
+"""Sphinx configuration for the skemotion documentation.
+
+Build (from the repository root; the gallery examples run on real data):
+
+    SKEMOTION_DATA=$PWD/../shared/data .venv/bin/sphinx-build -W --keep-going \
+        -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import skemotion
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _write_cli_help() -> None:
+    """Write every command's --help text for cli.rst to include."""
+    from skemotion.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__.startswith("_Sub"))
+    parts = [parser.format_help()]
+    for name, command in sub.choices.items():
+        parts.append(f"$ skemotion {name} --help\n{command.format_help()}")
+    out = Path(__file__).parent / "_generated" / "cli_help.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(parts))
+
+
+_write_cli_help()
+
+project = "skemotion"
+author = "skemotion developers"
+copyright = "2026, skemotion developers"
+release = skemotion.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.zip"]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks: set[str] = set()
+
+html_theme = "furo"
+html_title = f"skemotion {release}"
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    # every example runs during the build, on small real data
+    "filename_pattern": r".*\.py$",
+    "ignore_pattern": r"__init__\.py",
+    "download_all_examples": False,
+    "plot_gallery": "True",
+    "abort_on_example_error": True,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "run_stale_examples": True,
+}
+
+# The gallery runs offline: scikeras and TensorFlow print warnings that are not
+# about the documentation; keep Sphinx's own warnings as errors (-W).
+suppress_warnings = ["config.cache"]
