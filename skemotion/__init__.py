@@ -12,6 +12,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ._version import __version__
+from .checking import FolderReport, check_image_folder
 from .classification import EmotionClassifier
 from .encoding import VGG16Encoder
 from .exceptions import (
@@ -44,6 +45,7 @@ __all__ = [
     "DownloadError",
     "EmotionClassifier",
     "FaceCropper",
+    "FolderReport",
     "GrayscaleConverter",
     "ImageReadError",
     "MultipleFacesError",
@@ -54,6 +56,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "annotate_image",
+    "check_image_folder",
     "detect_faces",
     "fetch_seed_faces",
     "format_topk",

@@ -188,6 +188,72 @@ def _cmd_predict(args) -> int:
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
+def _cmd_check(args) -> int:
+    import json
+
+    from .checking import check_image_folder
+
+    root = Path(args.data_dir)
+    if not root.is_dir():
+        raise UsageError(f"{root}: data folder does not exist")
+    report = check_image_folder(
+        root,
+        detector=args.detector,
+        detect_faces=not args.no_faces,
+        strip_suffix=args.strip_suffix,
+        progress=args.progress,
+    )
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format_text())
+    return EXIT_FAILED if report.has_problems else EXIT_OK
+
+
+def _evaluation_folder(data_dir: Path) -> Path:
+    for split in ("test", "validation"):
+        if (data_dir / split).is_dir():
+            return data_dir / split
+    return data_dir
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from .reporting import evaluate_model
+
+    model = _load_model(args.model)
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise UsageError(f"{data_dir}: data folder does not exist")
+    root = _evaluation_folder(data_dir)
+    paths, labels = _load_split(root, args.strip_suffix)
+    known = {str(c) for c in model.classes_}
+    if not known & set(labels):
+        raise UsageError(
+            f"none of the labels in {root} ({', '.join(sorted(set(labels)))}) is a "
+            f"class of the model ({', '.join(sorted(known))}); map folder names "
+            "with --strip-suffix"
+        )
+    result = evaluate_model(
+        model,
+        paths,
+        labels,
+        report_dir=args.report,
+        top_k=args.top_k,
+        data_description=f"{len(paths)} images from {root}",
+        progress=args.progress,
+    )
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"Evaluated on {len(paths)} images from {root}")
+        print(result.format_text())
+    if args.report:
+        print(f"Report written to {args.report}/report.html", file=sys.stderr)
+    return EXIT_OK
+
+
 def _try_imagenet(size: tuple[int, int]) -> str | None:
     """Return None when ImageNet weights load, else the reason they don't."""
     from .encoding import VGG16Encoder
@@ -384,6 +450,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(func=_cmd_predict)
 
+    check = sub.add_parser(
+        "check",
+        help="look for problems in a folder of labelled images before training",
+        description="Audit DATA_DIR/<label>/* or DATA_DIR/{train,validation,test}/"
+        "<label>/*: counts per class and split, class imbalance, unreadable files, "
+        "byte-identical duplicates, the same image in two splits (leak) or under "
+        "two labels (conflict), images with no face or several faces, sizes and "
+        "modes. Exit status: 0 when no problem was found, 1 when some were, 2 on "
+        "usage errors.",
+    )
+    check.add_argument("data_dir", metavar="DATA_DIR")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--detector",
+        choices=("hog", "haar", "none"),
+        default="hog",
+        help="face detector used to count faces (default: hog)",
+    )
+    check.add_argument(
+        "--no-faces", action="store_true", help="skip face detection (faster)"
+    )
+    check.add_argument("--strip-suffix", metavar="SUFFIX")
+    check.set_defaults(func=_cmd_check)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure a model on labelled images and write a report",
+        description="Evaluate MODEL on DATA_DIR/<label>/* (or on DATA_DIR/test, "
+        "else DATA_DIR/validation, when present): accuracy and per-class "
+        "precision, recall and F1; with --report DIR, also a confusion-matrix PNG, "
+        "a PNG of the worst mistakes and a self-contained HTML report (model card).",
+    )
+    evaluate.add_argument("model", metavar="MODEL.joblib")
+    evaluate.add_argument("data_dir", metavar="DATA_DIR")
+    evaluate.add_argument("--report", metavar="DIR", help="write the report here")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("-k", "--top-k", type=int, default=2, metavar="K")
+    evaluate.add_argument("--strip-suffix", metavar="SUFFIX")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
     demo = sub.add_parser(
         "demo",
         help="reproduce the original post's experiment end to end",
@@ -427,7 +533,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    for command in (train, predict, demo):
+    for command in (train, predict, check, evaluate, demo):
         command.add_argument(
             "-q", "--quiet", action="store_true", help="no progress bars"
         )
