@@ -37,6 +37,7 @@ from .prediction import (
     predict_topk,
     top_k,
 )
+from .reporting import EvaluationResult, evaluate_model
 from .seed_faces import fetch_seed_faces
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "EmotionClassifier",
+    "EvaluationResult",
     "FaceCropper",
     "FolderReport",
     "GrayscaleConverter",
@@ -58,6 +60,7 @@ __all__ = [
     "annotate_image",
     "check_image_folder",
     "detect_faces",
+    "evaluate_model",
     "fetch_seed_faces",
     "format_topk",
     "iter_predict_topk",
