@@ -54,6 +54,15 @@ def _build_pipeline(params: dict):
     return pipeline.set_params(**params)
 
 
+def _set_progress(pipeline, progress: bool | None) -> None:
+    """Apply --quiet to every step that draws progress bars."""
+    if progress is None or not hasattr(pipeline, "steps"):
+        return
+    for _, step in pipeline.steps:
+        if "progress" in step.get_params():
+            step.set_params(progress=progress)
+
+
 def _load_split(root: Path, strip_suffix: str | None):
     from . import load_image_folder
 
@@ -65,6 +74,7 @@ def _cmd_train(args) -> int:
 
     params = _parse_params(args.param)
     pipeline = _build_pipeline(params)
+    _set_progress(pipeline, args.progress)
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise UsageError(f"{data_dir}: data folder does not exist")
@@ -151,6 +161,7 @@ def _cmd_predict(args) -> int:
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     model = _load_model(args.model)
+    _set_progress(model, args.progress)
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None:
         annotate_dir.mkdir(parents=True, exist_ok=True)
@@ -223,6 +234,7 @@ def _cmd_evaluate(args) -> int:
     from .reporting import evaluate_model
 
     model = _load_model(args.model)
+    _set_progress(model, args.progress)
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise UsageError(f"{data_dir}: data folder does not exist")
