@@ -1,27 +1,64 @@
-"""Evaluate a fitted model on labelled images and write a report (model card)."""
+"""Evaluate a fitted model on labelled images and write a report (model card).
+
+:func:`evaluate_model` calls ``predict_proba`` once on all the images and
+derives everything from those probabilities: accuracy, per-class precision,
+recall and F1, the confusion matrix and the most confident mistakes. Given a
+folder, it also writes two figures, the metrics as JSON and one
+self-contained HTML page (``skemotion evaluate MODEL DATA_DIR --report DIR``).
+
+Figures are drawn on a :class:`matplotlib.figure.Figure` with an Agg canvas:
+pyplot is not used and the caller's matplotlib backend is left alone.
+"""
 
 from __future__ import annotations
 
 import base64
-import datetime
 import html
 import io
 import json
 import logging
+import math
 import os
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import prediction
-from .prediction import format_topk
+from ._progress import progress_iter
+from ._validation import check_paths
+from ._version import __version__
+from .face_cropping import FaceCropper, _expand_box, detect_faces
+from .image_io import read_image
+from .prediction import format_topk, top_k
 
-__all__ = ["EvaluationResult", "evaluate_model"]
+__all__ = ["REPORT_FILES", "TRUST_NOTE", "EvaluationResult", "evaluate_model"]
 
 logger = logging.getLogger(__name__)
 
+#: The note every report carries about model files.
 TRUST_NOTE = "Loading a model file runs code stored in it: only load models you trust."
+
+#: The files :func:`evaluate_model` writes into ``report_dir``.
+REPORT_FILES = (
+    "confusion_matrix.png",
+    "worst_mistakes.png",
+    "metrics.json",
+    "report.html",
+)
+
+#: Pipeline parameters shown in the report: those of the four steps.
+STEP_PREFIXES = ("crop__", "gray__", "encode__", "classify__")
+
+_DPI = 100
+_DISPLAY_SIDE = 256  # longest side, in pixels, of each image in the mistakes figure
+_CAPTION_WIDTH = 38  # characters per caption line in the mistakes figure
+_METRICS = ("precision", "recall", "f1")
 
 
 @dataclass
@@ -35,200 +72,183 @@ class EvaluationResult:
     accuracy : float
         Fraction of images whose most probable class is their label.
     classes : list of str
-        Row/column order of ``confusion`` and ``per_class``: the model's
-        classes, then any label the model does not know.
+        Row and column order of ``confusion`` and key order of ``per_class``:
+        the model's classes, then the labels of the data that the model does
+        not know (sorted).
     per_class : dict
-        ``{label: {"precision", "recall", "f1", "support"}}``.
+        ``{label: {"precision", "recall", "f1", "support", "known"}}``;
+        ``known`` is False for a label the model does not know (its images
+        are always mistakes). Precision is 0 for a label never predicted,
+        recall 0 for a label without images.
     macro : dict
-        Unweighted means of precision, recall and F1 over classes with support.
+        ``precision``, ``recall`` and ``f1`` averaged with equal weight over
+        the labels that are true or predicted for at least one image (as
+        :func:`sklearn.metrics.classification_report` does).
     confusion : list of list of int
-        Counts, rows = true label, columns = predicted label.
+        Counts; rows are true labels, columns predicted labels, both in the
+        order of ``classes``.
     mistakes : list of dict
-        ``{"path", "true", "predicted": [[label, probability], ...]}`` for each
-        wrong prediction, most confident mistake first.
+        ``{"path", "true", "predicted": [[label, probability], ...]}`` for
+        each wrongly classified image, with the ``top_k`` most probable
+        classes (the wrong prediction first); the most confident mistake
+        first.
     weights_used : str or None
-        The encoder weights of the model.
+        The encoder's ``weights_used_`` ("imagenet", "random (seed 0)",
+        ...); None when the model does not say.
     files : dict
-        Report files written (name -> path), when a report folder was given.
+        ``{file name: path}`` of the report files, when a report folder was
+        given.
+    weighted : dict
+        ``precision``, ``recall`` and ``f1`` averaged weighted by support.
+    model_classes : list of str
+        The model's classes (the columns of ``proba``).
+    unknown_labels : list of str
+        Labels of the data that are not classes of the model.
+    class_counts : dict
+        ``{label: images}`` in the data, in the order of ``classes``.
+    model_params : dict
+        ``{name: repr(value)}`` of the pipeline's step parameters
+        (``crop__*``, ``gray__*``, ``encode__*``, ``classify__*``).
+    versions : dict
+        Versions of Python, skemotion, scikit-learn, numpy, keras and
+        tensorflow.
+    created : str
+        When the evaluation ran (ISO 8601, UTC).
+    data_description : str or None
+        Where the images come from, in words.
+    top_k : int
+        Classes listed per mistake.
+    paths : list of str
+        The images, in input order.
+    y_true, y_pred : ndarray of str
+        True and predicted label of each image.
+    proba : ndarray of shape (n_images, n_model_classes)
+        The model's ``predict_proba`` output.
     """
 
     n_images: int
     accuracy: float
     classes: list[str]
-    per_class: dict[str, dict]
+    per_class: dict[str, dict[str, Any]]
     macro: dict[str, float]
     confusion: list[list[int]]
-    mistakes: list[dict]
+    mistakes: list[dict[str, Any]] = field(repr=False)
     weights_used: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    weighted: dict[str, float] = field(default_factory=dict)
+    model_classes: list[str] = field(default_factory=list)
+    unknown_labels: list[str] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    model_params: dict[str, str] = field(default_factory=dict, repr=False)
+    versions: dict[str, str] = field(default_factory=dict, repr=False)
+    created: str = ""
+    data_description: str | None = None
+    top_k: int = 2
+    paths: list[str] = field(default_factory=list, repr=False)
+    y_true: np.ndarray | None = field(default=None, repr=False)
+    y_pred: np.ndarray | None = field(default=None, repr=False)
+    proba: np.ndarray | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
-        """The result as plain JSON-serialisable data."""
+    @property
+    def n_correct(self) -> int:
+        """Images classified correctly."""
+        return self.n_images - len(self.mistakes)
+
+    @property
+    def chance_level(self) -> float:
+        """Accuracy of guessing uniformly among the model's classes."""
+        return 1.0 / max(len(self.model_classes), 1)
+
+    @property
+    def majority_rate(self) -> float:
+        """Accuracy of always predicting the data's most common known label."""
+        counts = [self.class_counts.get(c, 0) for c in self.model_classes]
+        return max(counts, default=0) / self.n_images
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-serialisable data (what ``metrics.json`` holds).
+
+        Returns
+        -------
+        result : dict
+            Every attribute except the per-image ``paths``, ``y_true``,
+            ``y_pred`` and ``proba``, plus ``n_correct``, ``chance_level``
+            and ``majority_rate``.
+        """
         return {
             "n_images": self.n_images,
+            "n_correct": self.n_correct,
             "accuracy": self.accuracy,
-            "classes": self.classes,
-            "per_class": self.per_class,
-            "macro": self.macro,
-            "confusion": self.confusion,
-            "mistakes": self.mistakes,
+            "chance_level": self.chance_level,
+            "majority_rate": self.majority_rate,
+            "classes": list(self.classes),
+            "model_classes": list(self.model_classes),
+            "unknown_labels": list(self.unknown_labels),
+            "class_counts": dict(self.class_counts),
+            "per_class": {k: dict(v) for k, v in self.per_class.items()},
+            "macro": dict(self.macro),
+            "weighted": dict(self.weighted),
+            "confusion": [list(row) for row in self.confusion],
+            "mistakes": [
+                {**m, "predicted": [list(pair) for pair in m["predicted"]]}
+                for m in self.mistakes
+            ],
             "weights_used": self.weights_used,
-            "files": self.files,
+            "model_params": dict(self.model_params),
+            "versions": dict(self.versions),
+            "created": self.created,
+            "data_description": self.data_description,
+            "top_k": self.top_k,
+            "files": dict(self.files),
         }
 
     def format_text(self) -> str:
-        """Accuracy and a per-class table, like scikit-learn's classification report."""
-        width = max(12, *(len(c) for c in self.classes))
+        """Accuracy and a per-class table, like scikit-learn's classification report.
+
+        Returns
+        -------
+        text : str
+            An accuracy line, the weights used and a table of precision,
+            recall, F1 and support per label, then macro and weighted
+            averages. Labels the model does not know are starred.
+        """
         lines = [
-            f"Accuracy: {self.accuracy:.1%} on {self.n_images} images "
-            f"(encoder weights: {self.weights_used})",
-            "",
-            f"{'':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}",
+            f"Accuracy: {self.accuracy:.1%} ({self.n_correct} of {self.n_images} "
+            f"images; chance {self.chance_level:.1%})",
+            f"Weights: {self.weights_used or 'unknown'}",
         ]
-        for label in self.classes:
-            m = self.per_class[label]
+        if self.unknown_labels:
             lines.append(
-                f"{label:<{width}} {m['precision']:>9.2f} {m['recall']:>9.2f} "
-                f"{m['f1']:>9.2f} {m['support']:>9d}"
+                "Labels the model does not know (always wrong): "
+                + ", ".join(self.unknown_labels)
             )
-        lines.append(
-            f"{'macro avg':<{width}} {self.macro['precision']:>9.2f} "
-            f"{self.macro['recall']:>9.2f} {self.macro['f1']:>9.2f} "
-            f"{self.n_images:>9d}"
-        )
+        width = max(len("weighted avg"), *(len(c) + 1 for c in self.classes))
+        lines += [
+            "",
+            f"{'':>{width}}  {'precision':>9}  {'recall':>9}  {'f1-score':>9}  "
+            f"{'support':>9}",
+            "",
+        ]
+        for label, m in self.per_class.items():
+            name = label if m.get("known", True) else f"{label}*"
+            lines.append(
+                f"{name:>{width}}  {m['precision']:>9.2f}  {m['recall']:>9.2f}  "
+                f"{m['f1']:>9.2f}  {m['support']:>9d}"
+            )
+        lines += [
+            "",
+            f"{'accuracy':>{width}}  {'':>9}  {'':>9}  {self.accuracy:>9.2f}  "
+            f"{self.n_images:>9d}",
+        ]
+        for name, avg in (("macro avg", self.macro), ("weighted avg", self.weighted)):
+            if avg:
+                lines.append(
+                    f"{name:>{width}}  {avg['precision']:>9.2f}  "
+                    f"{avg['recall']:>9.2f}  {avg['f1']:>9.2f}  {self.n_images:>9d}"
+                )
+        if self.unknown_labels:
+            lines += ["", "* not a class of the model"]
         return "\n".join(lines)
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _plot_confusion(result: EvaluationResult):
-    matrix = np.asarray(result.confusion)
-    n = len(result.classes)
-    size = max(4.5, 0.7 * n + 2.5)
-    fig = _figure(size + 1, size)
-    ax = fig.add_subplot()
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="images")
-    ax.set_xticks(range(n), labels=result.classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), labels=result.classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > threshold else "black")  # fmt: skip
-    ax.set_title(f"Confusion matrix: accuracy {result.accuracy:.1%}, "
-                 f"n = {result.n_images}")  # fmt: skip
-    fig.tight_layout()
-    return fig
-
-
-def _plot_mistakes(result: EvaluationResult, crops: np.ndarray | None, n_worst: int):
-    mistakes = result.mistakes[:n_worst]
-    if not mistakes:
-        fig = _figure(6, 2)
-        fig.text(0.5, 0.5, "No mistakes: every image was classified correctly.",
-                 ha="center", va="center", fontsize=13)  # fmt: skip
-        return fig
-    cols = min(4, len(mistakes))
-    rows = int(np.ceil(len(mistakes) / cols))
-    fig = _figure(3.3 * cols, 4.1 * rows + 0.6)
-    for k, mistake in enumerate(mistakes):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        if crops is not None:
-            ax.imshow(crops[k])
-        ax.set_xticks([])
-        ax.set_yticks([])
-        pred = format_topk([tuple(p) for p in mistake["predicted"]])
-        ax.set_title(f"true: {mistake['true']}\npred: {pred}", fontsize=9)
-        ax.set_xlabel(Path(mistake["path"]).name[:32], fontsize=7)
-    fig.suptitle(f"The {len(mistakes)} most confident mistakes", fontsize=13)
-    fig.tight_layout(h_pad=2.0, w_pad=1.0)
-    return fig
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import sklearn
-
-    from . import __version__
-
-    return {"skemotion": __version__, "scikit-learn": sklearn.__version__,
-            "keras": keras.__version__}  # fmt: skip
-
-
-def _html_report(result, model, description, images: dict[str, bytes]) -> str:
-    esc = html.escape
-    params = {
-        k: v
-        for k, v in model.get_params(deep=True).items()
-        if k.split("__")[0] in ("crop", "gray", "encode", "classify") and "__" in k
-    }
-    param_rows = "".join(
-        f"<tr><td><code>{esc(k)}</code></td><td><code>{esc(repr(v))}</code></td></tr>"
-        for k, v in sorted(params.items())
-    )
-    class_rows = "".join(
-        f"<tr><td>{esc(c)}</td><td>{m['precision']:.2f}</td><td>{m['recall']:.2f}</td>"
-        f"<td>{m['f1']:.2f}</td><td>{m['support']}</td></tr>"
-        for c, m in result.per_class.items()
-    )
-    version_text = ", ".join(f"{k} {v}" for k, v in _versions().items())
-    figures = "".join(
-        f'<figure><img alt="{esc(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(data).decode()}"><figcaption>{esc(name)}</figcaption>'
-        "</figure>"
-        for name, data in images.items()
-    )
-    today = datetime.date.today().isoformat()
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>skemotion model report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto;
-       padding: 0 1em; color: #222; }}
-h1 {{ margin-bottom: 0.2em; }}
-.weights {{ background: #fff4ce; border-left: 5px solid #e0a800; padding: 0.6em 1em;
-           font-size: 1.1em; }}
-.accuracy {{ font-size: 2em; font-weight: bold; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
-th {{ background: #f0f0f0; }}
-figure {{ margin: 1em 0; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-.note {{ color: #8a1c1c; }}
-</style></head><body>
-<h1>skemotion model report</h1>
-<p>{esc(today)} &middot; {esc(version_text)}</p>
-<p class="weights">Encoder weights: <strong>{esc(str(result.weights_used))}</strong></p>
-<h2>Data</h2>
-<p>{esc(description or f"{result.n_images} images")}</p>
-<h2>Results</h2>
-<p class="accuracy">Accuracy {result.accuracy:.1%}</p>
-<p>{result.n_images} images, {len(result.mistakes)} mistakes; macro F1
-{result.macro["f1"]:.2f}.</p>
-<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
-<th>support</th></tr>{class_rows}</table>
-{figures}
-<h2>Model parameters</h2>
-<table><tr><th>parameter</th><th>value</th></tr>{param_rows}</table>
-<p class="note">{esc(TRUST_NOTE)}</p>
-</body></html>
-"""
 
 
 def evaluate_model(
@@ -247,103 +267,672 @@ def evaluate_model(
     Parameters
     ----------
     model : Pipeline
-        A fitted pipeline from :func:`~skemotion.make_emotion_pipeline`.
-    paths : array-like of str
-        Image files.
-    labels : array-like of str
-        Their true labels. Labels the model does not know count as errors
-        and get their own row in the confusion matrix.
-    report_dir : str or os.PathLike, optional
-        Folder to write ``confusion_matrix.png``, ``worst_mistakes.png``,
-        ``metrics.json`` and ``report.html`` (a self-contained model card).
+        A fitted pipeline from :func:`~skemotion.make_emotion_pipeline`, or
+        any fitted classifier of image paths with ``predict_proba``,
+        ``classes_`` and ``get_params``. ``predict_proba`` is called once, on
+        all the images.
+    paths : array-like of shape (n_images,)
+        Image files (str or os.PathLike).
+    labels : array-like of shape (n_images,)
+        Their true labels, compared with the model's classes as text. Labels
+        the model does not know count as mistakes and get their own row and
+        column in the confusion matrix.
+    report_dir : str, os.PathLike or None, default=None
+        Folder (created if missing) to write ``confusion_matrix.png``,
+        ``worst_mistakes.png``, ``metrics.json`` (:meth:`EvaluationResult.to_dict`)
+        and ``report.html`` (a self-contained model card: figures embedded,
+        no external resources) into. Files of these names are replaced.
     top_k : int, default=2
-        Predicted classes shown for each mistake.
+        Predicted classes, with their probabilities, listed for each mistake.
     n_worst : int, default=12
-        Mistakes shown in ``worst_mistakes.png``.
-    data_description : str, optional
-        A sentence about the data, for the report.
+        Mistakes shown in ``worst_mistakes.png``, the most confident first.
+    data_description : str or None, default=None
+        Where the images come from, in words, for the report.
     progress : bool or None, default=None
-        Progress bars while cropping and encoding.
+        Progress bars while cropping and encoding. A bool sets the
+        ``progress`` parameter of the model's steps during the prediction
+        (restored afterwards); None leaves them as they are and shows a bar
+        for the images of the mistakes figure when stderr is a terminal.
 
     Returns
     -------
     result : EvaluationResult
+        Accuracy, per-class metrics, confusion matrix, mistakes and the
+        model's description; ``result.files`` names the files written.
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` and ``labels`` differ in length or are empty, if
+        ``top_k < 1`` or ``n_worst < 0``, or if ``model`` has no
+        ``predict_proba`` or ``classes_``.
+    BadImagesError
+        If the model cannot read some images (raised by its ``crop`` step).
+
+    Notes
+    -----
+    Loading a model file runs code stored in it: only load models you trust.
+
+    Examples
+    --------
+    >>> from skemotion import evaluate_model, load_image_folder
+    >>> paths, labels = load_image_folder("data/validation")  # doctest: +SKIP
+    >>> result = evaluate_model(model, paths, labels, "report")  # doctest: +SKIP
+    >>> print(result.format_text())  # doctest: +SKIP
+    Accuracy: 41.7% (5 of 12 images; chance 33.3%)
+    ...
     """
+    paths = check_paths(paths)
+    y_true = _check_labels(labels, len(paths))
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if n_worst < 0:
+        raise ValueError(f"n_worst must be 0 or more, got {n_worst}")
+    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+        raise ValueError(
+            "model must be a fitted classifier with predict_proba and classes_ "
+            f"(a fitted skemotion pipeline), got {type(model).__name__}"
+        )
+    model_classes = [str(c) for c in model.classes_]
+    if len(set(model_classes)) != len(model_classes):
+        raise ValueError(
+            f"the model's classes are not distinct as text: {model_classes}"
+        )
+
+    logger.info("Predicting %d images", len(paths))
+    with _steps_progress(model, progress):
+        proba = np.asarray(model.predict_proba(paths), dtype=float)
+    if proba.shape != (len(paths), len(model_classes)):
+        raise ValueError(
+            f"predict_proba returned shape {proba.shape}, expected "
+            f"{(len(paths), len(model_classes))}"
+        )
+
+    result = _measure(model, paths, y_true, proba, model_classes, top_k)
+    result.data_description = data_description
+    logger.info(
+        "Accuracy %.1f%% (%d of %d images); weights: %s",
+        100 * result.accuracy,
+        result.n_correct,
+        result.n_images,
+        result.weights_used,
+    )
+    if report_dir is not None:
+        _write_report(
+            result, model, Path(report_dir), n_worst=n_worst, progress=progress
+        )
+    return result
+
+
+def _check_labels(labels, n: int) -> np.ndarray:
+    if hasattr(labels, "to_numpy"):  # pandas
+        labels = labels.to_numpy()
+    if isinstance(labels, (str, bytes)):
+        raise ValueError("labels must be an array-like of labels, not one string")
+    arr = np.asarray(labels, dtype=object)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got an array of shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(f"{n} paths but {len(arr)} labels")
+    return np.array([str(label) for label in arr], dtype=object)
+
+
+@contextmanager
+def _steps_progress(model, progress: bool | None) -> Iterator[None]:
+    """Set the model's ``<step>__progress`` parameters for the prediction."""
+    old: dict[str, Any] = {}
+    if progress is not None and hasattr(model, "set_params"):
+        try:
+            params = model.get_params(deep=True)
+        except Exception:  # a model that cannot tell is left alone
+            params = {}
+        old = {
+            k: v
+            for k, v in params.items()
+            if k.startswith(STEP_PREFIXES)
+            and k.endswith("__progress")
+            and k.count("__") == 1
+        }
+        if old:
+            model.set_params(**dict.fromkeys(old, bool(progress)))
+    try:
+        yield
+    finally:
+        if old:
+            model.set_params(**old)
+
+
+def _measure(
+    model,
+    paths: list[str],
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    model_classes: list[str],
+    k: int,
+) -> EvaluationResult:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    paths = [os.fspath(p) for p in paths]
-    labels = np.asarray([str(y) for y in labels], dtype=object)
-    if len(paths) != len(labels):
-        raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
-    for name in ("crop", "encode", "classify"):
-        step = model.named_steps.get(name) if hasattr(model, "named_steps") else None
-        if step is not None and hasattr(step, "progress") and progress is not None:
-            step.set_params(progress=progress)
-    proba = model.predict_proba(paths)  # once; everything below derives from it
-    known = [str(c) for c in model.classes_]
-    classes = known + sorted(set(labels) - set(known))
-    predicted = np.asarray(known, dtype=object)[proba.argmax(axis=1)]
+    y_pred = np.array(model_classes, dtype=object)[np.argmax(proba, axis=1)]
+    unknown = sorted(set(y_true) - set(model_classes))
+    if unknown:
+        logger.warning(
+            "%d of %d images have labels the model does not know (%s); they "
+            "count as mistakes",
+            int(np.isin(y_true, unknown).sum()),
+            len(y_true),
+            ", ".join(unknown),
+        )
+    classes = [*model_classes, *unknown]
     precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=classes, zero_division=0
+        y_true, y_pred, labels=classes, average=None, zero_division=0.0
     )
+    matrix = confusion_matrix(y_true, y_pred, labels=classes)
     per_class = {
-        c: {
-            "precision": float(p),
-            "recall": float(r),
-            "f1": float(f),
-            "support": int(s),
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+            "known": label not in unknown,
         }
-        for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+        for i, label in enumerate(classes)
     }
-    present = support > 0
-    macro = {
-        "precision": float(precision[present].mean()),
-        "recall": float(recall[present].mean()),
-        "f1": float(f1[present].mean()),
+    # as classification_report: average over the labels that are true or predicted
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    values = dict(zip(_METRICS, (precision, recall, f1), strict=True))
+    macro = {name: float(np.mean(v[present])) for name, v in values.items()}
+    weighted = {
+        name: float(np.average(v[present], weights=support[present]))
+        for name, v in values.items()
     }
-    ranked = prediction.top_k(proba, known, top_k)
-    wrong = np.flatnonzero(predicted != labels)
+
+    ranked = top_k(proba, model_classes, k)
+    wrong = np.flatnonzero(y_pred != y_true)
     order = wrong[np.argsort(-proba[wrong].max(axis=1), kind="stable")]
     mistakes = [
         {
             "path": paths[i],
-            "true": str(labels[i]),
-            "predicted": [[c, float(p)] for c, p in ranked[i]],
+            "true": str(y_true[i]),
+            "predicted": [[label, p] for label, p in ranked[i]],
         }
         for i in order
     ]
-    encode = model.named_steps.get("encode") if hasattr(model, "named_steps") else None
-    result = EvaluationResult(
+    return EvaluationResult(
         n_images=len(paths),
-        accuracy=float(np.mean(predicted == labels)),
+        accuracy=float(np.mean(y_pred == y_true)),
         classes=classes,
         per_class=per_class,
         macro=macro,
-        confusion=confusion_matrix(labels, predicted, labels=classes).tolist(),
+        confusion=matrix.tolist(),
         mistakes=mistakes,
-        weights_used=getattr(encode, "weights_used_", None),
+        weights_used=_weights_used(model),
+        weighted=weighted,
+        model_classes=list(model_classes),
+        unknown_labels=unknown,
+        class_counts={label: int(np.sum(y_true == label)) for label in classes},
+        model_params=_model_params(model),
+        versions=_versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        top_k=k,
+        paths=list(paths),
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=proba,
     )
-    if report_dir is not None:
-        _write_report(result, model, Path(report_dir), n_worst, data_description)
-    return result
 
 
-def _write_report(result, model, folder: Path, n_worst: int, description) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    worst = [m["path"] for m in result.mistakes[:n_worst]]
-    crop = model.named_steps.get("crop")
-    crops = crop.transform(worst) if worst and crop is not None else None
-    images = {
-        "confusion_matrix.png": _png(_plot_confusion(result)),
-        "worst_mistakes.png": _png(_plot_mistakes(result, crops, n_worst)),
+def _weights_used(model) -> str | None:
+    steps = getattr(model, "named_steps", None) or {}
+    weights = getattr(steps.get("encode"), "weights_used_", None)
+    return None if weights is None else str(weights)
+
+
+def _model_params(model) -> dict[str, str]:
+    try:
+        params = model.get_params(deep=True)
+    except Exception:  # the report is still useful without them
+        logger.warning("Could not read the model's parameters", exc_info=True)
+        return {}
+    steps = [
+        (STEP_PREFIXES.index(name.split("__")[0] + "__"), name)
+        for name in params
+        if name.startswith(STEP_PREFIXES)
+    ]
+    return {name: repr(params[name]) for _, name in sorted(steps)}  # pipeline order
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+
+    versions = {
+        "python": platform.python_version(),
+        "skemotion": __version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
     }
-    for name, data in images.items():
-        (folder / name).write_bytes(data)
-        result.files[name] = str(folder / name)
-    result.files["metrics.json"] = str(folder / "metrics.json")
-    result.files["report.html"] = str(folder / "report.html")
-    (folder / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2))
-    (folder / "report.html").write_text(
-        _html_report(result, model, description, images), encoding="utf-8"
+    for name, dists in (
+        ("keras", ("keras",)),
+        ("tensorflow", ("tensorflow", "tensorflow-cpu")),
+    ):
+        for dist in dists:
+            try:
+                versions[name] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+            break
+    return versions
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _write_report(
+    result: EvaluationResult,
+    model,
+    folder: Path,
+    *,
+    n_worst: int,
+    progress: bool | None,
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    result.files = {name: str(folder / name) for name in REPORT_FILES}
+    shown = result.mistakes[:n_worst]
+    views = [
+        _model_view(model, m["path"])
+        for m in progress_iter(
+            shown, total=len(shown), desc="Reading mistakes", progress=progress
+        )
+    ]
+    confusion_png = _png(_plot_confusion(result))
+    mistakes_png = _png(_plot_mistakes(result, shown, views))
+    metrics = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+    page = _render_html(result, confusion_png, mistakes_png, n_worst)
+    (folder / "confusion_matrix.png").write_bytes(confusion_png)
+    (folder / "worst_mistakes.png").write_bytes(mistakes_png)
+    (folder / "metrics.json").write_text(metrics + "\n", encoding="utf-8")
+    (folder / "report.html").write_text(page, encoding="utf-8")
+    logger.info("Report written to %s", folder / "report.html")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def _weights_line(weights: str | None, width: int) -> str:
+    text = f"weights: {weights or 'unknown'}"
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+def _plot_confusion(result: EvaluationResult):
+    from matplotlib.ticker import MaxNLocator
+
+    matrix = np.asarray(result.confusion, dtype=int)
+    n = len(result.classes)
+    side = max(5.0, 0.6 * n + 3.0)
+    fig = _figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    vmax = max(int(matrix.max()), 1)
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=vmax)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.8, label="images")
+    colorbar.locator = MaxNLocator(integer=True)
+    colorbar.update_ticks()
+    names = [
+        _clip(c, 24) + (" *" if c in result.unknown_labels else "")
+        for c in result.classes
+    ]
+    ax.set_xticks(
+        range(n), labels=names, rotation=45, ha="right", rotation_mode="anchor"
     )
-    logger.info("Report written to %s", folder)
+    ax.set_yticks(range(n), labels=names)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    fontsize = 12 if n <= 8 else 9 if n <= 15 else 7
+    for i in range(n):
+        for j in range(n):
+            count = int(matrix[i, j])
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=fontsize,
+                    color="white" if count > vmax / 2 else "black")  # fmt: skip
+    ax.set_title(
+        f"Confusion matrix: accuracy {result.accuracy:.1%} (n = {result.n_images})\n"
+        + _weights_line(result.weights_used, width=int(10 * side)),
+        fontsize=11,
+    )
+    if result.unknown_labels:
+        fig.text(0.01, 0.005, "* not a class of the model", fontsize=9,
+                 color="0.3", ha="left", va="bottom")  # fmt: skip
+    return fig
+
+
+def _model_view(model, path: str) -> tuple[np.ndarray | None, str | None]:
+    """The image as the model saw it (the face crop, gray) and a note, if any.
+
+    The crop is cut, as the model's ``crop`` step cuts it, from the
+    full-resolution image, then shrunk for display only (not to the model's
+    input size).
+    """
+    steps = getattr(model, "named_steps", None) or {}
+    crop = steps.get("crop")
+    note = None
+    try:
+        max_pixels = crop.max_pixels if isinstance(crop, FaceCropper) else None
+        image = read_image(path, max_pixels=max_pixels)
+        if isinstance(crop, FaceCropper) and crop.detector != "none":
+            boxes = detect_faces(
+                image,
+                crop.detector,
+                upsample=crop.upsample,
+                max_detection_side=crop.max_detection_side,
+            )
+            if len(boxes):
+                left, top, right, bottom = _expand_box(
+                    boxes[0], crop.margin, image.shape
+                )
+                image = image[top:bottom, left:right]
+            else:
+                note = "no face found: whole image"
+        image = _shrink(image)
+        gray = steps.get("gray")
+        if gray is not None:
+            image = np.asarray(gray.transform(image[np.newaxis]))[0]
+    except Exception as exc:  # one unreadable image must not stop the report
+        logger.warning("Could not show %s in the mistakes figure: %s", path, exc)
+        return None, "image could not be read"
+    return image, note
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    if max(image.shape[:2]) <= _DISPLAY_SIDE:
+        return image
+    pil = Image.fromarray(image)
+    pil.thumbnail((_DISPLAY_SIDE, _DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(pil)
+
+
+def _caption_lines(predicted: list) -> list[str]:
+    """``"pred: 62.1% Y, 20.4% Z"``, broken between classes when too long."""
+    pieces = [format_topk([(label, p)]) for label, p in predicted]
+    lines: list[str] = []
+    current = "pred:"
+    for i, piece in enumerate(pieces):
+        piece += "," if i < len(pieces) - 1 else ""
+        if (
+            current.strip() != "pred:"
+            and len(current) + 1 + len(piece) > _CAPTION_WIDTH
+        ):
+            lines.append(current)
+            current = "      " + piece
+        else:
+            current = f"{current} {piece}"
+    lines.append(current)
+    return lines
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3) :]
+
+
+def _plot_mistakes(
+    result: EvaluationResult,
+    shown: list[dict],
+    views: list[tuple[np.ndarray | None, str | None]],
+):
+    n_mistakes = len(result.mistakes)
+    if not shown:
+        fig = _figure(6.0, 2.0)
+        if n_mistakes == 0:
+            message = (
+                f"No mistakes: all {result.n_images} images were classified correctly."
+            )
+        else:
+            message = f"{n_mistakes} mistake(s), none shown (n_worst=0)."
+        fig.text(0.5, 0.5, message, ha="center", va="center", fontsize=12)
+        return fig
+    cols = min(4, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    width = max(6.0, 3.0 * cols)
+    fig = _figure(width, 3.6 * rows + 0.8)
+    which = (
+        ("The only mistake" if n_mistakes == 1 else f"All {n_mistakes} mistakes")
+        if len(shown) == n_mistakes
+        else f"The {len(shown)} most confident of {n_mistakes} mistakes"
+    )
+    fig.suptitle(
+        f"{which} (n = {result.n_images}, accuracy {result.accuracy:.1%})\n"
+        + _weights_line(result.weights_used, width=int(11 * width)),
+        fontsize=11,
+    )
+    for index, (mistake, (image, note)) in enumerate(zip(shown, views, strict=True)):
+        ax = fig.add_subplot(rows, cols, index + 1)
+        if image is None:
+            ax.imshow(np.full((8, 8), 0.85), cmap="gray", vmin=0, vmax=1)
+        elif image.ndim == 2:
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(image)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        caption = [f"true: {mistake['true']}", *_caption_lines(mistake["predicted"])]
+        ax.set_title("\n".join(caption), fontsize=9, loc="left")
+        footer = _shorten(os.path.basename(mistake["path"]), 34)
+        if note:
+            footer += f"\n({note})"
+        ax.set_xlabel(footer, fontsize=7, color="0.35")
+    return fig
+
+
+# ------------------------------------------------------------------------------ html
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
+       sans-serif; color: #1d2330; background: #f3f4f6; margin: 0; line-height: 1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 40px; background: #fff; }
+h1 { font-size: 1.7em; margin: 0 0 2px; }
+h2 { font-size: 1.25em; margin: 30px 0 10px; border-bottom: 1px solid #dde1e7;
+     padding-bottom: 4px; }
+h3 { font-size: 1.05em; margin: 18px 0 6px; }
+.subtitle, .muted, figcaption { color: #5a6272; }
+.subtitle { margin: 0 0 16px; }
+.weights { border: 2px solid #2f6fb3; background: #eef5fc; border-radius: 6px;
+           padding: 10px 16px; font-size: 1.15em; margin: 14px 0; }
+.weights.random { border-color: #c77700; background: #fff6e5; }
+.weights p { margin: 4px 0 0; font-size: 0.82em; }
+.accuracy { font-size: 2em; font-weight: 600; margin: 10px 0 4px; }
+.stats { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
+.stat { border: 1px solid #dde1e7; border-radius: 6px; padding: 8px 14px; }
+.stat .value { font-size: 1.35em; font-weight: 600; }
+.stat .name { color: #5a6272; font-size: 0.85em; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 0.95em; }
+th, td { border-bottom: 1px solid #e4e7ec; padding: 4px 12px; text-align: left;
+         vertical-align: top; }
+th { background: #f1f3f6; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.unknown td { color: #a23b00; }
+tr.avg td { font-style: italic; }
+code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em;
+       overflow-wrap: anywhere; }
+figure { margin: 10px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e4e7ec; }
+figcaption { font-size: 0.9em; }
+.note { border-left: 4px solid #a23b00; background: #fbf1ec; padding: 8px 14px;
+        margin: 28px 0 0; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _stat(value: str, name: str) -> str:
+    return (
+        f'<div class="stat"><div class="value">{_e(value)}</div>'
+        f'<div class="name">{_e(name)}</div></div>'
+    )
+
+
+def _render_html(
+    result: EvaluationResult, confusion_png: bytes, mistakes_png: bytes, n_worst: int
+) -> str:
+    created = datetime.fromisoformat(result.created).strftime("%Y-%m-%d %H:%M UTC")
+    weights = result.weights_used
+    is_random = weights is not None and weights.startswith("random")
+    if weights is None:
+        weights_note = "The model's encoder does not say which weights it holds."
+    elif is_random:
+        weights_note = (
+            "Random VGG16 weights: the features carry nothing learned, so accuracy "
+            f"near chance ({result.chance_level:.1%}) is expected."
+        )
+    else:
+        weights_note = "Report these weights with every accuracy figure."
+    versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>skemotion model report: accuracy {result.accuracy:.1%}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        "<h1>skemotion model report</h1>",
+        f'<p class="subtitle">{_e(created)} &middot; {_e(versions)}</p>',
+        f'<div class="weights{" random" if is_random else ""}">Weights used: '
+        f"<strong>{_e(weights or 'unknown')}</strong><p>{_e(weights_note)}</p></div>",
+        f'<p class="accuracy">Accuracy {result.accuracy:.1%}</p>',
+        '<div class="stats">',
+        _stat(f"{result.n_correct} of {result.n_images}", "images right"),
+        _stat(
+            f"{result.chance_level:.1%}",
+            f"chance ({len(result.model_classes)} classes)",
+        ),
+        _stat(f"{result.majority_rate:.1%}", "always the most common class"),
+        _stat(f"{result.macro['f1']:.2f}", "macro-average F1"),
+        "</div>",
+        "<h2>Data</h2>",
+        _data_section(result),
+        "<h2>Results per class</h2>",
+        _per_class_table(result),
+        "<h2>Confusion matrix</h2>",
+        "<figure>",
+        _img(confusion_png, "Confusion matrix"),
+        "<figcaption>Rows: true label; columns: predicted label; cells: images."
+        "</figcaption>",
+        "</figure>",
+        "<h2>Worst mistakes</h2>",
+        "<figure>",
+        _img(mistakes_png, "The most confident mistakes"),
+        f"<figcaption>{len(result.mistakes)} mistakes in all; up to {n_worst} shown, "
+        "the most confident first, as the model saw them (face crop, gray)."
+        "</figcaption>",
+        "</figure>",
+        "<h2>Model</h2>",
+        _model_section(result),
+        f'<p class="note">{_e(TRUST_NOTE)}</p>',
+        "</main>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _data_section(result: EvaluationResult) -> str:
+    rows = "".join(
+        f'<tr class="{"unknown" if label in result.unknown_labels else ""}">'
+        f'<td>{_e(label)}</td><td class="num">{count}</td>'
+        f"<td>{'no' if label in result.unknown_labels else 'yes'}</td></tr>"
+        for label, count in result.class_counts.items()
+    )
+    description = (
+        f"<p>{_e(result.data_description)}</p>" if result.data_description else ""
+    )
+    unknown = ""
+    if result.unknown_labels:
+        unknown = (
+            '<p class="muted">Labels the model does not know, counted as mistakes: '
+            f"{_e(', '.join(result.unknown_labels))}.</p>"
+        )
+    return (
+        f"{description}<p><strong>{result.n_images}</strong> images.</p>"
+        '<table><thead><tr><th>label</th><th class="num">images</th>'
+        f"<th>class of the model</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{unknown}"
+    )
+
+
+def _per_class_table(result: EvaluationResult) -> str:
+    def row(name: str, m: dict, support: int, css: str) -> str:
+        cells = "".join(f'<td class="num">{m[k]:.2f}</td>' for k in _METRICS)
+        return (
+            f'<tr class="{css}"><td>{_e(name)}</td>{cells}'
+            f'<td class="num">{support}</td></tr>'
+        )
+
+    body = [
+        row(label, m, m["support"], "" if m.get("known", True) else "unknown")
+        for label, m in result.per_class.items()
+    ]
+    body.append(row("macro avg", result.macro, result.n_images, "avg"))
+    if result.weighted:
+        body.append(row("weighted avg", result.weighted, result.n_images, "avg"))
+    return (
+        '<table><thead><tr><th>label</th><th class="num">precision</th>'
+        '<th class="num">recall</th><th class="num">F1</th>'
+        '<th class="num">support</th></tr></thead><tbody>'
+        + "".join(body)
+        + "</tbody></table>"
+        '<p class="muted">Averages are over the labels that are true or predicted '
+        "for at least one image.</p>"
+    )
+
+
+def _model_section(result: EvaluationResult) -> str:
+    if result.model_params:
+        params = "".join(
+            f"<tr><td><code>{_e(name)}</code></td><td><code>{_e(value)}</code></td></tr>"
+            for name, value in result.model_params.items()
+        )
+        params_table = (
+            "<table><thead><tr><th>parameter</th><th>value</th></tr></thead>"
+            f"<tbody>{params}</tbody></table>"
+        )
+    else:
+        params_table = '<p class="muted">The model reports no step parameters.</p>'
+    versions = "".join(
+        f"<tr><td>{_e(name)}</td><td><code>{_e(version)}</code></td></tr>"
+        for name, version in result.versions.items()
+    )
+    return (
+        f"<p>Weights used: <strong>{_e(result.weights_used or 'unknown')}</strong></p>"
+        f"<p>Classes ({len(result.model_classes)}): "
+        f"{_e(', '.join(result.model_classes))}</p>"
+        f"<h3>Parameters</h3>{params_table}"
+        "<h3>Versions</h3>"
+        "<table><thead><tr><th>package</th><th>version</th></tr></thead>"
+        f"<tbody>{versions}</tbody></table>"
+    )

@@ -1,4 +1,9 @@
-"""evaluate_model and ``skemotion evaluate``: metrics, PNGs, a self-contained page."""
+"""evaluate_model and ``skemotion evaluate``: metrics, PNGs, a self-contained page.
+
+One small real pipeline (3 classes, 4 training photos each, 48x48 crops,
+random VGG16 weights) is fitted once and evaluated on the validation photos of
+its 3 classes plus those of a class it does not know ("angry").
+"""
 
 from __future__ import annotations
 
@@ -13,16 +18,21 @@ from PIL import Image
 
 from skemotion import evaluate_model, load_image_folder, make_emotion_pipeline
 from skemotion.cli import main
+from skemotion.reporting import REPORT_FILES, TRUST_NOTE
 
 CLASSES = ("happy", "sad", "shocked")
+UNKNOWN = "angry"
 
 
 @pytest.fixture(scope="module")
 def split_data(seed_dir):
-    paths, labels = load_image_folder(seed_dir / "train", strip_suffix="_face")
-    fit_idx = np.concatenate([np.flatnonzero(labels == c)[:4] for c in CLASSES])
-    eval_idx = np.concatenate([np.flatnonzero(labels == c)[30:34] for c in CLASSES])
-    return paths[fit_idx], labels[fit_idx], paths[eval_idx], labels[eval_idx]
+    train_paths, train_labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face"
+    )
+    fit_idx = np.concatenate([np.flatnonzero(train_labels == c)[:4] for c in CLASSES])
+    paths, labels = load_image_folder(seed_dir / "validation", strip_suffix="_face")
+    keep = np.isin(labels, [*CLASSES, UNKNOWN])
+    return train_paths[fit_idx], train_labels[fit_idx], paths[keep], labels[keep]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +40,8 @@ def model(split_data):
     paths, labels, _, _ = split_data
     pipe = make_emotion_pipeline(
         crop__size=48, encode__weights=None, encode__random_state=0,
-        encode__pooling="avg", classify__epochs=3, classify__random_state=0,
-        classify__learning_rate=1e-3,
+        encode__pooling="avg", classify__hidden_layer_sizes=(32,),
+        classify__epochs=3, classify__random_state=0, classify__learning_rate=1e-3,
     )  # fmt: skip
     return pipe.fit(paths, labels)
 
@@ -40,64 +50,157 @@ def model(split_data):
 def evaluated(model, split_data, tmp_path_factory):
     _, _, paths, labels = split_data
     folder = tmp_path_factory.mktemp("report")
-    result = evaluate_model(model, paths, labels, folder, data_description="12 photos")
-    return result, folder
+    result = evaluate_model(
+        model, paths, labels, folder, data_description="8 <validation> photos",
+        progress=False,
+    )  # fmt: skip
+    proba = model.predict_proba(paths)  # independently of evaluate_model
+    return result, folder, proba
 
 
-def test_metrics_agree_with_predict_proba(model, split_data, evaluated):
+def test_metrics_agree_with_predict_proba(split_data, evaluated):
     _, _, paths, labels = split_data
-    result, _ = evaluated
-    predicted = model.classes_[model.predict_proba(paths).argmax(axis=1)]
+    result, _, proba = evaluated
+    predicted = np.array(CLASSES)[proba.argmax(axis=1)]
+    assert result.n_images == len(paths) == 8
     assert result.accuracy == pytest.approx(np.mean(predicted == labels))
+    np.testing.assert_allclose(result.proba, proba, rtol=1e-5, atol=1e-6)
     matrix = np.asarray(result.confusion)
-    assert matrix.sum() == len(paths) == result.n_images
-    assert np.trace(matrix) / matrix.sum() == pytest.approx(result.accuracy)
-    for c in CLASSES:
-        assert result.per_class[c]["support"] == int(np.sum(labels == c))
-    assert len(result.mistakes) == int(np.sum(predicted != labels))
+    assert matrix.shape == (4, 4) and matrix.sum() == len(paths)
+    assert np.trace(matrix) / len(paths) == pytest.approx(result.accuracy)
+    assert result.classes == [*CLASSES, UNKNOWN]
+    for i, c in enumerate(result.classes):
+        assert result.per_class[c]["support"] == int(np.sum(labels == c)) == 2
+        assert matrix[i].sum() == 2
+    assert result.weights_used == "random (seed 0)"
+    text = result.format_text()
+    assert f"Accuracy: {result.accuracy:.1%}" in text and "macro avg" in text
+    assert all(c in text for c in result.classes)
+
+
+def test_unknown_label_is_handled(evaluated):
+    result, _, _ = evaluated
+    assert result.unknown_labels == [UNKNOWN]
+    assert result.model_classes == list(CLASSES)
+    assert result.per_class[UNKNOWN] == {
+        "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2, "known": False,
+    }  # fmt: skip
+    matrix = np.asarray(result.confusion)
+    assert matrix[:, 3].sum() == 0  # never predicted
+    assert sum(m["true"] == UNKNOWN for m in result.mistakes) == 2
+    assert f"{UNKNOWN}*" in result.format_text()
+
+
+def test_mistakes_sorted_by_wrong_confidence(split_data, evaluated):
+    _, _, paths, labels = split_data
+    result, _, proba = evaluated
+    predicted = np.array(CLASSES)[proba.argmax(axis=1)]
+    assert len(result.mistakes) == int(np.sum(predicted != labels)) >= 2
     confidences = [m["predicted"][0][1] for m in result.mistakes]
     assert confidences == sorted(confidences, reverse=True)
-    assert all(m["predicted"][0][0] != m["true"] for m in result.mistakes)
-    assert result.weights_used == "random (seed 0)"
-    assert "Accuracy:" in result.format_text()
+    by_path = {str(p): i for i, p in enumerate(paths)}
+    for mistake in result.mistakes:
+        i = by_path[mistake["path"]]
+        assert mistake["true"] == labels[i] != mistake["predicted"][0][0]
+        assert len(mistake["predicted"]) == 2
+        top = np.sort(proba[i])[::-1][:2]
+        got = [p for _, p in mistake["predicted"]]
+        np.testing.assert_allclose(got, top, rtol=1e-5)
+
+
+def test_progress_parameters_are_restored(model, evaluated):
+    params = model.get_params()
+    assert params["crop__progress"] is None and params["encode__progress"] is None
 
 
 def test_report_files(evaluated):
-    result, folder = evaluated
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "confusion_matrix.png", "metrics.json", "report.html", "worst_mistakes.png",
-    ]  # fmt: skip
+    result, folder, _ = evaluated
+    assert sorted(p.name for p in folder.iterdir()) == sorted(REPORT_FILES)
+    assert sorted(result.files) == sorted(REPORT_FILES)
     for name in ("confusion_matrix.png", "worst_mistakes.png"):
         with Image.open(folder / name) as png:
-            assert png.format == "PNG" and png.width >= 300 and png.height >= 150
+            assert png.format == "PNG" and png.width >= 300 and png.height >= 200
     metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.to_dict()))
     assert metrics["accuracy"] == pytest.approx(result.accuracy)
     assert metrics["confusion"] == result.confusion
+    assert metrics["mistakes"][0]["predicted"][0][1] == pytest.approx(
+        result.mistakes[0]["predicted"][0][1]
+    )
 
 
 def test_html_page_is_a_self_contained_model_card(evaluated):
-    result, folder = evaluated
-    page = (folder / "report.html").read_text()
+    result, folder, _ = evaluated
+    page = (folder / "report.html").read_text(encoding="utf-8")
     assert f"Accuracy {result.accuracy:.1%}" in page
-    assert "random (seed 0)" in page and "12 photos" in page
-    assert all(c in page for c in CLASSES)
+    assert "random (seed 0)" in page
+    assert "8 &lt;validation&gt; photos" in page  # escaped
+    assert all(c in page for c in (*CLASSES, UNKNOWN))
     assert page.count('src="data:image/png;base64,') == 2
-    assert "classify__learning_rate" in page and "crop__size" in page
-    assert "only load models you trust" in page
-    assert not re.search(r"(src|href)=\"https?://", page)
+    assert ">crop__size<" in page and ">classify__learning_rate<" in page
+    assert ">memory<" not in page  # only the steps' parameters
+    assert TRUST_NOTE in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower() and "<link" not in page.lower()
 
 
-def test_unknown_labels_and_no_mistakes(model, split_data, tmp_path):
+class _StubModel:
+    """A fitted classifier of paths: fixed probabilities, counts its calls."""
+
+    classes_ = np.array(["happy", "sad"])
+
+    def __init__(self, proba):
+        self.proba = np.asarray(proba, dtype=float)
+        self.calls = 0
+
+    def predict_proba(self, paths):
+        self.calls += 1
+        return self.proba[: len(paths)]
+
+    def get_params(self, deep=True):
+        return {"encode__weights": "<script>alert(1)</script>", "memory": None}
+
+
+def test_no_mistakes_stub_model(split_data, tmp_path):
     _, _, paths, _ = split_data
-    predicted = model.predict(paths[:3])
-    perfect = evaluate_model(model, paths[:3], predicted, tmp_path / "perfect")
-    assert perfect.accuracy == 1.0 and perfect.mistakes == []
-    assert (tmp_path / "perfect" / "worst_mistakes.png").is_file()
-    odd = evaluate_model(model, paths[:3], ["happy", "sad", "neutral"])
-    assert "neutral" in odd.classes and odd.per_class["neutral"]["recall"] == 0.0
+    stub = _StubModel([[0.9, 0.1], [0.2, 0.8]])
+    result = evaluate_model(stub, paths[:2], ["happy", "sad"], tmp_path)
+    assert stub.calls == 1
+    assert (
+        result.accuracy == 1.0 and result.mistakes == [] and result.unknown_labels == []
+    )
+    assert result.weights_used is None
+    with Image.open(tmp_path / "worst_mistakes.png") as png:
+        assert png.width >= 300
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script" not in page
 
 
-def test_cli_evaluate(model, split_data, seed_dir, tmp_path, capsys):
+def test_stub_model_mistakes_and_validation(split_data, tmp_path):
+    _, _, paths, _ = split_data
+    stub = _StubModel([[0.6, 0.4], [0.95, 0.05], [0.3, 0.7]])
+    result = evaluate_model(
+        stub, paths[:3], ["sad", "sad", "fear"], tmp_path, top_k=1, n_worst=1
+    )
+    assert stub.calls == 1
+    assert [m["predicted"] for m in result.mistakes] == [
+        [["happy", 0.95]], [["sad", 0.7]], [["happy", 0.6]],
+    ]  # fmt: skip
+    assert result.classes == ["happy", "sad", "fear"]
+    assert result.confusion == [[0, 0, 0], [2, 0, 0], [0, 1, 0]]
+    # as classification_report: labels that are true or predicted
+    assert result.macro["recall"] == pytest.approx(0.0)
+    assert (tmp_path / "worst_mistakes.png").is_file()
+    with pytest.raises(ValueError, match="3 paths but 2 labels"):
+        evaluate_model(stub, paths[:3], ["sad", "sad"])
+    with pytest.raises(ValueError, match="top_k"):
+        evaluate_model(stub, paths[:3], ["sad"] * 3, top_k=0)
+    with pytest.raises(ValueError, match="predict_proba"):
+        evaluate_model(object(), paths[:3], ["sad"] * 3)
+
+
+def test_cli_evaluate(model, seed_dir, tmp_path, capsys):
     model_file = tmp_path / "model.joblib"
     joblib.dump(model, model_file)
     for label in CLASSES:
