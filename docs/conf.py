@@ -52,7 +52,17 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.zip"]
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# scikit-learn adds set_*_request methods (metadata routing) to every
+# estimator at class creation; their docstrings point into scikit-learn's own
+# docs, so they are left to scikit-learn's reference.
+_ROUTING = ["set_fit_request", "set_partial_fit_request", "set_predict_request",
+            "set_predict_proba_request", "set_score_request",
+            "set_transform_request", "set_output"]  # fmt: skip
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    "exclude-members": ",".join(_ROUTING),
+}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

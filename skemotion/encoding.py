@@ -16,11 +16,12 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._progress import progress_iter
 from ._validation import check_image_batch
+from .cache import FeatureCache, as_cache
 from .exceptions import WeightsError
 
 __all__ = ["VGG16Encoder"]
@@ -68,7 +69,7 @@ def _file_digest(path: Path) -> str:
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()[:12]
+    return h.hexdigest()
 
 
 def _build_vgg16(input_shape: tuple[int, int, int], pooling: str, weights):
@@ -114,6 +115,11 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Seed of the random weights when ``weights=None``; ignored otherwise.
     progress : bool or None, default=None
         Show a progress bar; ``None`` shows one when stderr is a terminal.
+    memory : str, joblib.Memory, FeatureCache or None, default=None
+        Cache feature vectors on disk, keyed by each image's pixels, the
+        weights (ImageNet, the seed of random weights, or the sha256 of a
+        weights file), ``pooling`` and the input size. Unseeded random
+        weights (``weights=None, random_state=None``) are never cached.
 
     Attributes
     ----------
@@ -150,6 +156,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean", None],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"]), FeatureCache],
     }
 
     def __init__(
@@ -159,12 +166,14 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         batch_size: int = 32,
         random_state=None,
         progress: bool | None = None,
+        memory=None,
     ) -> None:
         self.weights = weights
         self.pooling = pooling
         self.batch_size = batch_size
         self.random_state = random_state
         self.progress = progress
+        self.memory = memory
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -214,6 +223,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             self.weights_used_ = (
                 f"random (seed {seed})" if seed is not None else "random (unseeded)"
             )
+            self.weights_key_ = f"random:{seed}" if seed is not None else None
             return model
         if isinstance(weights, str) and weights == "imagenet":
             try:
@@ -227,6 +237,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "weights='<path to a VGG16 weights file>'."
                 ) from None
             self.weights_used_ = "imagenet"
+            self.weights_key_ = "imagenet"
             return model
         path = Path(os.fspath(weights))
         if not path.is_file():
@@ -239,7 +250,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"{path}: not a weights file for VGG16 without its top "
                 f"({type(exc).__name__}: {exc})"
             ) from None
-        self.weights_used_ = f"file {path} (sha256 {_file_digest(path)})"
+        digest = _file_digest(path)
+        self.weights_used_ = f"file {path} (sha256 {digest[:12]})"
+        self.weights_key_ = f"file:{digest}"
         return model
 
     def transform(self, X) -> np.ndarray:
@@ -252,7 +265,8 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Returns
         -------
-        features : ndarray of shape (n_images, n_features_out_), dtype float32
+        features : ndarray of shape (n_images, n_features), dtype float32
+            ``n_features`` is ``n_features_out_``.
         """
         check_is_fitted(self)
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
@@ -262,14 +276,36 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"{self.input_shape_[1]} images, got {X.shape[1]}x{X.shape[2]}; "
                 "crop every image to the same size (FaceCropper(size=...))"
             )
-        model = self._get_model()
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
-        starts = range(0, X.shape[0], self.batch_size)
-        for start in progress_iter(
-            starts, total=len(starts), desc="Encoding (batches)", progress=self.progress
-        ):
-            batch = _preprocess(X[start : start + self.batch_size])
-            out[start : start + len(batch)] = np.asarray(model(batch, training=False))
+        cache = as_cache(self.memory) if getattr(self, "weights_key_", None) else None
+        todo = np.arange(X.shape[0])
+        keys = []
+        if cache is not None:
+            params = {"weights": self.weights_key_, "pooling": self.pooling,
+                      "shape": X.shape[1:], "dtype": str(X.dtype)}  # fmt: skip
+            keys = [cache.key("vgg16", np.ascontiguousarray(x).tobytes(), params)
+                    for x in X]  # fmt: skip
+            missing = []
+            for i, key in enumerate(keys):
+                stored = cache.get(key)
+                if stored is None:
+                    missing.append(i)
+                else:
+                    out[i] = stored["features"]
+            todo = np.asarray(missing, dtype=int)
+        if len(todo):
+            model = self._get_model()
+            starts = range(0, len(todo), self.batch_size)
+            for start in progress_iter(
+                starts, total=len(starts), desc="Encoding (batches)",
+                progress=self.progress,
+            ):  # fmt: skip
+                index = todo[start : start + self.batch_size]
+                features = np.asarray(model(_preprocess(X[index]), training=False))
+                out[index] = features
+                for i, row in zip(index, features, strict=True):
+                    if cache is not None:
+                        cache.put(keys[i], features=row)
         return out
 
     def _get_model(self):
