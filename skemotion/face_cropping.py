@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from numbers import Integral, Real
 
 import cv2
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._progress import progress_iter
 from ._validation import check_paths, normalize_size
+from .cache import FeatureCache, as_cache
 from .exceptions import (
     BadImagesError,
     ImageReadError,
@@ -160,6 +162,10 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Refuse images with more pixels (decompression bombs).
     progress : bool or None, default=None
         Show a progress bar; ``None`` shows one when stderr is a terminal.
+    memory : str, joblib.Memory, FeatureCache or None, default=None
+        Cache crops on disk, keyed by each file's bytes and every parameter
+        above that changes the crop, so repeated work (cross-validation,
+        grid search, a second run) reads and detects each image once.
 
     Attributes
     ----------
@@ -197,6 +203,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "max_detection_side": [Interval(Integral, 32, None, closed="left"), None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
         "progress": ["boolean", None],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"]), FeatureCache],
     }
 
     def __init__(
@@ -210,6 +217,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         max_detection_side: int | None = 800,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         progress: bool | None = None,
+        memory=None,
     ) -> None:
         self.detector = detector
         self.size = size
@@ -220,6 +228,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.max_detection_side = max_detection_side
         self.max_pixels = max_pixels
         self.progress = progress
+        self.memory = memory
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -311,11 +320,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         size = normalize_size(self.size)
         paths = check_paths(X)
         counts = {"no_face": 0, "multiple_faces": 0}
+        cache = as_cache(self.memory)
         for path in progress_iter(
             paths, total=len(paths), desc="Cropping faces", progress=self.progress
         ):
             try:
-                boxes, crops = self._crop_one(path, size, counts, all_faces)
+                boxes, crops = self._crop_cached(path, size, counts, all_faces, cache)
             except ImageReadError as exc:
                 yield path, None, None, exc
             else:
@@ -361,6 +371,30 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             upsample=self.upsample,
             max_detection_side=self.max_detection_side,
         )
+
+    def _cache_params(self, size: tuple[int, int], all_faces: bool) -> dict:
+        return {
+            "detector": self.detector, "size": size, "margin": float(self.margin),
+            "no_face": self.no_face, "multiple_faces": self.multiple_faces,
+            "upsample": self.upsample, "max_detection_side": self.max_detection_side,
+            "all_faces": all_faces,
+        }  # fmt: skip
+
+    def _crop_cached(self, path, size, counts, all_faces, cache):
+        if cache is None:
+            return self._crop_one(path, size, counts, all_faces)
+        try:
+            with open(path, "rb") as fh:
+                content = fh.read()
+        except OSError:  # read_image will name the problem
+            return self._crop_one(path, size, counts, all_faces)
+        key = cache.key("crop", content, self._cache_params(size, all_faces))
+        stored = cache.get(key)
+        if stored is not None:
+            return stored["boxes"].astype(int), stored["crops"]
+        boxes, crops = self._crop_one(path, size, counts, all_faces)
+        cache.put(key, boxes=np.asarray(boxes, dtype=np.int64), crops=crops)
+        return boxes, crops
 
     def _crop_one(
         self, path: str, size: tuple[int, int], counts: dict, all_faces: bool

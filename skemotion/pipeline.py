@@ -17,9 +17,13 @@ def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pi
 
     Parameters
     ----------
-    memory : str, joblib.Memory or None, default=None
-        Passed to :class:`~sklearn.pipeline.Pipeline` to cache fitted
-        transformers.
+    memory : str, joblib.Memory, FeatureCache or None, default=None
+        A folder caching face crops and feature vectors per image, keyed by
+        the image's content and every parameter that changes the result
+        (``crop__memory`` and ``encode__memory``). With it, cross-validation
+        and grid searches over ``classify__*`` detect, crop and encode each
+        image once in total, and a second run starts warm; changing
+        ``crop__size`` or ``encode__weights`` misses the cache.
     verbose : bool, default=False
         Print the time each step takes to fit.
     **params
@@ -49,12 +53,11 @@ def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pi
     """
     pipeline = Pipeline(
         [
-            ("crop", FaceCropper()),
+            ("crop", FaceCropper(memory=memory)),
             ("gray", GrayscaleConverter()),
-            ("encode", VGG16Encoder()),
+            ("encode", VGG16Encoder(memory=memory)),
             ("classify", EmotionClassifier()),
         ],
-        memory=memory,
         verbose=verbose,
     )
     return pipeline.set_params(**params) if params else pipeline

@@ -1,0 +1,112 @@
+"""An on-disk cache of per-image results, keyed by content and parameters.
+
+Face detection and VGG16 encoding are the costly steps; a grid search over the
+classifier's parameters would otherwise repeat them for every candidate and
+fold. :class:`FeatureCache` stores one ``.npz`` file per image and setting,
+under a key made from the image's bytes and every parameter that changes the
+result, so a change of crop size or weights misses and never returns stale
+values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FeatureCache", "as_cache"]
+
+#: Bumped whenever what is stored, or how it is computed, changes.
+CACHE_FORMAT = 1
+
+
+class FeatureCache:
+    """A folder of arrays, one file per key.
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Folder of the cache (created when first written).
+
+    Attributes
+    ----------
+    hits, misses : int
+        Look-ups answered from and missing from the cache in this process
+        (per object, not saved; benchmarks and tests read them).
+    """
+
+    def __init__(self, location: str | os.PathLike) -> None:
+        self.location = Path(os.fspath(location))
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"FeatureCache({str(self.location)!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FeatureCache) and other.location == self.location
+
+    def __hash__(self) -> int:
+        return hash(self.location)
+
+    def __deepcopy__(self, memo) -> FeatureCache:
+        # a handle on a shared store, like joblib.Memory: clone() shares it
+        return self
+
+    @staticmethod
+    def key(kind: str, content: bytes | str, params: dict) -> str:
+        """A key from a kind of result, the input's bytes and the parameters."""
+        digest = hashlib.sha256()
+        header = json.dumps(
+            {"kind": kind, "format": CACHE_FORMAT, "params": params},
+            sort_keys=True, default=str,
+        )  # fmt: skip
+        digest.update(header.encode())
+        digest.update(content.encode() if isinstance(content, str) else content)
+        return f"{kind}-{digest.hexdigest()}"
+
+    def _path(self, key: str) -> Path:
+        kind = key.rsplit("-", 1)[0]
+        return self.location / kind / key[-64:-62] / f"{key}.npz"
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored under ``key``, by name, or None."""
+        try:
+            with np.load(self._path(key), allow_pickle=False) as stored:
+                value = {name: stored[name] for name in stored.files}
+        except (FileNotFoundError, ValueError, OSError, EOFError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, key: str, **arrays: np.ndarray) -> None:
+        """Store named arrays under ``key``, atomically (never half a file)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def as_cache(memory) -> FeatureCache | None:
+    """Turn a ``memory`` parameter into a :class:`FeatureCache` (or None).
+
+    Accepts None, a folder path, a :class:`joblib.Memory` (its location is
+    used) or a :class:`FeatureCache`.
+    """
+    if memory is None or isinstance(memory, FeatureCache):
+        return memory
+    location = getattr(memory, "location", memory)
+    if location is None:  # joblib.Memory(None) caches nothing
+        return None
+    return FeatureCache(location)
