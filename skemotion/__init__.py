@@ -12,6 +12,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ._version import __version__
+from .cache import FeatureCache
 from .checking import FolderReport, check_image_folder
 from .classification import EmotionClassifier
 from .encoding import VGG16Encoder
@@ -47,6 +48,7 @@ __all__ = [
     "EmotionClassifier",
     "EvaluationResult",
     "FaceCropper",
+    "FeatureCache",
     "FolderReport",
     "GrayscaleConverter",
     "ImageReadError",
