@@ -206,6 +206,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         input_shape = (int(X.shape[1]), int(X.shape[2]), 3)
         self.model_ = self._make_model(input_shape)
+        self._compiled_predict = None  # compiled again for the new network
         self.input_shape_ = input_shape
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.n_features_out_ = int(self.model_.output_shape[-1])
@@ -294,19 +295,30 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     out[i] = stored["features"]
             todo = np.asarray(missing, dtype=int)
         if len(todo):
-            model = self._get_model()
+            predict = self._predict_fn()
             starts = range(0, len(todo), self.batch_size)
             for start in progress_iter(
                 starts, total=len(starts), desc="Encoding (batches)",
                 progress=self.progress,
             ):  # fmt: skip
                 index = todo[start : start + self.batch_size]
-                features = np.asarray(model(_preprocess(X[index]), training=False))
+                features = np.asarray(predict(_preprocess(X[index])))
                 out[index] = features
                 for i, row in zip(index, features, strict=True):
                     if cache is not None:
                         cache.put(keys[i], features=row)
         return out
+
+    def _predict_fn(self):
+        """The network as one compiled TensorFlow function (built once)."""
+        fn = getattr(self, "_compiled_predict", None)
+        if fn is None:
+            import tensorflow as tf
+
+            model = self._get_model()
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            self._compiled_predict = fn
+        return fn
 
     def _get_model(self):
         if getattr(self, "model_", None) is None:
@@ -318,6 +330,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never alter self
+        state.pop("_compiled_predict", None)
         model = state.get("model_")
         if model is not None:
             state["model_"] = None
