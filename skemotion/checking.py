@@ -1,4 +1,13 @@
-"""Audit a folder of labelled images before training (``skemotion check``)."""
+"""Audit a folder of labelled images before training (``skemotion check``).
+
+:func:`check_image_folder` walks ``root/<label>/<file>`` or
+``root/{train,validation,test}/<label>/<file>``, looks at every file of every
+label folder once (hash, decode, face detection) and returns a
+:class:`FolderReport`: counts per class and split, class imbalance, files that
+are not usable images, byte-identical duplicates, the same image in two splits
+(a leak) or under two labels (a conflict), images with no face or several
+faces, and image sizes, Pillow modes and file formats.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,9 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -16,99 +27,292 @@ from ._progress import progress_iter
 from .exceptions import ImageReadError
 from .face_cropping import detect_faces as _detect_faces
 from .folders import _relabel
-from .image_io import read_image
+from .image_io import IMAGE_EXTENSIONS, read_image
 
-__all__ = ["FolderReport", "check_image_folder"]
+__all__ = [
+    "IMBALANCE_WARN_RATIO",
+    "SPLIT_NAMES",
+    "ClassBalance",
+    "FaceCount",
+    "FileIssue",
+    "FolderReport",
+    "IdenticalGroup",
+    "check_image_folder",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Sub-folder names recognised as splits.
+#: Sub-folder names of ``root`` recognised as splits (compared in lower case).
 SPLIT_NAMES = ("train", "validation", "test")
+
+#: Split name used for a ``root/<label>/<file>`` tree without split folders.
+NO_SPLIT = "all"
+
+#: A split whose largest class has at least this many times the images of its
+#: smallest class is reported as a problem.
+IMBALANCE_WARN_RATIO = 1.5
+
+_DETECTORS = ("hog", "haar", "none")
+_HASH_CHUNK = 1 << 20
+# Ignored folders whose images training would silently miss: reported as problems.
+_NESTED_FOLDER = "folder inside a label folder (its files are not used)"
+_UNLISTED = "label folder cannot be listed"
+_BESIDE_SPLITS = (
+    f"folder beside the split folders (splits are named {', '.join(SPLIT_NAMES)})"
+)
+
+
+@dataclass(frozen=True)
+class FileIssue:
+    """One file (or folder) and what is wrong with it, or why it was skipped.
+
+    Attributes
+    ----------
+    path : str
+        Path relative to the audited root, with ``/`` separators.
+    reason : str
+        What is wrong, in words.
+    """
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FaceCount:
+    """An image and the number of faces the detector found in it.
+
+    Attributes
+    ----------
+    path : str
+        Path relative to the audited root, with ``/`` separators.
+    faces : int
+        Number of faces found.
+    """
+
+    path: str
+    faces: int
+
+
+@dataclass(frozen=True)
+class IdenticalGroup:
+    """Files with exactly the same bytes.
+
+    Attributes
+    ----------
+    sha256 : str
+        The hex digest shared by the files.
+    paths : list of str
+        The files, relative to the audited root, sorted.
+    splits : list of str
+        The distinct splits the files are in, sorted.
+    labels : list of str
+        The distinct labels the files are filed under, sorted.
+    """
+
+    sha256: str
+    paths: list[str]
+    splits: list[str]
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class ClassBalance:
+    """Class balance of one split.
+
+    Attributes
+    ----------
+    ratio : float
+        Images in the largest class divided by images in the smallest one
+        (classes with no image are left out; see
+        :attr:`FolderReport.missing_labels`).
+    smallest : str
+        The label with the fewest images (first in sorted order on ties).
+    smallest_count : int
+        Its number of images.
+    largest : str
+        The label with the most images (first in sorted order on ties).
+    largest_count : int
+        Its number of images.
+    """
+
+    ratio: float
+    smallest: str
+    smallest_count: int
+    largest: str
+    largest_count: int
 
 
 @dataclass
 class FolderReport:
-    """What :func:`check_image_folder` found.
+    """What :func:`check_image_folder` found in a folder of labelled images.
 
-    Paths are relative to ``root``, with ``/`` separators.
+    Every path in the report except :attr:`root` is relative to ``root`` and
+    written with ``/`` separators.
 
     Attributes
     ----------
-    root : str
+    root : pathlib.Path
         The folder audited.
     splits : list of str
-        Split folders found (``["all"]`` for a ``root/<label>/*`` tree).
-    counts : dict
-        ``{split: {label: n_files}}``, every file in label folders counted.
-    imbalance : dict
-        ``{split: {"ratio": max/min, "smallest": label, "largest": label}}``.
-    unreadable : list of dict
-        ``{"path", "reason"}`` for each file that is not a usable image.
-    ignored : list of str
-        Hidden files in label folders (left out by training).
-    duplicate_groups : list of list of str
-        Groups of byte-identical files (2 or more each).
-    leaks : list of list of str
-        Duplicate groups that span two or more splits.
-    conflicts : list of list of str
-        Duplicate groups whose files are filed under two or more labels.
-    no_face : list of str
-        Readable images in which the detector found no face.
-    multiple_faces : list of dict
-        ``{"path", "faces"}`` for images with several faces.
+        The split folders found, in the order train, validation, test, or
+        ``["all"]`` for a ``root/<label>/<file>`` tree without splits.
+    labels : list of str
+        Every label (folder name, ``strip_suffix`` removed), sorted.
+    counts : dict of {str: dict of {str: int}}
+        ``counts[split][label]``: readable images with an image file name
+        (those :func:`~skemotion.folders.load_image_folder` and training use);
+        every label appears in every split, 0 where it has no image.
+    n_files : int
+        Regular, non-hidden files looked at in the label folders.
+    imbalance : dict of {str: ClassBalance}
+        Largest/smallest class ratio and the smallest class of each split
+        that has images.
+    missing_labels : dict of {str: list of str}
+        Per split, the labels that have no usable image in it (every label
+        when the split has none at all).
+    unreadable : list of FileIssue
+        Files named like images (:data:`~skemotion.image_io.IMAGE_EXTENSIONS`)
+        that :func:`~skemotion.image_io.read_image` refuses, with its reason.
+    not_images : list of FileIssue
+        Other files of label folders (``notes.txt``, ``Thumbs.db`` ...), which
+        are not images either.
+    misnamed_images : list of FileIssue
+        Readable images whose file name does not end in an image extension:
+        :func:`~skemotion.folders.load_image_folder` skips them.
+    ignored : list of FileIssue
+        What was not looked at and why: hidden files and folders, files
+        outside label folders, folders inside label folders, folders beside
+        the split folders. Only the last two count as a problem
+        (:attr:`stray_folders`).
+    identical_groups : list of IdenticalGroup
+        Every group of two or more readable images with the same bytes,
+        wherever they are.
+    duplicates : list of IdenticalGroup
+        Byte-identical images within one split and one label (the part of an
+        identical group that shares a split and a label).
+    leaks : list of IdenticalGroup
+        Identical groups whose files are in two or more splits (the whole
+        group is listed).
+    conflicts : list of IdenticalGroup
+        Identical groups whose files are under two or more labels.
     detector : str or None
         The face detector used, or None when faces were not counted.
+    faces_checked : int
+        Readable images searched for faces.
+    no_face : list of str
+        Images in which the detector found no face.
+    multiple_faces : list of FaceCount
+        Images in which it found several faces, with their number.
     sizes : dict
-        ``width`` and ``height`` min/median/max over readable images, and the
-        ``smallest`` image.
-    modes : dict
-        Number of images per Pillow mode (``RGB``, ``L``, ``P``, ...).
-    formats : dict
-        Number of images per file format (``JPEG``, ``PNG``, ``GIF``, ...).
+        Over readable images, as the pipeline sees them (EXIF rotation
+        applied): ``"width"``, ``"height"`` and ``"shortest_side"``, each
+        ``{"min", "median", "max"}``, and ``"smallest"`` and ``"largest"``,
+        each ``{"path", "width", "height"}`` (by shortest side). Empty when
+        there is no readable image.
+    modes : dict of {str: int}
+        Readable images per Pillow mode as stored (``RGB``, ``L``, ``P``...).
+    formats : dict of {str: int}
+        Readable images per file format (``JPEG``, ``PNG``, ``GIF``...).
     """
 
-    root: str
+    root: Path
     splits: list[str]
+    labels: list[str]
     counts: dict[str, dict[str, int]]
-    imbalance: dict[str, dict]
-    unreadable: list[dict] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    duplicate_groups: list[list[str]] = field(default_factory=list)
-    leaks: list[list[str]] = field(default_factory=list)
-    conflicts: list[list[str]] = field(default_factory=list)
-    no_face: list[str] = field(default_factory=list)
-    multiple_faces: list[dict] = field(default_factory=list)
+    n_files: int = 0
+    imbalance: dict[str, ClassBalance] = field(default_factory=dict)
+    missing_labels: dict[str, list[str]] = field(default_factory=dict)
+    unreadable: list[FileIssue] = field(default_factory=list)
+    not_images: list[FileIssue] = field(default_factory=list)
+    misnamed_images: list[FileIssue] = field(default_factory=list)
+    ignored: list[FileIssue] = field(default_factory=list)
+    identical_groups: list[IdenticalGroup] = field(default_factory=list)
+    duplicates: list[IdenticalGroup] = field(default_factory=list)
+    leaks: list[IdenticalGroup] = field(default_factory=list)
+    conflicts: list[IdenticalGroup] = field(default_factory=list)
     detector: str | None = None
-    sizes: dict = field(default_factory=dict)
+    faces_checked: int = 0
+    no_face: list[str] = field(default_factory=list)
+    multiple_faces: list[FaceCount] = field(default_factory=list)
+    sizes: dict[str, Any] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
     formats: dict[str, int] = field(default_factory=dict)
 
     @property
+    def stray_folders(self) -> list[FileIssue]:
+        """Ignored folders whose files training would miss (a problem).
+
+        Folders inside label folders, folders beside the split folders of a
+        split tree, and label folders that cannot be listed. Hidden entries
+        and files outside label folders (a ``README``, a ``LICENSE``) are
+        ignored without being a problem.
+        """
+        return [
+            e
+            for e in self.ignored
+            if e.reason in (_NESTED_FOLDER, _BESIDE_SPLITS)
+            or e.reason.startswith(_UNLISTED)
+        ]
+
+    @property
     def problems(self) -> list[str]:
-        """One short sentence per kind of problem found, with its count."""
+        """One short sentence per kind of problem found, with its count.
+
+        Returns
+        -------
+        problems : list of str
+            Empty when nothing worth fixing before training was found.
+        """
         found = []
         if self.unreadable:
-            found.append(f"{len(self.unreadable)} files are not readable images")
-        if self.duplicate_groups:
-            n_files = sum(len(g) for g in self.duplicate_groups)
+            found.append(f"{_n(self.unreadable, 'image file')} that cannot be read")
+        if self.not_images:
+            found.append(f"{_n(self.not_images, 'non-image file')} in label folders")
+        if self.misnamed_images:
             found.append(
-                f"{len(self.duplicate_groups)} groups of byte-identical duplicates "
-                f"({n_files} files)"
+                f"{_n(self.misnamed_images, 'image')} without an image extension "
+                "in the file name (training skips them)"
+            )
+        if self.stray_folders:
+            found.append(
+                f"{_n(self.stray_folders, 'folder')} not searched (their files "
+                "are not used)"
+            )
+        for split, labels in self.missing_labels.items():
+            found.append(
+                f"{_n(labels, 'label')} with no image in {split}: {', '.join(labels)}"
+            )
+        for split, info in self.imbalance.items():
+            if info.ratio >= IMBALANCE_WARN_RATIO:
+                found.append(
+                    f"class imbalance in {split}: {info.largest} has {info.ratio:.1f}x "
+                    f"the images of {info.smallest} "
+                    f"({info.largest_count} vs {info.smallest_count})"
+                )
+        if self.duplicates:
+            n_files = sum(len(g.paths) for g in self.duplicates)
+            found.append(
+                f"{_n(self.duplicates, 'group')} of byte-identical duplicates within "
+                f"one split and label ({n_files} files)"
             )
         if self.leaks:
-            found.append(f"{len(self.leaks)} images appear in more than one split")
+            found.append(f"{_n(self.leaks, 'image')} in more than one split (leak)")
         if self.conflicts:
-            found.append(f"{len(self.conflicts)} images are filed under two labels")
-        for split, info in self.imbalance.items():
-            if info["ratio"] >= 2:
-                found.append(
-                    f"class imbalance in {split}: {info['largest']} has "
-                    f"{info['ratio']:.1f}x as many images as {info['smallest']}"
-                )
+            found.append(
+                f"{_n(self.conflicts, 'image')} filed under more than one label "
+                "(conflict)"
+            )
         if self.no_face:
-            found.append(f"no face found in {len(self.no_face)} images")
+            found.append(
+                f"no face found in {_n(self.no_face, 'image')} "
+                f"(detector {self.detector})"
+            )
         if self.multiple_faces:
-            found.append(f"several faces in {len(self.multiple_faces)} images")
+            found.append(
+                f"several faces found in {_n(self.multiple_faces, 'image')} "
+                f"(detector {self.detector})"
+            )
         return found
 
     @property
@@ -116,93 +320,258 @@ class FolderReport:
         """Whether anything worth fixing before training was found."""
         return bool(self.problems)
 
-    def to_dict(self) -> dict:
-        """The report as plain JSON-serialisable data."""
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-serialisable data.
+
+        Returns
+        -------
+        data : dict
+            Every attribute (nested records as dicts, paths as ``str``), plus
+            ``"problems"`` and ``"has_problems"``.
+        """
         data = asdict(self)
+        data["root"] = str(self.root)
         data["problems"] = self.problems
         data["has_problems"] = self.has_problems
         return data
 
     def format_text(self) -> str:
-        """The report as readable text, a section per kind of finding."""
-        lines = [f"Image folder: {self.root}"]
-        labels = sorted({label for c in self.counts.values() for label in c})
-        width = max(len(label) for label in labels) if labels else 5
-        header = "  " + "label".ljust(width) + "".join(f"{s:>12}" for s in self.splits)
-        lines += ["", "Images per class:", header]
-        for label in labels:
-            row = "".join(f"{self.counts[s].get(label, 0):>12}" for s in self.splits)
-            lines.append("  " + label.ljust(width) + row)
-        totals = "".join(f"{sum(self.counts[s].values()):>12}" for s in self.splits)
-        lines.append("  " + "total".ljust(width) + totals)
-        for split, info in self.imbalance.items():
-            lines.append(
-                f"  {split}: largest/smallest class = {info['ratio']:.2f} "
-                f"({info['largest']} / {info['smallest']})"
-            )
+        """Return the report as readable text, one section per finding.
+
+        Returns
+        -------
+        text : str
+            Several lines: counts per class and split, balance, sizes, modes
+            and formats, then every problem file by path (relative to
+            ``root``), then the list of problems.
+        """
+        lines = [
+            f"Image folder: {self.root}",
+            f"{self.n_files} files in label folders; labels: "
+            + (", ".join(self.labels) or "none"),
+        ]
+        lines += ["", "Images per class:"]
+        width = max([len("label"), len("total"), *map(len, self.labels)])
+        cols = [max(len(s), 6) for s in self.splits]
+        lines.append(
+            "  "
+            + "label".ljust(width)
+            + "".join(f"  {s:>{c}}" for s, c in zip(self.splits, cols, strict=True))
+        )
+        for label in [*self.labels, "total"]:
+            row = []
+            for split, c in zip(self.splits, cols, strict=True):
+                counts = self.counts.get(split, {})
+                n = sum(counts.values()) if label == "total" else counts.get(label, 0)
+                row.append(f"  {n:>{c}}")
+            lines.append("  " + label.ljust(width) + "".join(row))
+        if self.imbalance:
+            lines += ["", "Class balance (largest / smallest class):"]
+            for split, info in self.imbalance.items():
+                lines.append(
+                    f"  {split}: {info.ratio:.2f} ({info.largest} "
+                    f"{info.largest_count} / {info.smallest} {info.smallest_count})"
+                )
         if self.sizes:
-            w, h = self.sizes["width"], self.sizes["height"]
+            lines += ["", "Image sizes (pixels, upright):"]
+            for key in ("width", "height", "shortest_side"):
+                s = self.sizes[key]
+                lines.append(
+                    f"  {key.replace('_', ' ')}: {s['min']} to {s['max']} "
+                    f"(median {s['median']:g})"
+                )
+            for key in ("smallest", "largest"):
+                s = self.sizes[key]
+                lines.append(f"  {key}: {s['path']} ({s['width']}x{s['height']})")
+            lines.append("Modes: " + _format_counter(self.modes))
+            lines.append("Formats: " + _format_counter(self.formats))
+        if self.detector is not None:
+            n_one = self.faces_checked - len(self.no_face) - len(self.multiple_faces)
             lines += [
                 "",
-                "Image sizes (pixels): "
-                f"width {w['min']}-{w['max']} (median {w['median']:g}), "
-                f"height {h['min']}-{h['max']} (median {h['median']:g}); "
-                f"smallest: {self.sizes['smallest']}",
-                "Modes: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(self.modes.items())),
-                "Formats: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(self.formats.items())),
+                f"Faces (detector {self.detector}): {self.faces_checked} images "
+                f"searched; one face in {n_one}, none in {len(self.no_face)}, "
+                f"several in {len(self.multiple_faces)}",
             ]
 
         def section(title: str, items: list[str]) -> None:
-            lines.extend(["", f"{title} ({len(items)}):"])
-            lines.extend(f"  {item}" for item in items)
+            if items:
+                lines.extend(["", f"{title} ({len(items)}):"])
+                lines.extend(f"  {item}" for item in items)
 
-        if self.unreadable:
-            unreadable = [f"{u['path']}: {u['reason']}" for u in self.unreadable]
-            section("Not readable images", unreadable)
-        if self.ignored:
-            section("Hidden files, ignored", self.ignored)
-        if self.duplicate_groups:
-            section("Byte-identical duplicates",
-                    [" = ".join(g) for g in self.duplicate_groups])  # fmt: skip
-        if self.leaks:
-            section(
-                "Same image in two splits (leak)", [" = ".join(g) for g in self.leaks]
-            )
-        if self.conflicts:
-            section("Same image under two labels (conflict)",
-                    [" = ".join(g) for g in self.conflicts])  # fmt: skip
+        def issues(entries: list[FileIssue]) -> list[str]:
+            return [f"{e.path}: {e.reason}" for e in entries]
+
+        def groups(entries: list[IdenticalGroup]) -> list[str]:
+            return [" = ".join(g.paths) for g in entries]
+
+        section("Image files that cannot be read", issues(self.unreadable))
+        section("Files that are not images", issues(self.not_images))
+        section("Images without an image file name", issues(self.misnamed_images))
+        section(
+            "Byte-identical duplicates within one split and label",
+            groups(self.duplicates),
+        )
+        section("Same image in several splits (leak)", groups(self.leaks))
+        section("Same image under several labels (conflict)", groups(self.conflicts))
         if self.detector is not None:
             section(f"No face found (detector {self.detector})", self.no_face)
-            several = [f"{m['path']}: {m['faces']} faces" for m in self.multiple_faces]
-            section(f"Several faces (detector {self.detector})", several)
+            section(
+                f"Several faces found (detector {self.detector})",
+                [f"{m.path}: {m.faces} faces" for m in self.multiple_faces],
+            )
+        section("Ignored", issues(self.ignored))
         lines.append("")
-        if self.has_problems:
-            lines.append("Problems found:")
-            lines.extend(f"  - {p}" for p in self.problems)
+        problems = self.problems
+        if problems:
+            lines.append(f"Problems found ({len(problems)}):")
+            lines.extend(f"  - {p}" for p in problems)
         else:
             lines.append("No problems found.")
         return "\n".join(lines)
 
 
-def _label_folders(root: Path) -> tuple[list[str], list[tuple[str, Path]]]:
-    """Return the split names and ``(split, label_dir)`` pairs of a tree."""
-    split_dirs = [root / s for s in SPLIT_NAMES if (root / s).is_dir()]
-    if not split_dirs:
-        split_dirs = [root]
-    splits = [d.name if d != root else "all" for d in split_dirs]
-    pairs = []
-    for split, split_dir in zip(splits, split_dirs, strict=True):
-        for label_dir in sorted(split_dir.iterdir()):
-            if label_dir.is_dir() and not label_dir.name.startswith("."):
-                pairs.append((split, label_dir))
-    return splits, pairs
+@dataclass
+class _Inspection:
+    """What reading one file's content gave (shared by identical files)."""
+
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    format: str = ""
+    faces: int | None = None
 
 
-def _summary(values: list[int]) -> dict:
+@dataclass
+class _Entry:
+    split: str
+    label: str
+    path: Path
+    rel: str
+    sha256: str | None = None
+    result: _Inspection = field(default_factory=_Inspection)
+
+
+def _n(items: list | int, noun: str) -> str:
+    """``"1 image"``, ``"3 images"``: a count (or a list's length) and a noun."""
+    count = items if isinstance(items, int) else len(items)
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _format_counter(counter: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_HASH_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return None  # read_image will say why
+    return digest.hexdigest()
+
+
+def _walk(
+    root: Path, strip_suffix: str | None
+) -> tuple[list[str], list[str], list[_Entry], list[FileIssue]]:
+    """Find the splits, labels and files of a tree, and what is left out."""
+    ignored: list[FileIssue] = []
+    top = sorted(root.iterdir())
+    split_dirs = {
+        p.name.lower(): p for p in top if p.is_dir() and p.name.lower() in SPLIT_NAMES
+    }
+    if split_dirs:
+        splits = [(split_dirs[s].name, split_dirs[s]) for s in SPLIT_NAMES
+                  if s in split_dirs]  # fmt: skip
+        for p in top:
+            if p.is_dir() and p not in split_dirs.values():
+                reason = "hidden folder" if p.name.startswith(".") else _BESIDE_SPLITS
+                ignored.append(FileIssue(_rel(p, root), reason))
+            elif not p.is_dir():
+                ignored.append(_outside_issue(p, root))
+    else:
+        splits = [(NO_SPLIT, root)]
+    labels: set[str] = set()
+    entries: list[_Entry] = []
+    for split, split_dir in splits:
+        children = top if split_dir == root else sorted(split_dir.iterdir())
+        for label_dir in children:
+            if not label_dir.is_dir():
+                ignored.append(_outside_issue(label_dir, root))
+                continue
+            if label_dir.name.startswith("."):
+                ignored.append(FileIssue(_rel(label_dir, root), "hidden folder"))
+                continue
+            label = _relabel(label_dir.name, None, strip_suffix)
+            labels.add(label)
+            try:
+                files = sorted(label_dir.iterdir())
+            except OSError as exc:
+                reason = f"{_UNLISTED} ({exc.strerror or exc})"
+                ignored.append(FileIssue(_rel(label_dir, root), reason))
+                continue
+            for path in files:
+                rel = _rel(path, root)
+                if path.name.startswith("."):
+                    kind = "folder" if path.is_dir() else "file"
+                    ignored.append(FileIssue(rel, f"hidden {kind}"))
+                elif path.is_dir():
+                    ignored.append(FileIssue(rel, _NESTED_FOLDER))
+                elif not path.is_file():
+                    ignored.append(
+                        FileIssue(rel, "not a regular file (broken link, device...)")
+                    )
+                else:
+                    entries.append(_Entry(split, label, path, rel))
+    return [s for s, _ in splits], sorted(labels), entries, ignored
+
+
+def _outside_issue(path: Path, root: Path) -> FileIssue:
+    if path.name.startswith("."):
+        return FileIssue(_rel(path, root), "hidden file")
+    return FileIssue(_rel(path, root), "file outside a label folder")
+
+
+def _inspect(path: Path, detector: str | None) -> _Inspection:
+    """Decode one file, read its mode and format, and count its faces."""
+    try:
+        image = read_image(path)
+    except ImageReadError as exc:
+        return _Inspection(error=exc.reason)
+    height, width = image.shape[:2]
+    try:
+        with Image.open(path) as img:  # header only: the stored mode and format
+            mode, fmt = img.mode, img.format or "unknown"
+    except Exception:  # read by OpenCV only
+        mode, fmt = "unknown", "unknown (read by OpenCV)"
+    faces = None
+    if detector is not None:
+        try:
+            faces = len(_detect_faces(image, detector))
+        except cv2.error as exc:  # pragma: no cover - defensive
+            return _Inspection(error=f"face detection failed ({exc})")
+    return _Inspection(width=width, height=height, mode=mode, format=fmt, faces=faces)
+
+
+def _summary(values: list[int]) -> dict[str, Any]:
     return {"min": int(min(values)), "median": float(np.median(values)),
             "max": int(max(values))}  # fmt: skip
+
+
+def _group(sha: str, members: list[_Entry]) -> IdenticalGroup:
+    return IdenticalGroup(
+        sha256=sha,
+        paths=sorted(e.rel for e in members),
+        splits=sorted({e.split for e in members}),
+        labels=sorted({e.label for e in members}),
+    )
 
 
 def check_image_folder(
@@ -215,112 +584,211 @@ def check_image_folder(
 ) -> FolderReport:
     """Look for problems in a folder of labelled images before training.
 
-    Every file in every label folder is read once (hashed, decoded, and
-    searched for faces), so the report covers what training would meet.
+    Every regular file of every label folder is hashed once and, when its
+    content was not met before, decoded once with
+    :func:`~skemotion.image_io.read_image` and searched for faces once
+    (byte-identical files share the result), so the report covers what
+    training would meet.
 
     Parameters
     ----------
     root : str or os.PathLike
-        ``root/<label>/<file>``, or ``root/{train,validation,test}/<label>/<file>``.
+        ``root/<label>/<file>``, or ``root/<split>/<label>/<file>`` where the
+        split folders are named ``train``, ``validation`` or ``test`` (any
+        case). Labels come from the folder names.
     detector : {"hog", "haar", "none"}, default="hog"
-        Face detector used to count faces; ``"none"`` skips face counting.
+        Face detector used to count faces (see
+        :func:`~skemotion.face_cropping.detect_faces`, run with its
+        defaults, as :class:`~skemotion.FaceCropper` does); ``"none"`` skips
+        face counting.
     detect_faces : bool, default=True
         Count faces (the slow part); False skips it.
     strip_suffix : str, optional
         Suffix removed from folder names to make labels (e.g. ``"_face"``).
     progress : bool or None, default=None
-        Progress bar; ``None`` shows one when stderr is a terminal.
+        Progress bar over the files; ``None`` shows one when stderr is a
+        terminal.
 
     Returns
     -------
     report : FolderReport
-        Counts, imbalance, unreadable files, duplicates, leaks, conflicts,
-        face counts, sizes, modes and formats; ``report.has_problems`` and
-        ``report.format_text()``.
+        Counts, imbalance, unreadable and non-image files, duplicates, leaks,
+        conflicts, face counts, sizes, modes and formats; see
+        :attr:`FolderReport.problems`, :attr:`FolderReport.has_problems`,
+        :meth:`FolderReport.format_text` and :meth:`FolderReport.to_dict`.
 
     Raises
     ------
     FileNotFoundError
+        If ``root`` does not exist.
+    NotADirectoryError
         If ``root`` is not a folder.
     ValueError
-        If ``root`` holds no label folder.
+        If ``detector`` is unknown, or ``root`` holds no label folder.
+
+    Notes
+    -----
+    Duplicates are found among readable images only (two empty files are not
+    reported as duplicates of each other). :attr:`FolderReport.identical_groups`
+    holds every group of identical images; each of them shows up in
+    :attr:`~FolderReport.duplicates` (its files sharing a split and a label),
+    :attr:`~FolderReport.leaks` (it spans splits),
+    :attr:`~FolderReport.conflicts` (it spans labels), or several of these.
+
+    Examples
+    --------
+    >>> from skemotion import check_image_folder
+    >>> report = check_image_folder("data/", strip_suffix="_face")  # doctest: +SKIP
+    >>> print(report.format_text())  # doctest: +SKIP
+    >>> report.has_problems  # doctest: +SKIP
+    True
     """
     root = Path(os.fspath(root))
-    if not root.is_dir():
+    if not root.exists():
         raise FileNotFoundError(f"{root}: folder does not exist")
-    splits, pairs = _label_folders(root)
-    if not pairs:
-        raise ValueError(f"{root}: no label folders found (expected {root}/<label>/*)")
-    use_detector = detect_faces and detector != "none"
-    report = FolderReport(root=str(root), splits=splits,
-                          counts={s: {} for s in splits}, imbalance={},
-                          detector=detector if use_detector else None)  # fmt: skip
-    files: list[tuple[str, str, Path]] = []
-    for split, label_dir in pairs:
-        label = _relabel(label_dir.name, None, strip_suffix)
-        for path in sorted(label_dir.iterdir()):
-            rel = path.relative_to(root).as_posix()
-            if path.name.startswith("."):
-                report.ignored.append(rel)
-                continue
-            files.append((split, label, path))
-            counts = report.counts[split]
-            counts[label] = counts.get(label, 0) + 1
-
-    by_hash: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    widths, heights, modes, formats = [], [], Counter(), Counter()
-    smallest = (float("inf"), "")
-    checked = progress_iter(
-        files, total=len(files), desc="Checking images", progress=progress
-    )
-    for split, label, path in checked:
-        rel = path.relative_to(root).as_posix()
-        try:
-            image = read_image(path)
-        except ImageReadError as exc:
-            report.unreadable.append({"path": rel, "reason": exc.reason})
-            continue
-        by_hash[hashlib.sha256(path.read_bytes()).hexdigest()].append(
-            (rel, split, label)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: is not a folder")
+    if detector not in _DETECTORS:
+        raise ValueError(
+            f"unknown detector {detector!r}; use one of {', '.join(_DETECTORS)}"
         )
-        with Image.open(path) as img:
-            modes[img.mode] += 1
-            formats[img.format or "unknown"] += 1
-        h, w = image.shape[:2]
-        widths.append(w)
-        heights.append(h)
-        if min(w, h) < smallest[0]:
-            smallest = (min(w, h), f"{rel} ({w}x{h})")
-        if use_detector:
-            n_faces = len(_detect_faces(image, detector))
-            if n_faces == 0:
-                report.no_face.append(rel)
-            elif n_faces > 1:
-                report.multiple_faces.append({"path": rel, "faces": n_faces})
+    use_detector = detector if detect_faces and detector != "none" else None
+    splits, labels, entries, ignored = _walk(root, strip_suffix)
+    if not labels:
+        raise ValueError(
+            f"{root}: no label folders found; expected {root}/<label>/<file> or "
+            f"{root}/<split>/<label>/<file> with splits named " + ", ".join(SPLIT_NAMES)
+        )
 
-    for group in by_hash.values():
-        if len(group) < 2:
-            continue
-        paths = [rel for rel, _, _ in group]
-        report.duplicate_groups.append(paths)
-        if len({split for _, split, _ in group}) > 1:
-            report.leaks.append(paths)
-        if len({label for _, _, label in group}) > 1:
-            report.conflicts.append(paths)
-    for split, counts in report.counts.items():
-        if counts:
-            largest = max(counts, key=counts.get)
-            least = min(counts, key=counts.get)
-            report.imbalance[split] = {
-                "ratio": counts[largest] / max(1, counts[least]),
-                "largest": largest,
-                "smallest": least,
-            }
-    if widths:
-        report.sizes = {"width": _summary(widths), "height": _summary(heights),
-                        "smallest": smallest[1]}  # fmt: skip
-    report.modes = dict(modes)
-    report.formats = dict(formats)
-    logger.info("Checked %d files under %s: %s", len(files), root,
-                "; ".join(report.problems) or "no problems")  # fmt: skip
+    seen: dict[str, _Inspection] = {}
+    n_decoded = 0
+    for entry in progress_iter(
+        entries, total=len(entries), desc="Checking images", progress=progress
+    ):
+        entry.sha256 = _sha256(entry.path)
+        cached = seen.get(entry.sha256) if entry.sha256 is not None else None
+        if cached is None:
+            cached = _inspect(entry.path, use_detector)
+            n_decoded += 1
+            if entry.sha256 is not None:
+                seen[entry.sha256] = cached
+        entry.result = cached
+
+    report = FolderReport(
+        root=root,
+        splits=splits,
+        labels=labels,
+        counts={s: dict.fromkeys(labels, 0) for s in splits},
+        n_files=len(entries),
+        ignored=ignored,
+        detector=use_detector,
+    )
+    readable = [e for e in entries if e.result.error is None]
+    for entry in entries:
+        named_image = entry.path.suffix.lower() in IMAGE_EXTENSIONS
+        error = entry.result.error
+        if error is not None:
+            target = report.unreadable if named_image else report.not_images
+            target.append(FileIssue(entry.rel, error))
+        elif not named_image:
+            report.misnamed_images.append(
+                FileIssue(
+                    entry.rel,
+                    f"a {entry.result.format} image, but its name does not end "
+                    "in an image extension",
+                )
+            )
+        else:
+            report.counts[entry.split][entry.label] += 1
+    _fill_balance(report)
+    _fill_identical(report, readable)
+    _fill_faces(report, readable)
+    _fill_sizes(report, readable)
+    logger.info(
+        "Checked %d files under %s (%d decoded, the rest identical to one already "
+        "seen): %s",
+        len(entries),
+        root,
+        n_decoded,
+        "; ".join(report.problems) or "no problems",
+    )
     return report
+
+
+def _fill_balance(report: FolderReport) -> None:
+    for split, counts in report.counts.items():
+        present = {label: n for label, n in counts.items() if n > 0}
+        missing = [label for label, n in counts.items() if n == 0]
+        if missing:
+            report.missing_labels[split] = missing
+        if not present:
+            continue
+        smallest = min(sorted(present), key=present.__getitem__)
+        largest = max(sorted(present), key=present.__getitem__)
+        report.imbalance[split] = ClassBalance(
+            ratio=present[largest] / present[smallest],
+            smallest=smallest,
+            smallest_count=present[smallest],
+            largest=largest,
+            largest_count=present[largest],
+        )
+
+
+def _fill_identical(report: FolderReport, readable: list[_Entry]) -> None:
+    by_hash: dict[str, list[_Entry]] = defaultdict(list)
+    for entry in readable:
+        if entry.sha256 is not None:
+            by_hash[entry.sha256].append(entry)
+    for sha in sorted(by_hash, key=lambda h: min(e.rel for e in by_hash[h])):
+        members = by_hash[sha]
+        if len(members) < 2:
+            continue
+        group = _group(sha, members)
+        report.identical_groups.append(group)
+        if len(group.splits) > 1:
+            report.leaks.append(group)
+        if len(group.labels) > 1:
+            report.conflicts.append(group)
+        by_place: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
+        for entry in members:
+            by_place[entry.split, entry.label].append(entry)
+        for place in sorted(by_place):
+            if len(by_place[place]) > 1:
+                report.duplicates.append(_group(sha, by_place[place]))
+    report.duplicates.sort(key=lambda g: g.paths[0])
+
+
+def _fill_faces(report: FolderReport, readable: list[_Entry]) -> None:
+    if report.detector is None:
+        return
+    for entry in readable:
+        faces = entry.result.faces
+        if faces is None:  # pragma: no cover - detector always ran
+            continue
+        report.faces_checked += 1
+        if faces == 0:
+            report.no_face.append(entry.rel)
+        elif faces > 1:
+            report.multiple_faces.append(FaceCount(entry.rel, faces))
+
+
+def _fill_sizes(report: FolderReport, readable: list[_Entry]) -> None:
+    if not readable:
+        return
+    widths = [e.result.width for e in readable]
+    heights = [e.result.height for e in readable]
+    shortest = [min(w, h) for w, h in zip(widths, heights, strict=True)]
+    order = sorted(range(len(readable)), key=lambda i: (shortest[i], readable[i].rel))
+
+    def describe(i: int) -> dict[str, Any]:
+        return {"path": readable[i].rel, "width": widths[i], "height": heights[i]}
+
+    report.sizes = {
+        "width": _summary(widths),
+        "height": _summary(heights),
+        "shortest_side": _summary(shortest),
+        "smallest": describe(order[0]),
+        "largest": describe(order[-1]),
+    }
+    report.modes = dict(sorted(Counter(e.result.mode for e in readable).items()))
+    report.formats = dict(sorted(Counter(e.result.format for e in readable).items()))
