@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["FeatureCache", "as_cache"]
 
 #: Bumped whenever what is stored, or how it is computed, changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class FeatureCache:

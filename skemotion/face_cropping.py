@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import math
 import os
+from collections.abc import Iterator
 from numbers import Integral, Real
 
 import cv2
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -160,6 +164,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         crops are always taken from the full-resolution image.
     max_pixels : int or None, default=100_000_000
         Refuse images with more pixels (decompression bombs).
+    n_jobs : int or None, default=None
+        Worker processes that read, decode and search images for faces in
+        parallel (``None`` means 1 unless in a :func:`joblib.parallel_config`
+        context; ``-1`` means all cores). Processes, not threads: dlib's
+        detector is not thread-safe. Crops are yielded in input order as they
+        are ready, so later steps (the encoder) work while the workers read
+        ahead. Worth it for large or slow images (HOG on photos); for small
+        ready-made crops (``detector="none"``) one process is usually enough.
     progress : bool or None, default=None
         Show a progress bar; ``None`` shows one when stderr is a terminal.
     memory : str, joblib.Memory, FeatureCache or None, default=None
@@ -202,6 +214,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "upsample": [Interval(Integral, 0, 4, closed="both")],
         "max_detection_side": [Interval(Integral, 32, None, closed="left"), None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
         "progress": ["boolean", None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"]), FeatureCache],
     }
@@ -216,6 +229,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         upsample: int = 1,
         max_detection_side: int | None = 800,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        n_jobs: int | None = None,
         progress: bool | None = None,
         memory=None,
     ) -> None:
@@ -227,6 +241,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.upsample = upsample
         self.max_detection_side = max_detection_side
         self.max_pixels = max_pixels
+        self.n_jobs = n_jobs
         self.progress = progress
         self.memory = memory
 
@@ -317,19 +332,32 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             ``"raise"``), else None.
         """
         self._validate_params()
+        yield from self._crop_stream(
+            check_paths(X), all_faces=all_faces, progress=self.progress
+        )
+
+    def _crop_stream(
+        self, paths: list[str], *, all_faces: bool, progress: bool | None
+    ) -> Iterator[tuple]:
+        """:meth:`crop_each` on validated paths, with its own progress switch."""
         size = normalize_size(self.size)
-        paths = check_paths(X)
         counts = {"no_face": 0, "multiple_faces": 0}
         cache = as_cache(self.memory)
-        for path in progress_iter(
-            paths, total=len(paths), desc="Cropping faces", progress=self.progress
+        results = self._iter_results(paths, size, all_faces, cache)
+        for path, (boxes, crops, error, event, hit) in progress_iter(
+            zip(paths, results, strict=True),
+            total=len(paths),
+            desc="Cropping faces",
+            progress=progress,
         ):
-            try:
-                boxes, crops = self._crop_cached(path, size, counts, all_faces, cache)
-            except ImageReadError as exc:
-                yield path, None, None, exc
-            else:
-                yield path, boxes, crops, None
+            if event is not None:
+                counts[event] += 1
+            if cache is not None and hit is not None:  # workers count in copies
+                if hit:
+                    cache.hits += 1
+                else:
+                    cache.misses += 1
+            yield path, boxes, crops, error
         if self.detector != "none":
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
@@ -339,6 +367,29 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 counts["multiple_faces"],
                 "all" if all_faces else self.multiple_faces,
             )
+
+    def _iter_results(
+        self, paths: list[str], size: tuple[int, int], all_faces: bool, cache
+    ) -> Iterator[tuple]:
+        """Each path's ``_crop_path`` result, in order, from 1 or more processes."""
+        n_jobs = effective_n_jobs(self.n_jobs)
+        if n_jobs == 1 or len(paths) < 2:
+            return (self._crop_path(p, size, all_faces, cache) for p in paths)
+        n_jobs = min(n_jobs, len(paths))
+        # Small tasks keep every worker busy and the first crops coming early;
+        # a few images per task amortise the cost of sending them.
+        per_task = max(1, min(16, math.ceil(len(paths) / (4 * n_jobs))))
+        tasks = (
+            delayed(_crop_paths)(self, paths[i : i + per_task], size, all_faces, cache)
+            for i in range(0, len(paths), per_task)
+        )
+        parallel = Parallel(
+            n_jobs=n_jobs,
+            backend="loky",
+            return_as="generator",
+            pre_dispatch=f"{4 * n_jobs}",
+        )
+        return itertools.chain.from_iterable(parallel(tasks))
 
     def detect(self, X) -> list[np.ndarray]:
         """Return the face boxes found in each image, without cropping.
@@ -380,41 +431,60 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             "all_faces": all_faces,
         }  # fmt: skip
 
-    def _crop_cached(self, path, size, counts, all_faces, cache):
-        if cache is None:
-            return self._crop_one(path, size, counts, all_faces)
+    def _crop_path(
+        self, path: str, size: tuple[int, int], all_faces: bool, cache
+    ) -> tuple:
+        """Crop one file, never raising for a bad one.
+
+        Returns ``(boxes, crops, error, event, hit)``: ``event`` is
+        ``"no_face"``, ``"multiple_faces"`` or None; ``hit`` is whether the
+        cache answered (None without a cache or for an unreadable file).
+        """
         try:
-            with open(path, "rb") as fh:
-                content = fh.read()
-        except OSError:  # read_image will name the problem
-            return self._crop_one(path, size, counts, all_faces)
-        key = cache.key("crop", content, self._cache_params(size, all_faces))
-        stored = cache.get(key)
-        if stored is not None:
-            return stored["boxes"].astype(int), stored["crops"]
-        boxes, crops = self._crop_one(path, size, counts, all_faces)
-        cache.put(key, boxes=np.asarray(boxes, dtype=np.int64), crops=crops)
-        return boxes, crops
+            if cache is None:
+                return (*self._crop_one(path, size, all_faces), None)
+            try:
+                with open(path, "rb") as fh:
+                    content = fh.read()
+            except OSError:  # read_image will name the problem
+                return (*self._crop_one(path, size, all_faces), None)
+            key = cache.key("crop", content, self._cache_params(size, all_faces))
+            stored = cache.get(key)
+            if stored is not None:
+                event = str(stored["event"]) if "event" in stored else ""
+                boxes, crops = stored["boxes"].astype(int), stored["crops"]
+                return boxes, crops, None, event or None, True
+            boxes, crops, error, event = self._crop_one(path, size, all_faces)
+            cache.put(
+                key,
+                boxes=np.asarray(boxes, dtype=np.int64),
+                crops=crops,
+                event=np.array(event or ""),
+            )
+            return boxes, crops, error, event, False
+        except ImageReadError as exc:
+            return None, None, exc, _policy_event(exc), None
 
     def _crop_one(
-        self, path: str, size: tuple[int, int], counts: dict, all_faces: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, path: str, size: tuple[int, int], all_faces: bool
+    ) -> tuple[np.ndarray, np.ndarray, None, str | None]:
+        """``(boxes, crops, None, event)`` for one file; raises ImageReadError."""
         image = read_image(path, max_pixels=self.max_pixels)
         h, w = image.shape[:2]
         whole = np.array([[0, 0, w, h]])
         if self.detector == "none":
-            return whole, _resize(image, size)[np.newaxis]
+            return whole, _resize(image, size)[np.newaxis], None, None
         try:
             boxes = self._find(image)
         except cv2.error as exc:  # pragma: no cover - defensive
             raise ImageReadError(path, f"face detection failed ({exc})") from None
+        event = None
         if len(boxes) == 0:
-            counts["no_face"] += 1
             if self.no_face == "raise":
                 raise NoFaceError(path, f"no face found (detector={self.detector!r})")
-            return whole, _resize(image, size)[np.newaxis]
+            return whole, _resize(image, size)[np.newaxis], None, "no_face"
         if len(boxes) > 1:
-            counts["multiple_faces"] += 1
+            event = "multiple_faces"
             if self.multiple_faces == "raise" and not all_faces:
                 raise MultipleFacesError(
                     path, f"{len(boxes)} faces found (detector={self.detector!r})"
@@ -425,7 +495,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         for j, box in enumerate(boxes):
             left, top, right, bottom = _expand_box(box, self.margin, image.shape)
             crops[j] = _resize(image[top:bottom, left:right], size)
-        return boxes, crops
+        return boxes, crops, None, event
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output values: one per pixel and channel.
@@ -441,6 +511,25 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             ``pixel_<row>_<col>_<channel>`` in C order.
         """
         return _pixel_names(normalize_size(self.size), 3)
+
+
+def _policy_event(error: ImageReadError) -> str | None:
+    if isinstance(error, NoFaceError):
+        return "no_face"
+    if isinstance(error, MultipleFacesError):
+        return "multiple_faces"
+    return None
+
+
+def _crop_paths(
+    cropper: FaceCropper,
+    paths: list[str],
+    size: tuple[int, int],
+    all_faces: bool,
+    cache,
+) -> list[tuple]:
+    """Worker task of ``FaceCropper(n_jobs>1)``: crop a few files in order."""
+    return [cropper._crop_path(p, size, all_faces, cache) for p in paths]
 
 
 def _pixel_names(size: tuple[int, int], channels: int) -> np.ndarray:
