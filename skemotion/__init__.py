@@ -30,7 +30,7 @@ from .face_cropping import FaceCropper, detect_faces
 from .folders import UnreadableImagesWarning, load_image_folder
 from .grayscale import GrayscaleConverter
 from .image_io import read_image
-from .pipeline import make_emotion_pipeline
+from .pipeline import EmotionPipeline, make_emotion_pipeline
 from .prediction import (
     annotate_image,
     format_topk,
@@ -46,6 +46,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "EmotionClassifier",
+    "EmotionPipeline",
     "EvaluationResult",
     "FaceCropper",
     "FeatureCache",

@@ -269,6 +269,11 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         features : ndarray of shape (n_images, n_features), dtype float32
             ``n_features`` is ``n_features_out_``.
         """
+        return self._encode(X, progress=self.progress)
+
+    def _encode(self, X, *, progress: bool | None) -> np.ndarray:
+        """:meth:`transform` with its own progress switch (the streaming
+        pipeline shows one bar for the whole run instead of one per chunk)."""
         check_is_fitted(self)
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         if tuple(X.shape[1:3]) != self.input_shape_[:2]:
@@ -299,7 +304,7 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             starts = range(0, len(todo), self.batch_size)
             for start in progress_iter(
                 starts, total=len(starts), desc="Encoding (batches)",
-                progress=self.progress,
+                progress=progress,
             ):  # fmt: skip
                 index = todo[start : start + self.batch_size]
                 features = np.asarray(predict(_preprocess(X[index])))

@@ -2,17 +2,305 @@
 
 from __future__ import annotations
 
-from sklearn.pipeline import Pipeline
+import logging
+import time
+from numbers import Integral
 
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
+
+from ._progress import progress_iter
+from ._validation import check_paths
 from .classification import EmotionClassifier
 from .encoding import VGG16Encoder
+from .exceptions import BadImagesError
 from .face_cropping import FaceCropper
 from .grayscale import GrayscaleConverter
 
-__all__ = ["make_emotion_pipeline"]
+__all__ = ["EmotionPipeline", "make_emotion_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+_SKIP = (None, "passthrough")
 
 
-def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pipeline:
+def _final_has(method: str):
+    def check(pipeline: EmotionPipeline) -> bool:
+        return hasattr(pipeline._final_estimator, method)
+
+    return check
+
+
+class EmotionPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` that streams images through its steps.
+
+    Same constructor, steps, parameters and results as
+    :class:`~sklearn.pipeline.Pipeline`; what changes is how the image steps
+    run when they are skemotion's own (:class:`FaceCropper` first, then any
+    of :class:`GrayscaleConverter` and :class:`VGG16Encoder`, then the final
+    estimator). Instead of cropping every image, then converting every crop,
+    then encoding them all, ``fit``, ``predict``, ``predict_proba``,
+    ``predict_log_proba``, ``score`` and ``transform`` take the images
+    ``chunk_size`` at a time through crop, gray and encode, and keep only the
+    feature vectors:
+
+    * memory holds one chunk of images, not the whole data set, so it does
+      not grow with the number of images (beyond the feature matrix);
+    * with ``crop__n_jobs`` > 1 the cropper's worker processes read, decode
+      and search the next images for faces while the encoder works on the
+      current chunk.
+
+    Other steps (a ``PCA`` between encoder and classifier, a custom
+    transformer), ``memory`` (scikit-learn's step cache) or routed fit
+    parameters make it behave exactly as a plain ``Pipeline``.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator) tuples
+        As for :class:`~sklearn.pipeline.Pipeline`.
+    transform_input : list of str or None, default=None
+        As for :class:`~sklearn.pipeline.Pipeline`.
+    memory : str, joblib.Memory or None, default=None
+        scikit-learn's cache of fitted transformers (turns streaming off). To
+        cache crops and features per image, use ``crop__memory`` and
+        ``encode__memory`` (``make_emotion_pipeline(memory=...)``) instead.
+    verbose : bool, default=False
+        Print the time spent on the image steps and on the final estimator.
+    chunk_size : int, default=256
+        Images taken through crop, gray and encode together.
+
+    Notes
+    -----
+    Bad files: every file is read before the error is raised, so one
+    :class:`~skemotion.exceptions.BadImagesError` lists all of them, as with
+    a plain Pipeline. Encoding starts as soon as the first chunk is ready,
+    though, so a bad file found after it does not stop the chunks already
+    encoded from being spent; encoding stops at the first bad file. With a
+    feature cache (``make_emotion_pipeline(memory=...)``) the encoded chunks
+    are kept, and a rerun after fixing the files does not encode them again.
+
+    Examples
+    --------
+    >>> from skemotion import make_emotion_pipeline
+    >>> pipe = make_emotion_pipeline(crop__n_jobs=2, chunk_size=128)
+    >>> type(pipe).__name__, pipe.chunk_size
+    ('EmotionPipeline', 128)
+    """
+
+    _parameter_constraints: dict = {
+        **Pipeline._parameter_constraints,
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        steps,
+        *,
+        transform_input=None,
+        memory=None,
+        verbose: bool = False,
+        chunk_size: int = 256,
+    ) -> None:
+        super().__init__(
+            steps, transform_input=transform_input, memory=memory, verbose=verbose
+        )
+        self.chunk_size = chunk_size
+
+    # -- streaming -------------------------------------------------------
+    def _image_steps(self) -> list | None:
+        """The steps before the final one, when they can stream; else None."""
+        if self.memory is not None or len(self.steps) < 2:
+            return None
+        first = self.steps[0][1]
+        if not isinstance(first, FaceCropper):
+            return None
+        rest = [est for _, est in self.steps[1:-1] if est not in _SKIP]
+        if not all(isinstance(e, (GrayscaleConverter, VGG16Encoder)) for e in rest):
+            return None
+        return [first, *rest]
+
+    def _stream(self, X, *, fit: bool) -> np.ndarray:
+        """Take the images through every step but the last, chunk by chunk."""
+        crop, *rest = self._image_steps()
+        if fit:
+            crop.fit(X)
+        paths = check_paths(X)
+        started = time.perf_counter()
+        blocks: list[np.ndarray] = []
+        errors = []
+        fitted = not fit
+        stream = crop._crop_stream(paths, all_faces=False, progress=False)
+        chunk: list[np.ndarray] = []
+        bar = progress_iter(
+            range(len(paths)), total=len(paths), desc="Images", progress=crop.progress
+        )
+        for (_, _, crops, error), _ in zip(stream, bar, strict=True):
+            if error is not None:
+                errors.append(error)
+                if len(errors) == 1:
+                    logger.warning(
+                        "%s; encoding stops, the remaining files are still read "
+                        "so that one error lists every bad file",
+                        error,
+                    )
+                continue
+            if errors:
+                continue
+            chunk.append(crops[0])
+            if len(chunk) == self.chunk_size:
+                blocks.append(self._through(np.stack(chunk), rest, fit and not fitted))
+                fitted = True
+                chunk = []
+        if errors:
+            raise BadImagesError(errors, len(paths))
+        if chunk:
+            blocks.append(self._through(np.stack(chunk), rest, fit and not fitted))
+        if self.verbose:
+            print(
+                f"[EmotionPipeline] ... images (crop, gray, encode; "
+                f"{len(paths)} images, streamed), total="
+                f"{time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
+        return np.concatenate(blocks)
+
+    @staticmethod
+    def _through(Xt: np.ndarray, steps: list, fit: bool) -> np.ndarray:
+        for step in steps:
+            if fit:
+                step.fit(Xt)
+            if isinstance(step, VGG16Encoder):
+                Xt = step._encode(Xt, progress=False)
+            else:
+                Xt = step.transform(Xt)
+        return Xt
+
+    def _streams(self, params) -> bool:
+        return not params and self._image_steps() is not None
+
+    # -- the Pipeline API --------------------------------------------------
+    def fit(self, X, y=None, **params):
+        """Fit every step on image paths and labels (streamed, see the class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        y : array-like of shape (n_images,)
+            Emotion labels.
+        **params : dict
+            Fit parameters routed to the steps (a plain Pipeline fit).
+
+        Returns
+        -------
+        self : EmotionPipeline
+        """
+        if not self._streams(params):
+            return super().fit(X, y, **params)
+        self._validate_params()
+        self._validate_steps()
+        features = self._stream(X, fit=True)
+        final = self._final_estimator
+        if final not in _SKIP:
+            started = time.perf_counter()
+            final.fit(features, y)
+            if self.verbose:
+                print(
+                    f"[EmotionPipeline] ... final step {self.steps[-1][0]}, "
+                    f"total={time.perf_counter() - started:.1f}s",
+                    flush=True,
+                )
+        return self
+
+    @available_if(_final_has("predict"))
+    def predict(self, X, **params):
+        """Predict the emotion of each image (streamed, see the class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        **params : dict
+            Parameters routed to the steps (a plain Pipeline predict).
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_images,)
+        """
+        if not self._streams(params):
+            return super().predict(X, **params)
+        return self._final_estimator.predict(self._stream(X, fit=False))
+
+    @available_if(_final_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Probability of each emotion for each image (streamed, see the class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        **params : dict
+            Parameters routed to the steps (a plain Pipeline predict_proba).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_images, n_classes)
+        """
+        if not self._streams(params):
+            return super().predict_proba(X, **params)
+        return self._final_estimator.predict_proba(self._stream(X, fit=False))
+
+    @available_if(_final_has("predict_log_proba"))
+    def predict_log_proba(self, X, **params):
+        """Log-probability of each emotion (streamed, see the class).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        **params : dict
+            Parameters routed to the steps (a plain Pipeline call).
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_images, n_classes)
+        """
+        if not self._streams(params):
+            return super().predict_log_proba(X, **params)
+        return self._final_estimator.predict_log_proba(self._stream(X, fit=False))
+
+    @available_if(_final_has("score"))
+    def score(self, X, y=None, sample_weight=None, **params):
+        """Score of the final estimator on images and labels (streamed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        y : array-like of shape (n_images,)
+            True labels.
+        sample_weight : array-like of shape (n_images,), default=None
+            Passed to the final estimator's ``score``.
+        **params : dict
+            Parameters routed to the steps (a plain Pipeline score).
+
+        Returns
+        -------
+        score : float
+        """
+        if not self._streams(params):
+            return super().score(X, y, sample_weight=sample_weight, **params)
+        features = self._stream(X, fit=False)
+        if sample_weight is None:
+            return self._final_estimator.score(features, y)
+        return self._final_estimator.score(features, y, sample_weight=sample_weight)
+
+
+def make_emotion_pipeline(
+    *, memory=None, verbose: bool = False, chunk_size: int = 256, **params
+) -> EmotionPipeline:
     """Build the emotion pipeline: ``crop -> gray -> encode -> classify``.
 
     Parameters
@@ -25,21 +313,25 @@ def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pi
         image once in total, and a second run starts warm; changing
         ``crop__size`` or ``encode__weights`` misses the cache.
     verbose : bool, default=False
-        Print the time each step takes to fit.
+        Print the time the image steps and the classifier take to fit.
+    chunk_size : int, default=256
+        Images taken through crop, gray and encode together
+        (:class:`EmotionPipeline`): memory stays bounded by one chunk.
     **params
         Parameters of the steps, named ``<step>__<parameter>`` as in
         :meth:`~sklearn.pipeline.Pipeline.set_params`: for example
         ``crop__size=(64, 64)``, ``crop__detector="none"``,
-        ``encode__weights=None``, ``encode__random_state=0``,
-        ``classify__learning_rate=1e-3``.
+        ``crop__n_jobs=2``, ``encode__weights=None``,
+        ``encode__random_state=0``, ``classify__learning_rate=1e-3``.
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
-        Steps ``crop`` (:class:`FaceCropper`), ``gray``
-        (:class:`GrayscaleConverter`), ``encode`` (:class:`VGG16Encoder`)
-        and ``classify`` (:class:`EmotionClassifier`). ``fit`` takes image
-        paths and labels; ``predict`` and ``predict_proba`` take image paths.
+    pipeline : EmotionPipeline
+        A :class:`~sklearn.pipeline.Pipeline` with steps ``crop``
+        (:class:`FaceCropper`), ``gray`` (:class:`GrayscaleConverter`),
+        ``encode`` (:class:`VGG16Encoder`) and ``classify``
+        (:class:`EmotionClassifier`). ``fit`` takes image paths and labels;
+        ``predict`` and ``predict_proba`` take image paths.
 
     Examples
     --------
@@ -51,7 +343,7 @@ def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pi
     >>> pipe.get_params()["crop__size"]
     64
     """
-    pipeline = Pipeline(
+    pipeline = EmotionPipeline(
         [
             ("crop", FaceCropper(memory=memory)),
             ("gray", GrayscaleConverter()),
@@ -59,5 +351,6 @@ def make_emotion_pipeline(*, memory=None, verbose: bool = False, **params) -> Pi
             ("classify", EmotionClassifier()),
         ],
         verbose=verbose,
+        chunk_size=chunk_size,
     )
     return pipeline.set_params(**params) if params else pipeline
