@@ -109,21 +109,22 @@ class EmotionPipeline(Pipeline):
         self.chunk_size = chunk_size
 
     # -- streaming -------------------------------------------------------
-    def _image_steps(self) -> list | None:
-        """The steps before the final one, when they can stream; else None."""
-        if self.memory is not None or len(self.steps) < 2:
+    def _image_steps(self, *, with_final: bool = False) -> list | None:
+        """The steps before the final one (or all), when they can stream."""
+        steps = self.steps if with_final else self.steps[:-1]
+        if self.memory is not None or not steps:
             return None
-        first = self.steps[0][1]
+        first = steps[0][1]
         if not isinstance(first, FaceCropper):
             return None
-        rest = [est for _, est in self.steps[1:-1] if est not in _SKIP]
+        rest = [est for _, est in steps[1:] if est not in _SKIP]
         if not all(isinstance(e, (GrayscaleConverter, VGG16Encoder)) for e in rest):
             return None
         return [first, *rest]
 
-    def _stream(self, X, *, fit: bool) -> np.ndarray:
+    def _stream(self, X, *, fit: bool, with_final: bool = False) -> np.ndarray:
         """Take the images through every step but the last, chunk by chunk."""
-        crop, *rest = self._image_steps()
+        crop, *rest = self._image_steps(with_final=with_final)
         if fit:
             crop.fit(X)
         paths = check_paths(X)
@@ -177,8 +178,15 @@ class EmotionPipeline(Pipeline):
                 Xt = step.transform(Xt)
         return Xt
 
-    def _streams(self, params) -> bool:
-        return not params and self._image_steps() is not None
+    def _streams(self, params, *, with_final: bool = False) -> bool:
+        return not params and self._image_steps(with_final=with_final) is not None
+
+    def __getitem__(self, ind):
+        """A step, or a sub-pipeline (an :class:`EmotionPipeline`) for a slice."""
+        sub = super().__getitem__(ind)
+        if isinstance(ind, slice):
+            sub.chunk_size = self.chunk_size
+        return sub
 
     # -- the Pipeline API --------------------------------------------------
     def fit(self, X, y=None, **params):
@@ -213,6 +221,54 @@ class EmotionPipeline(Pipeline):
                     flush=True,
                 )
         return self
+
+    @available_if(Pipeline._can_transform)
+    def transform(self, X, **params):
+        """Image paths to the last step's output, e.g. ``pipe[:-1]`` to features.
+
+        Streamed (see the class) when every step is one of skemotion's image
+        steps: ``make_emotion_pipeline(...)[:-1].transform(paths)`` encodes
+        any number of images in bounded memory.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        **params : dict
+            Parameters routed to the steps (a plain Pipeline transform).
+
+        Returns
+        -------
+        Xt : ndarray
+            The last step's output, one row per image.
+        """
+        if not self._streams(params, with_final=True):
+            return super().transform(X, **params)
+        return self._stream(X, fit=False, with_final=True)
+
+    @available_if(Pipeline._can_fit_transform)
+    def fit_transform(self, X, y=None, **params):
+        """Fit every step and return the last step's output (streamed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images,)
+            Image paths.
+        y : array-like of shape (n_images,), default=None
+            Ignored by skemotion's image steps.
+        **params : dict
+            Fit parameters routed to the steps (a plain Pipeline call).
+
+        Returns
+        -------
+        Xt : ndarray
+            The last step's output, one row per image.
+        """
+        if not self._streams(params, with_final=True):
+            return super().fit_transform(X, y, **params)
+        self._validate_params()
+        self._validate_steps()
+        return self._stream(X, fit=True, with_final=True)
 
     @available_if(_final_has("predict"))
     def predict(self, X, **params):

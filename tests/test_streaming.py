@@ -170,3 +170,17 @@ def test_chunk_size_is_a_parameter():
         make_emotion_pipeline(chunk_size=0).fit(["a.jpg"], ["happy"])
     with pytest.raises(InvalidParameterError, match="n_jobs"):
         FaceCropper(n_jobs="all").transform(["a.jpg"])
+
+
+def test_feature_steps_stream_as_a_transformer(sample, encode_calls):
+    paths, _ = sample
+    pipe = make_emotion_pipeline(chunk_size=4, **PARAMS)
+    features = pipe[:-1]
+    assert isinstance(features, EmotionPipeline) and features.chunk_size == 4
+    streamed = features.fit_transform(paths)
+    assert max(encode_calls) == 4 and sum(encode_calls) == len(paths)
+    np.testing.assert_allclose(features.transform(paths), streamed, atol=1e-5)
+    plain = Pipeline(make_emotion_pipeline(**PARAMS).steps[:-1]).fit_transform(paths)
+    assert streamed.shape == plain.shape == (len(paths), 512)
+    # the same numbers up to float32 round-off of different batch sizes
+    np.testing.assert_allclose(streamed, plain, rtol=1e-3, atol=1e-3)
