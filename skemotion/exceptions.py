@@ -2,8 +2,9 @@
 
 Every error skemotion raises about user input belongs to one family,
 :class:`SkemotionError`, and also subclasses the built-in type that fits
-(:class:`ValueError` for bad images and parameters, :class:`OSError` for
-downloads), so ``except ValueError`` keeps working in user code.
+(:class:`ValueError` for bad images, model files and parameters,
+:class:`OSError` for downloads), so ``except ValueError`` keeps working in user
+code. Every message names the file at fault and says what is wrong with it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "ImageReadError",
+    "ModelFileError",
+    "ModelVersionWarning",
     "MultipleFacesError",
     "NoFaceError",
     "SkemotionError",
@@ -29,6 +32,13 @@ class SkemotionError(Exception):
 
 class ImageReadError(SkemotionError, ValueError):
     """One file could not be used as an image.
+
+    Raised for a file that does not exist, is a folder or a special file
+    (FIFO, device), cannot be read (permission), is empty, larger than the
+    file-size limit, truncated or corrupt, not an image, or declares more
+    pixels than the ``max_pixels`` limit (decompression bomb); and by
+    :class:`~skemotion.FaceCropper` for a face policy set to ``"raise"``
+    (:class:`NoFaceError`, :class:`MultipleFacesError`).
 
     Parameters
     ----------
@@ -89,3 +99,39 @@ class DownloadError(SkemotionError, OSError):
 
 class ChecksumError(DownloadError):
     """A downloaded file does not match its expected sha256 checksum."""
+
+
+class ModelFileError(SkemotionError, ValueError):
+    """A model file could not be loaded.
+
+    Raised by :func:`~skemotion.load_model` for a file that is missing,
+    empty, truncated or damaged, written by an incompatible version of
+    skemotion or its stack, or holding something that is not a fitted
+    emotion pipeline.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+    reason : str
+        What is wrong with it, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
+class ModelVersionWarning(UserWarning):
+    """A model file was saved by other versions of skemotion or its stack.
+
+    :func:`~skemotion.load_model` warns when the skemotion, scikit-learn,
+    scikeras, Keras, TensorFlow or NumPy version recorded in the file differs
+    from the installed one (predictions may then differ, or fail), and when
+    the file holds no version record at all (saved with plain
+    ``joblib.dump``).
+    """

@@ -4,12 +4,24 @@ This is the first step of the data flow ``path -> image``: one function,
 :func:`read_image`, turns a path into an ``(H, W, 3)`` uint8 RGB array, or
 raises :class:`~skemotion.exceptions.ImageReadError` naming the file and the
 problem. Pillow reads the file (EXIF orientation honoured, every mode
-converted to RGB); files Pillow cannot identify are tried with OpenCV.
+converted to RGB); files Pillow cannot identify and whose first bytes are not
+those of a format Pillow reads (Radiance HDR, for example) are tried with
+OpenCV, its log lines silenced.
+:func:`check_image_file` makes the cheap checks (exists, regular file,
+readable, not empty, not too large) without opening the file.
+
+Whatever is wrong with a file, the error is an
+:class:`~skemotion.exceptions.ImageReadError` (a :class:`ValueError`): no
+exception from Pillow, OpenCV or NumPy escapes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -19,7 +31,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .exceptions import ImageReadError
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image"]
+__all__ = [
+    "DEFAULT_MAX_FILE_SIZE",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "check_image_file",
+    "probe_image",
+    "read_image",
+]
+
+logger = logging.getLogger(__name__)
 
 #: File name suffixes treated as images when walking folders.
 IMAGE_EXTENSIONS = frozenset(
@@ -42,26 +63,146 @@ IMAGE_EXTENSIONS = frozenset(
 #: Default upper bound on the number of pixels of one image (decompression bombs).
 DEFAULT_MAX_PIXELS = 100_000_000
 
+#: Default upper bound on the size of one image file, in bytes (256 MiB).
+DEFAULT_MAX_FILE_SIZE = 256 * 1024 * 1024
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ImageReadError(path, "file does not exist")
-    if path.is_dir():
+# First bytes of the formats Pillow reads, to say what a broken file was meant to be.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+_HIGH_DEPTH_GRAY = re.compile(r"^(I|F|I;16[BLNS]?|I;32[BLNS]?|F;32[BLNS]?)$")
+
+
+def _human_size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n_bytes} bytes"  # pragma: no cover - unreachable
+
+
+def _special_file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def check_image_file(
+    path: str | os.PathLike, *, max_file_size: int | None = DEFAULT_MAX_FILE_SIZE
+) -> None:
+    """Check that a path is a readable, non-empty file of acceptable size.
+
+    The cheap checks :func:`read_image` makes before opening a file: one
+    ``stat`` call, no reading. Useful to sort out a large batch of paths
+    before any decoding.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_file_size : int or None, default=268_435_456
+        Refuse files larger than this many bytes (256 MiB by default).
+        ``None`` disables the check.
+
+    Raises
+    ------
+    ImageReadError
+        If the path does not exist (or is a broken symbolic link), is a
+        folder or a special file (FIFO, device, socket), cannot be read,
+        is empty or is larger than ``max_file_size``. The message names the
+        file and the problem.
+    """
+    path = Path(os.fspath(path))
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ImageReadError(
+                path, "broken symbolic link: its target does not exist"
+            ) from None
+        raise ImageReadError(path, "file does not exist") from None
+    except NotADirectoryError:
+        raise ImageReadError(
+            path, "file does not exist (a part of its folder path is a file)"
+        ) from None
+    except PermissionError:
+        raise ImageReadError(
+            path, "permission denied: a folder on its path cannot be entered"
+        ) from None
+    except (OSError, ValueError) as exc:  # name too long, symlink loop, NUL byte
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ImageReadError(path, f"cannot be accessed ({reason})") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ImageReadError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _special_file_kind(info.st_mode)
+        raise ImageReadError(path, f"is a {kind}, not a regular image file")
     if not os.access(path, os.R_OK):
         raise ImageReadError(path, "permission denied: the file cannot be read")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise ImageReadError(path, "file is empty (0 bytes)")
+    if max_file_size is not None and info.st_size > max_file_size:
+        raise ImageReadError(
+            path,
+            f"file is {_human_size(info.st_size)}, more than the limit of "
+            f"{_human_size(max_file_size)} (max_file_size={max_file_size})",
+        )
+
+
+def _scale_gray(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Map a 16-bit, 32-bit integer or float gray image to uint8.
+
+    16-bit images use their full range (0-65535). Integer and float images:
+    NaN becomes 0 (black) and infinities the extreme finite values; a float
+    image within [0, 1] is scaled by 255; otherwise values within 0-255 are
+    kept, values within 0-65535 are scaled as 16-bit data, and anything else
+    (negative values, more than 16 bits) is stretched from its minimum to its
+    maximum.
+    """
+    arr = np.asarray(arr, dtype=np.float64)
+    nan = np.isnan(arr)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        lo = float(arr[finite].min()) if finite.any() else 0.0
+        hi = float(arr[finite].max()) if finite.any() else 0.0
+        arr = np.clip(np.where(nan, lo, arr), lo, hi)
+    if mode.startswith("I;16"):
+        scaled = arr / 65535.0 * 255.0
+    else:
+        lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
+        if mode.startswith("F") and lo >= 0.0 and hi <= 1.0:
+            scaled = arr * 255.0
+        elif lo >= 0.0 and hi <= 255.0:
+            scaled = arr
+        elif lo >= 0.0 and hi <= 65535.0:
+            scaled = arr / 65535.0 * 255.0
+        else:  # negative or beyond 16 bits: stretch min..max to 0..255
+            scaled = (arr - lo) / (hi - lo) * 255.0
+    gray = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    gray[nan] = 0
+    return gray
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
     """Convert a loaded Pillow image of any mode to an (H, W, 3) uint8 array."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(arr[..., None], 3, axis=2)
+    if _HIGH_DEPTH_GRAY.match(mode):
+        gray = _scale_gray(np.asarray(img), mode)
+        return np.repeat(gray[..., None], 3, axis=2)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -73,22 +214,163 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own log lines (decoder warnings) for a moment."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None or not hasattr(log, "getLogLevel"):  # pragma: no cover
+        yield
+        return
+    previous = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(previous)
+
+
 def _read_with_opencv(path: Path) -> np.ndarray | None:
     data = np.fromfile(path, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
+    with _quiet_opencv():
+        try:
+            bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error:
+            return None
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         return None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _describe_content(path: Path) -> str:
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    return f"starts with {head!r}"
+def _read_head(path: Path, n: int = 512) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _sniff_format(head: bytes) -> str | None:
+    """The image format a file's first bytes announce, if any."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    return None
+
+
+def _describe_content(head: bytes) -> str:
+    """Say in words what a file that is not an image seems to hold."""
+    lowered = head.lstrip().lower()
+    if lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered:
+        kind = "it looks like an HTML page"
+    elif b"<svg" in lowered:
+        kind = "it looks like an SVG drawing; vector images are not supported"
+    elif lowered.startswith((b"{", b"[")) and b"\x00" not in head:
+        kind = "it looks like JSON or another text file"
+    else:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
+            kind = "it looks like a text file"
+        else:
+            kind = "unknown binary content"
+    return f"{kind} (starts with {head[:16]!r})"
+
+
+def _too_many_pixels(path: Path, width: int, height: int, limit: int) -> ImageReadError:
+    return ImageReadError(
+        path,
+        f"image is {width}x{height} = {width * height:,} pixels, more than the "
+        f"limit of {limit:,} pixels (max_pixels; protects against decompression "
+        "bombs)",
+    )
+
+
+def _bomb_reason(exc: Exception) -> str:
+    match = re.search(r"\((\d+) pixels\).*?limit of (\d+) pixels", str(exc))
+    if match is None:
+        return f"image is too large to decode safely (decompression bomb?): {exc}"
+    declared, limit = int(match[1]), int(match[2])
+    return (
+        f"image declares {declared:,} pixels, more than Pillow's limit of "
+        f"{limit:,} pixels (decompression bomb protection)"
+    )
+
+
+def _read_with_pillow(path: Path, max_pixels: int | None) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise _too_many_pixels(path, width, height, max_pixels)
+            if width < 1 or height < 1:
+                raise ImageReadError(path, f"image has no pixels ({width}x{height})")
+            img.load()
+            try:
+                upright = ImageOps.exif_transpose(img)
+            except Exception as exc:  # a broken EXIF block: keep the pixels
+                logger.warning(
+                    "%s: EXIF orientation could not be read (%s); the image is "
+                    "used as stored",
+                    path,
+                    exc,
+                )
+                upright = img
+            return _to_rgb(upright if upright is not None else img)
+
+
+def probe_image(
+    path: str | os.PathLike,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+) -> None:
+    """Check a file cheaply: :func:`check_image_file` plus its image header.
+
+    Reads only the first bytes (Pillow's header parse, no pixel decoding), so
+    a batch of thousands of paths is sorted out in moments, before any costly
+    work. Catches missing, empty, special, too large, non-image files and
+    decompression bombs; a file whose header is fine but whose pixel data is
+    truncated passes, and :func:`read_image` reports it later.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_pixels : int or None, default=100_000_000
+        As for :func:`read_image`.
+    max_file_size : int or None, default=268_435_456
+        As for :func:`read_image`.
+
+    Raises
+    ------
+    ImageReadError
+        The same error, with the same message, that :func:`read_image` would
+        raise for the problem found.
+    """
+    check_image_file(path, max_file_size=max_file_size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Exception:  # read_image names the problem, if there is one
+        width = height = None
+    if width is None or (max_pixels is not None and width * height > max_pixels):
+        # not something Pillow identifies (OpenCV may still read it), or too
+        # large: let read_image decide and word the error
+        read_image(path, max_pixels=max_pixels, max_file_size=max_file_size)
 
 
 def read_image(
-    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
 ) -> np.ndarray:
     """Read an image file as an RGB uint8 array.
 
@@ -96,13 +378,22 @@ def read_image(
     ----------
     path : str or os.PathLike
         Image file in any format Pillow or OpenCV reads (JPEG, PNG, GIF,
-        WebP, BMP, TIFF, ...). The EXIF orientation is applied, so a photo
-        taken sideways comes back upright. Palette, grayscale, 16-bit, CMYK
-        and transparent images are converted to RGB (transparency on white);
+        WebP, BMP, TIFF, ...); the content decides, not the file name's
+        suffix. The EXIF orientation is applied, so a photo taken sideways
+        comes back upright (a broken EXIF block is logged and ignored).
+        Palette, grayscale, 16-bit, 32-bit, float, CMYK and transparent
+        images are converted to RGB (transparency on white; 16-bit data
+        scaled from 0-65535; float data in [0, 1] scaled by 255, NaN as 0);
         for animated images the first frame is used.
     max_pixels : int or None, default=100_000_000
-        Refuse images with more pixels than this (protection against
-        decompression bombs). ``None`` disables the check.
+        Refuse images with more pixels than this, read from the file's
+        header before any pixel is decoded (protection against
+        decompression bombs). ``None`` disables this check; Pillow's own
+        limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels)
+        still applies.
+    max_file_size : int or None, default=268_435_456
+        Refuse files larger than this many bytes (256 MiB), before reading
+        them. ``None`` disables the check.
 
     Returns
     -------
@@ -112,42 +403,71 @@ def read_image(
     Raises
     ------
     ImageReadError
-        If the file does not exist, is a directory, is unreadable, empty,
-        truncated, too large, or is not an image. The message names the file.
+        If the file does not exist, is a directory or a special file, cannot
+        be read, is empty, truncated or corrupt, too large (bytes or
+        pixels), or is not an image. The message names the file and the
+        problem; no exception of Pillow, OpenCV or NumPy escapes.
     """
     path = Path(os.fspath(path))
-    _check_file(path)
+    check_image_file(path, max_file_size=max_file_size)
+    rgb = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if max_pixels is not None and img.width * img.height > max_pixels:
-                    raise ImageReadError(
-                        path,
-                        f"image is {img.width}x{img.height} pixels, more than the "
-                        f"limit of {max_pixels} pixels (max_pixels)",
-                    )
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
+        rgb = _read_with_pillow(path, max_pixels)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
-        rgb = _read_with_opencv(path)
-        if rgb is None:
-            raise ImageReadError(
-                path,
-                "not an image file that Pillow or OpenCV can read "
-                f"({_describe_content(path)})",
-            ) from None
+        pass  # tried below, outside this handler: no chained Pillow traceback
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"image is too large: {exc}") from None
+        raise ImageReadError(path, _bomb_reason(exc)) from None
+    except FileNotFoundError:
+        raise ImageReadError(
+            path, "file does not exist (it disappeared while being read)"
+        ) from None
     except PermissionError:
         raise ImageReadError(
             path, "permission denied: the file cannot be read"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
-    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ImageReadError(path, "image has no pixels")
+    except MemoryError:
+        raise ImageReadError(path, "not enough memory to decode the image") from None
+    except Exception as exc:  # Pillow's decoders raise many types on bad data
+        logger.debug("%s: decoding failed", path, exc_info=True)
+        kind = _sniff_format(_read_head(path)) or "image"
+        detail = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError):
+            detail = str(exc)
+        raise ImageReadError(
+            path, f"truncated or corrupt {kind} data ({detail})"
+        ) from None
+    if rgb is None:
+        rgb = _read_unidentified(path, max_pixels)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ImageReadError(path, f"image has no usable pixels (shape {rgb.shape})")
     return np.ascontiguousarray(rgb)
+
+
+def _read_unidentified(path: Path, max_pixels: int | None) -> np.ndarray:
+    """Try OpenCV on a file Pillow cannot identify; say what the file is if not."""
+    head = _read_head(path)
+    kind = _sniff_format(head)
+    if kind is not None:  # a format Pillow reads: its verdict is final
+        raise ImageReadError(
+            path,
+            f"truncated or corrupt {kind} file: its first bytes say {kind} but its "
+            "header cannot be decoded",
+        )
+    try:
+        rgb = _read_with_opencv(path)
+    except MemoryError:
+        raise ImageReadError(path, "not enough memory to decode the image") from None
+    except (OSError, ValueError) as exc:
+        raise ImageReadError(path, f"cannot be read ({exc})") from None
+    if rgb is None:
+        raise ImageReadError(
+            path,
+            "not an image file that Pillow or OpenCV can read: "
+            + _describe_content(head),
+        )
+    height, width = rgb.shape[:2]
+    if max_pixels is not None and width * height > max_pixels:
+        raise _too_many_pixels(path, width, height, max_pixels)
+    return rgb

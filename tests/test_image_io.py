@@ -129,20 +129,33 @@ def test_max_pixels_refuses_large_image(tmp_path: Path):
     assert read_image(tmp_path / "big.png", max_pixels=None).shape == (200, 300, 3)
 
 
-def test_opencv_fallback_reads_what_pillow_cannot(tmp_path: Path, monkeypatch):
+def test_opencv_fallback_reads_what_pillow_cannot(tmp_path: Path):
+    import cv2
     from PIL import UnidentifiedImageError
 
-    import skemotion.image_io as image_io
+    # Radiance HDR: a real format OpenCV decodes and Pillow cannot identify
+    hdr = np.full((10, 20, 3), 0.5, dtype=np.float32)
+    hdr[..., 2] = 0.0  # BGR order: no red
+    assert cv2.imwrite(str(tmp_path / "x.hdr"), hdr)
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(tmp_path / "x.hdr")
+    out = read_image(tmp_path / "x.hdr")
+    assert out.shape == (10, 20, 3) and out.dtype == np.uint8
+    assert (out[..., 0] == 0).all() and (out[..., 1] > 0).all()
 
-    Image.new("RGB", (20, 10), (0, 128, 255)).save(tmp_path / "x.png")
 
-    def refuse(*args, **kwargs):
-        raise UnidentifiedImageError("pretend Pillow cannot read it")
+def test_fallback_is_not_tried_on_a_broken_png(tmp_path: Path, capfd):
+    from PIL import UnidentifiedImageError
 
-    monkeypatch.setattr(image_io.Image, "open", refuse)
-    out = read_image(tmp_path / "x.png")
-    assert out.shape == (10, 20, 3)
-    assert tuple(out[0, 0]) == (0, 128, 255)
+    # the first bytes say PNG: Pillow's verdict stands, and no OpenCV log line
+    png = tmp_path / "broken.png"
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(png)
+    png.write_bytes(png.read_bytes()[:40])  # cut inside the first data chunk
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(png)
+    with pytest.raises(ImageReadError, match="truncated or corrupt PNG file"):
+        read_image(png)
+    assert capfd.readouterr().err == ""
 
 
 def test_non_ascii_path(tmp_path: Path, face_photo: Path):
@@ -153,6 +166,9 @@ def test_non_ascii_path(tmp_path: Path, face_photo: Path):
 
 
 def test_read_image_from_bytes_roundtrip(tmp_path: Path):
+    from PIL import features
+
+    assert features.check("webp"), "this Pillow build cannot read WebP"
     buf = io.BytesIO()
     Image.new("RGB", (33, 44), (10, 20, 30)).save(buf, format="WEBP", lossless=True)
     (tmp_path / "w.webp").write_bytes(buf.getvalue())
