@@ -21,6 +21,8 @@ from .exceptions import (
     ChecksumError,
     DownloadError,
     ImageReadError,
+    ModelFileError,
+    ModelVersionWarning,
     MultipleFacesError,
     NoFaceError,
     SkemotionError,
@@ -29,7 +31,8 @@ from .exceptions import (
 from .face_cropping import FaceCropper, detect_faces
 from .folders import UnreadableImagesWarning, load_image_folder
 from .grayscale import GrayscaleConverter
-from .image_io import read_image
+from .image_io import check_image_file, probe_image, read_image
+from .persistence import load_model, save_model
 from .pipeline import EmotionPipeline, make_emotion_pipeline
 from .prediction import (
     annotate_image,
@@ -53,6 +56,8 @@ __all__ = [
     "FolderReport",
     "GrayscaleConverter",
     "ImageReadError",
+    "ModelFileError",
+    "ModelVersionWarning",
     "MultipleFacesError",
     "NoFaceError",
     "SkemotionError",
@@ -61,6 +66,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "annotate_image",
+    "check_image_file",
     "check_image_folder",
     "detect_faces",
     "evaluate_model",
@@ -68,8 +74,11 @@ __all__ = [
     "format_topk",
     "iter_predict_topk",
     "load_image_folder",
+    "load_model",
     "make_emotion_pipeline",
     "predict_topk",
+    "probe_image",
     "read_image",
+    "save_model",
     "top_k",
 ]

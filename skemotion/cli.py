@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import io
 import logging
 import os
+import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +69,61 @@ def _set_progress(pipeline, progress: bool | None) -> None:
 
 def _load_split(root: Path, strip_suffix: str | None):
     from . import load_image_folder
+    from .exceptions import SkemotionError
 
-    return load_image_folder(root, strip_suffix=strip_suffix)
+    try:
+        return load_image_folder(root, strip_suffix=strip_suffix)
+    except SkemotionError:
+        raise
+    except (OSError, ValueError) as exc:  # no images, not a folder...
+        raise UsageError(str(exc)) from None
+
+
+def _emit(text: str, stream=None) -> None:
+    """Print one line; characters the stream cannot encode are escaped.
+
+    A file name that is not valid UTF-8 (or a terminal that is not) must not
+    cost the results: such characters are written as backslash escapes.
+    """
+    stream = sys.stdout if stream is None else stream
+    try:
+        print(text, file=stream)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        safe = text.encode(encoding, "backslashreplace").decode(encoding)
+        print(safe, file=stream)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def _file_size(text: str) -> int:
+    """argparse type: a size in bytes, with an optional K, M or G (binary) unit."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 50M, 1G or 1048576 (bytes), got {text!r}"
+        )
+    factor = 1024 ** " kmg".index(match[2].lower() or " ")
+    size = int(float(match[1]) * factor)
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
+    return size
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _cmd_train(args) -> int:
-    import joblib
+    from .persistence import save_model
 
     params = _parse_params(args.param)
     pipeline = _build_pipeline(params)
@@ -96,30 +149,24 @@ def _cmd_train(args) -> int:
         val_paths, val_labels = _load_split(val_root, args.strip_suffix)
         accuracy = float(np.mean(pipeline.predict(val_paths) == val_labels))
         print(f"Validation accuracy: {accuracy:.1%} on {len(val_paths)} images")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, output)
-    print(f"Model saved to {output}")
+    output = save_model(pipeline, args.output)
+    print(f"Model saved to {output} (load only model files you trust)")
     return EXIT_OK
 
 
 def _load_model(path: str):
-    import joblib
+    """Load a model file; its problems are usage errors (exit status 2)."""
+    from .exceptions import ModelFileError
+    from .persistence import load_model
 
-    model_path = Path(path)
-    if not model_path.is_file():
-        raise UsageError(f"{model_path}: model file does not exist")
     try:
-        model = joblib.load(model_path)
-    except Exception as exc:
+        model = load_model(path)
+    except ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+    if not hasattr(model, "named_steps") or "crop" not in model.named_steps:
         raise UsageError(
-            f"{model_path}: not a skemotion model file, or a damaged one "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
-        raise UsageError(
-            f"{model_path}: holds a {type(model).__name__}, not a fitted "
-            "emotion pipeline"
+            f"{path}: holds a {type(model).__name__} without a 'crop' step, not a "
+            "skemotion emotion pipeline"
         )
     return model
 
@@ -156,46 +203,65 @@ def _cmd_predict(args) -> int:
     import csv
     import json
 
+    from .exceptions import SkemotionError
     from .prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
 
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     model = _load_model(args.model)
     _set_progress(model, args.progress)
+    if args.max_pixels is not None:
+        model.named_steps["crop"].set_params(max_pixels=args.max_pixels)
     annotate_dir = Path(args.annotate) if args.annotate else None
     if annotate_dir is not None:
-        annotate_dir.mkdir(parents=True, exist_ok=True)
-    writer = None
+        try:
+            annotate_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"{annotate_dir}: cannot create the folder ({exc})"
+            ) from None
+    row_buffer = io.StringIO()
+    writer = csv.DictWriter(row_buffer, fieldnames=RECORD_FIELDS, lineterminator="")
     if args.format == "csv":
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=RECORD_FIELDS, lineterminator="\n"
-        )
         writer.writeheader()
+        _emit(row_buffer.getvalue())
     n_failed = 0
     used_names: set[str] = set()
     for records in iter_predict_topk(
-        model, args.images, args.top_k, all_faces=args.all_faces, skip_bad=True
+        model,
+        args.images,
+        args.top_k,
+        all_faces=args.all_faces,
+        skip_bad=True,
+        max_file_size=args.max_file_size,
     ):
-        error = records[0]["error"]
+        path, error = records[0]["path"], records[0]["error"]
         if error is not None:
             n_failed += 1
-            print(f"{records[0]['path']}: error: {error}", file=sys.stderr)
+            _emit(f"{path}: error: {error}", sys.stderr)
         if args.format == "json":
             for record in records:
-                print(json.dumps(record))
+                _emit(json.dumps(record))
         elif args.format == "csv":
             for record in records:
+                row_buffer.seek(0)
+                row_buffer.truncate()
                 writer.writerow(
                     {**record, "box": " ".join(map(str, record["box"] or []))}
                 )
+                _emit(row_buffer.getvalue())
         elif error is None:
-            print(_text_line(records, args.all_faces))
+            _emit(_text_line(records, args.all_faces))
         sys.stdout.flush()
         if annotate_dir is not None and error is None:
-            out = annotate_dir / _annotated_name(records[0]["path"], used_names)
-            annotate_image(records[0]["path"], records, out)
+            out = annotate_dir / _annotated_name(path, used_names)
+            try:
+                annotate_image(path, records, out)
+            except (SkemotionError, OSError, ValueError) as exc:
+                n_failed += 1
+                _emit(f"{path}: error: could not write {out} ({exc})", sys.stderr)
     if annotate_dir is not None:
-        print(f"Annotated images written to {annotate_dir}", file=sys.stderr)
+        _emit(f"Annotated images written to {annotate_dir}", sys.stderr)
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
@@ -365,10 +431,9 @@ def _cmd_demo(args) -> int:
     for path, truth, pairs in zip(examples, truths, topk, strict=True):
         print(f"  {Path(path).name} (true: {truth}): {format_topk(pairs)}")
     if args.output:
-        import joblib
+        from .persistence import save_model
 
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(pipeline, args.output)
+        save_model(pipeline, args.output)
         print(f"Fitted pipeline saved to {args.output}")
     print(
         f"Weights used for every figure above: {weights_used}. "
@@ -397,7 +462,9 @@ def _parser() -> argparse.ArgumentParser:
         help="train a model on a folder of labelled images",
         description="Train the emotion pipeline on DATA_DIR/<label>/<image> or on "
         "DATA_DIR/train/<label>/<image> (then DATA_DIR/validation is used to report "
-        "accuracy) and save the fitted pipeline with joblib.",
+        "accuracy) and save the fitted pipeline with joblib, with the skemotion, "
+        "scikit-learn and Keras versions it was made with. Only load model files "
+        "you trust: loading runs code stored in the file.",
     )
     train.add_argument("data_dir", metavar="DATA_DIR")
     train.add_argument(
@@ -427,10 +494,14 @@ def _parser() -> argparse.ArgumentParser:
         "predict",
         help="print the top-k emotions of images",
         description="Print each image's most probable emotions, e.g. "
-        "'photo.jpg: 62.1%% happy, 20.4%% shocked'. Exit status: 0 when every image "
-        "was predicted, 1 when some could not be read (one error line each, on "
-        "stderr), 2 on usage errors. Only load model files you trust: loading runs "
-        "code stored in the file.",
+        "'photo.jpg: 62.1% happy, 20.4% shocked'. Bad files (missing, empty, "
+        "truncated, not an image, too large...) never stop the run: each gets one "
+        "error line on stderr naming it and the problem, and every good file is "
+        "still predicted. Exit status: 0 when every image was predicted, 1 when "
+        "some could not be, 2 on usage errors (including a model file that is "
+        "missing, damaged or not a model). A model saved with other skemotion, "
+        "scikit-learn or Keras versions gives a warning. Only load model files you "
+        "trust: loading runs code stored in the file.",
     )
     predict.add_argument("model", metavar="MODEL.joblib")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
@@ -459,6 +530,20 @@ def _parser() -> argparse.ArgumentParser:
         "--annotate",
         metavar="DIR",
         help="write each image to DIR with its face boxes and top-k labels drawn",
+    )
+    predict.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        metavar="N",
+        help="refuse images with more than N pixels, read from the file header "
+        "before decoding (default: the model's crop__max_pixels, 100000000)",
+    )
+    predict.add_argument(
+        "--max-file-size",
+        type=_file_size,
+        default=256 * 1024 * 1024,
+        metavar="SIZE",
+        help="refuse files larger than SIZE, e.g. 50M or 1G (default: 256M)",
     )
     predict.set_defaults(func=_cmd_predict)
 
@@ -552,8 +637,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _plain_warnings(command: str):
+    """Show warnings as one ``skemotion COMMAND: warning: ...`` line each."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        _emit(f"skemotion {command}: warning: {message}", sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe (``skemotion predict ... | head``), exit quietly."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``skemotion`` command line; returns the exit status."""
+    """Run the ``skemotion`` command line; returns the exit status.
+
+    Exit status: 0 on success, 1 when some input could not be used (bad
+    image files, problems found by ``check``), 2 on usage errors (a wrong
+    option, a missing folder, a model file that is missing or damaged),
+    130 when interrupted. Errors are one line each, never a traceback
+    (``--verbose`` adds it for unexpected errors).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     args.progress = False if args.quiet else None
@@ -564,19 +678,37 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        # Pillow logs its own view of a broken file; skemotion's error says it.
+        logging.getLogger("PIL").setLevel(logging.CRITICAL)
     from .exceptions import SkemotionError
 
+    prefix = f"skemotion {args.command}: error:"
     try:
-        return args.func(args)
+        with _plain_warnings(args.command):
+            return args.func(args)
     except UsageError as exc:
-        print(f"skemotion {args.command}: error: {exc}", file=sys.stderr)
+        _emit(f"{prefix} {exc}", sys.stderr)
         return EXIT_USAGE
     except SkemotionError as exc:
-        print(f"skemotion {args.command}: error: {exc}", file=sys.stderr)
+        _emit(f"{prefix} {exc}", sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug or a broken installation: one line, not a trace
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        hint = "" if args.verbose else " (run with --verbose for the traceback)"
+        _emit(
+            f"{prefix} unexpected {type(exc).__name__}: {exc}{hint}",
+            sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

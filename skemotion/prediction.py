@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
+
+from .image_io import DEFAULT_MAX_FILE_SIZE
 
 __all__ = [
     "annotate_image",
@@ -13,6 +16,8 @@ __all__ = [
     "predict_topk",
     "top_k",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def top_k(proba: np.ndarray, classes, k: int = 2) -> list[list[tuple[str, float]]]:
@@ -72,6 +77,94 @@ def _error_record(path: str, reason: str) -> dict:
     return dict.fromkeys(RECORD_FIELDS) | {"path": path, "error": reason}
 
 
+#: Bytes of face crops kept in memory between the checking pass and the
+#: predicting pass of ``iter_predict_topk(..., skip_bad=False)``; chunks beyond
+#: this are cropped again rather than kept, so memory stays bounded.
+KEEP_CROPS_BYTES = 256 * 1024 * 1024
+
+_Item = tuple  # (path, boxes, crops, error), as FaceCropper.crop_each yields
+
+
+def _unexpected(path: str, exc: BaseException):
+    from .exceptions import ImageReadError
+
+    logger.debug("%s: unexpected error", path, exc_info=exc)
+    return ImageReadError(
+        path, f"could not be read or cropped ({type(exc).__name__}: {exc})"
+    )
+
+
+def _crop_alone(crop, path: str, all_faces: bool) -> _Item:
+    try:
+        return next(iter(crop.crop_each([path], all_faces=all_faces)))
+    except Exception as exc:
+        return path, None, None, _unexpected(path, exc)
+
+
+def _crop_chunk(
+    crop, paths: list[str], all_faces: bool, max_file_size: int | None
+) -> list[_Item]:
+    """Crop a chunk of paths; never raises: one item per path, in order.
+
+    Paths failing the cheap file checks (missing, special file, empty, too
+    large) never reach the cropper. Should the cropper fail on a chunk with
+    an error that is not an ImageReadError, the chunk is cropped path by path
+    so that the failure is pinned on its file and the others are kept.
+    """
+    from .exceptions import ImageReadError
+    from .image_io import check_image_file
+
+    items: list[_Item | None] = [None] * len(paths)
+    todo = []
+    for i, path in enumerate(paths):
+        try:
+            check_image_file(path, max_file_size=max_file_size)
+        except ImageReadError as exc:
+            items[i] = (path, None, None, exc)
+        else:
+            todo.append(i)
+    if todo:
+        try:
+            cropped = list(
+                crop.crop_each([paths[i] for i in todo], all_faces=all_faces)
+            )
+        except Exception:
+            cropped = [_crop_alone(crop, paths[i], all_faces) for i in todo]
+        for i, item in zip(todo, cropped, strict=True):
+            items[i] = item
+    return items  # type: ignore[return-value]
+
+
+def _predict_chunk(rest, items: list[_Item], skip_bad: bool) -> dict:
+    """Class probabilities of the faces of each good item, by item index.
+
+    Values are arrays ``(n_faces, n_classes)``, or a reason (str) when the
+    model failed on that image and ``skip_bad`` is set.
+    """
+    good = [i for i, item in enumerate(items) if item[3] is None and len(item[2])]
+    if not good:
+        return {}
+    try:
+        proba = rest.predict_proba(np.concatenate([items[i][2] for i in good]))
+    except Exception:
+        if not skip_bad:
+            raise
+        out: dict = {}
+        for i in good:  # find the image the model fails on, keep the others
+            try:
+                out[i] = rest.predict_proba(items[i][2])
+            except Exception as exc:
+                logger.debug("%s: prediction failed", items[i][0], exc_info=True)
+                out[i] = f"prediction failed ({type(exc).__name__}: {exc})"
+        return out
+    out, start = {}, 0
+    for i in good:
+        n = len(items[i][2])
+        out[i] = proba[start : start + n]
+        start += n
+    return out
+
+
 def iter_predict_topk(
     model,
     paths,
@@ -80,6 +173,7 @@ def iter_predict_topk(
     all_faces: bool = False,
     skip_bad: bool = False,
     chunk_size: int = 128,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
 ) -> Iterator[list[dict]]:
     """Predict image by image in chunks, yielding each image's records.
 
@@ -101,19 +195,35 @@ def iter_predict_topk(
         Label every face found in an image, not only the one the cropper's
         ``multiple_faces`` policy picks.
     skip_bad : bool, default=False
-        Give bad files an error record instead of raising.
+        Give bad files an error record instead of raising. Without it, every
+        file is read and cropped first, and one
+        :class:`~skemotion.exceptions.BadImagesError` listing every bad file
+        is raised before anything is encoded or yielded.
     chunk_size : int, default=128
         Images cropped and encoded together.
+    max_file_size : int or None, default=268_435_456
+        Files larger than this many bytes (256 MiB) are bad files, refused
+        before they are opened. ``None`` disables the check. The pixel limit
+        is the cropper's ``max_pixels``.
 
     Yields
     ------
     records : list of dict
         The records of one image, in input order (see :func:`predict_topk`).
+
+    Raises
+    ------
+    BadImagesError
+        When some files cannot be used and ``skip_bad`` is False; it lists
+        every one of them, each with its reason.
     """
+    from ._validation import check_paths
     from .exceptions import BadImagesError
 
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
     if crop is None:
         raise ValueError(
@@ -122,28 +232,40 @@ def iter_predict_topk(
         )
     rest = model[1:]
     classes = model.classes_
-    from ._validation import check_paths
-
     paths = check_paths(paths)
+    chunks = [paths[s : s + chunk_size] for s in range(0, len(paths), chunk_size)]
+    kept: dict[int, list[_Item]] = {}
     if not skip_bad:  # look at every file first: one error lists every bad file
-        errors = [err for *_, err in crop.crop_each(paths) if err is not None]
+        errors, kept_bytes = [], 0
+        for c, chunk in enumerate(chunks):
+            items = _crop_chunk(crop, chunk, all_faces, max_file_size)
+            errors.extend(item[3] for item in items if item[3] is not None)
+            size = sum(item[2].nbytes for item in items if item[2] is not None)
+            if errors:
+                kept.clear()
+            elif kept_bytes + size <= KEEP_CROPS_BYTES:
+                kept[c], kept_bytes = items, kept_bytes + size
         if errors:
             raise BadImagesError(errors, len(paths))
-    for start in range(0, len(paths), chunk_size):
-        chunk = list(
-            crop.crop_each(paths[start : start + chunk_size], all_faces=all_faces)
-        )
-        good = [item for item in chunk if item[3] is None]
-        if good:
-            proba = rest.predict_proba(np.concatenate([item[2] for item in good]))
-            ranked = iter(top_k(proba, classes, k))
-        for path, boxes, _, error in chunk:
+    for c, chunk in enumerate(chunks):
+        items = kept.pop(c, None)
+        if items is None:
+            items = _crop_chunk(crop, chunk, all_faces, max_file_size)
+        proba = _predict_chunk(rest, items, skip_bad)
+        for i, (path, boxes, _, error) in enumerate(items):
             if error is not None:
                 yield [_error_record(path, error.reason)]
                 continue
+            if i not in proba:
+                yield [_error_record(path, "no face crop to label")]
+                continue
+            if isinstance(proba[i], str):
+                yield [_error_record(path, proba[i])]
+                continue
             records = []
-            for face, box in enumerate(boxes):
-                for rank, (label, p) in enumerate(next(ranked), start=1):
+            ranked = top_k(proba[i], classes, k)
+            for face, (box, pairs) in enumerate(zip(boxes, ranked, strict=True)):
+                for rank, (label, p) in enumerate(pairs, start=1):
                     records.append({
                         "path": path, "face": face, "box": [int(v) for v in box],
                         "rank": rank, "label": label, "probability": p, "error": None,
@@ -152,7 +274,13 @@ def iter_predict_topk(
 
 
 def predict_topk(
-    model, paths, k: int = 2, *, all_faces: bool = False, skip_bad: bool = False
+    model,
+    paths,
+    k: int = 2,
+    *,
+    all_faces: bool = False,
+    skip_bad: bool = False,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
 ) -> list[dict]:
     """Top-k emotions of every face, as tidy records (one per face and rank).
 
@@ -168,8 +296,11 @@ def predict_topk(
         Label every face found in an image (the original post assumed one
         face per image; group photos break that).
     skip_bad : bool, default=False
-        Instead of raising :class:`~skemotion.exceptions.BadImagesError`,
-        give each bad file one record whose ``error`` says why.
+        Instead of raising :class:`~skemotion.exceptions.BadImagesError`
+        (which lists every bad file, before any encoding), give each bad file
+        one record whose ``error`` says why, and predict the good ones.
+    max_file_size : int or None, default=268_435_456
+        Files larger than this many bytes are bad files; ``None``: no limit.
 
     Returns
     -------
@@ -179,6 +310,11 @@ def predict_topk(
         image; the whole image when no face was found), ``rank`` (1 = most
         probable), ``label``, ``probability`` and ``error`` (None, or the
         reason a file could not be used). Ready for ``pandas.DataFrame``.
+
+    Raises
+    ------
+    BadImagesError
+        When some files cannot be used and ``skip_bad`` is False.
 
     Examples
     --------
@@ -190,7 +326,12 @@ def predict_topk(
     return [
         record
         for image_records in iter_predict_topk(
-            model, paths, k, all_faces=all_faces, skip_bad=skip_bad
+            model,
+            paths,
+            k,
+            all_faces=all_faces,
+            skip_bad=skip_bad,
+            max_file_size=max_file_size,
         )
         for record in image_records
     ]

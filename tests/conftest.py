@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +46,32 @@ def seed_dir(shared_data: Path) -> Path:
 def face_count_dir(shared_data: Path) -> Path:
     """Photos with no face, one face and several faces."""
     return shared_data / "face-count"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(seed_dir: Path):
+    """A small fitted emotion pipeline (2 classes, 32x32 HOG crops, random VGG16).
+
+    Real seed photos, seeded random weights and one epoch: fast to fit, and
+    enough to exercise every code path from file to prediction.
+    """
+    from skemotion import load_image_folder, make_emotion_pipeline
+
+    paths, labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
+    )
+    keep = [i for c in ("happy", "sad") for i in list(np.flatnonzero(labels == c))[:3]]
+    pipe = make_emotion_pipeline(
+        crop__size=32, crop__progress=False, encode__weights=None,
+        encode__random_state=0, encode__pooling="avg", encode__progress=False,
+        classify__epochs=1, classify__random_state=0, classify__progress=False,
+    )  # fmt: skip
+    return pipe.fit(paths[keep], labels[keep])
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tiny_model, tmp_path_factory) -> Path:
+    """``tiny_model`` saved with :func:`skemotion.save_model`."""
+    from skemotion import save_model
+
+    return save_model(tiny_model, tmp_path_factory.mktemp("tiny") / "tiny.joblib")

@@ -66,8 +66,15 @@ def test_console_entry_point_runs():
 
 
 def test_train_writes_model_and_reports(model_file, data_dir, capsys):
-    model = joblib.load(model_file)
+    import warnings
+
+    from skemotion import ModelVersionWarning, load_model
+
+    model = joblib.load(model_file)  # an ordinary joblib file
     assert list(model.classes_) == ["happy", "sad", "shocked"]
+    with warnings.catch_warnings():  # saved with its version record
+        warnings.simplefilter("error", ModelVersionWarning)
+        assert list(load_model(model_file).classes_) == list(model.classes_)
     assert model.get_params()["crop__size"] == (48, 48)
     assert model.named_steps["encode"].weights_used_ == "random (seed 0)"
 
@@ -135,7 +142,35 @@ def test_predict_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     fake = tmp_path / "model.joblib"
     fake.write_text("not a pickle")
     assert main(["predict", str(fake), "x.jpg"]) == 2
-    assert "not a skemotion model file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"skemotion predict: error: {fake}: not a skemotion model")
+    assert len(err.splitlines()) == 1
+
+
+def test_unexpected_errors_are_one_line_unless_verbose(model_file, monkeypatch, capsys):
+    import skemotion.prediction
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(skemotion.prediction, "iter_predict_topk", broken)
+    assert main(["predict", str(model_file), "x.jpg"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "skemotion predict: error: unexpected RuntimeError: something nobody "
+        "expected (run with --verbose for the traceback)\n"
+    )
+    assert main(["--verbose", "predict", str(model_file), "x.jpg"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "something nobody expected" in err
+
+
+def test_train_without_images_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "happy" / "notes.txt").write_text("no images here")
+    assert main(["train", str(tmp_path), "-o", str(tmp_path / "m.joblib")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skemotion train: error: ") and "no images found" in err
 
 
 def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):

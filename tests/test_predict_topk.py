@@ -36,11 +36,9 @@ def model(seed_dir):
 
 @pytest.fixture(scope="module")
 def model_file(model, tmp_path_factory):
-    import joblib
+    from skemotion import save_model
 
-    path = tmp_path_factory.mktemp("m") / "model.joblib"
-    joblib.dump(model, path)
-    return path
+    return save_model(model, tmp_path_factory.mktemp("m") / "model.joblib")
 
 
 @pytest.fixture(scope="module")
