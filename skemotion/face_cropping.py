@@ -25,7 +25,12 @@ from .exceptions import (
     MultipleFacesError,
     NoFaceError,
 )
-from .image_io import DEFAULT_MAX_PIXELS, read_image
+from .image_io import (
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_PIXELS,
+    check_image_file,
+    read_image,
+)
 
 __all__ = ["FaceCropper", "detect_faces"]
 
@@ -164,6 +169,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         crops are always taken from the full-resolution image.
     max_pixels : int or None, default=100_000_000
         Refuse images with more pixels (decompression bombs).
+    max_file_size : int or None, default=268_435_456
+        Refuse files larger than this many bytes (256 MiB), before reading.
     n_jobs : int or None, default=None
         Worker processes that read, decode and search images for faces in
         parallel (``None`` means 1 unless in a :func:`joblib.parallel_config`
@@ -214,6 +221,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "upsample": [Interval(Integral, 0, 4, closed="both")],
         "max_detection_side": [Interval(Integral, 32, None, closed="left"), None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "max_file_size": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
         "progress": ["boolean", None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"]), FeatureCache],
@@ -229,6 +237,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         upsample: int = 1,
         max_detection_side: int | None = 800,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
         n_jobs: int | None = None,
         progress: bool | None = None,
         memory=None,
@@ -241,6 +250,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.upsample = upsample
         self.max_detection_side = max_detection_side
         self.max_pixels = max_pixels
+        self.max_file_size = max_file_size
         self.n_jobs = n_jobs
         self.progress = progress
         self.memory = memory
@@ -408,7 +418,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self._validate_params()
         result = []
         for path in check_paths(X):
-            image = read_image(path, max_pixels=self.max_pixels)
+            image = read_image(
+                path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
+            )
             result.append(self._find(image))
         return result
 
@@ -444,6 +456,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             if cache is None:
                 return (*self._crop_one(path, size, all_faces), None)
             try:
+                # stat first: never read a huge file whole, never open a FIFO
+                check_image_file(path, max_file_size=self.max_file_size)
                 with open(path, "rb") as fh:
                     content = fh.read()
             except OSError:  # read_image will name the problem
@@ -469,7 +483,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self, path: str, size: tuple[int, int], all_faces: bool
     ) -> tuple[np.ndarray, np.ndarray, None, str | None]:
         """``(boxes, crops, None, event)`` for one file; raises ImageReadError."""
-        image = read_image(path, max_pixels=self.max_pixels)
+        image = read_image(
+            path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
+        )
         h, w = image.shape[:2]
         whole = np.array([[0, 0, w, h]])
         if self.detector == "none":

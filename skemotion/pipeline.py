@@ -15,9 +15,10 @@ from ._progress import progress_iter
 from ._validation import check_paths
 from .classification import EmotionClassifier
 from .encoding import VGG16Encoder
-from .exceptions import BadImagesError
+from .exceptions import BadImagesError, ImageReadError
 from .face_cropping import FaceCropper
 from .grayscale import GrayscaleConverter
+from .image_io import probe_image
 
 __all__ = ["EmotionPipeline", "make_emotion_pipeline"]
 
@@ -73,13 +74,16 @@ class EmotionPipeline(Pipeline):
 
     Notes
     -----
-    Bad files: every file is read before the error is raised, so one
-    :class:`~skemotion.exceptions.BadImagesError` lists all of them, as with
-    a plain Pipeline. Encoding starts as soon as the first chunk is ready,
-    though, so a bad file found after it does not stop the chunks already
-    encoded from being spent; encoding stops at the first bad file. With a
-    feature cache (``make_emotion_pipeline(memory=...)``) the encoded chunks
-    are kept, and a rerun after fixing the files does not encode them again.
+    Bad files: one :class:`~skemotion.exceptions.BadImagesError` lists all
+    of them, as with a plain Pipeline. Before anything is encoded, every
+    file's size and image header are checked (:func:`probe_image`: moments
+    for thousands of files); a missing, empty, non-image
+    or oversized file stops the encoding before it starts. A file whose
+    header is fine but whose pixel data is truncated is only found when it is
+    decoded, possibly after some chunks were encoded; encoding stops there.
+    Either way every file is still read, so the error lists all bad files.
+    With a feature cache (``make_emotion_pipeline(memory=...)``) encoded
+    chunks are kept, and a rerun after fixing the files does not redo them.
 
     Examples
     --------
@@ -129,6 +133,23 @@ class EmotionPipeline(Pipeline):
             crop.fit(X)
         paths = check_paths(X)
         started = time.perf_counter()
+        # Sort out most bad files (missing, empty, not images, bombs) from
+        # their headers before any encoding starts.
+        n_early = 0
+        for path in paths:
+            try:
+                probe_image(
+                    path, max_pixels=crop.max_pixels, max_file_size=crop.max_file_size
+                )
+            except ImageReadError:
+                n_early += 1
+        if n_early:
+            logger.warning(
+                "%d of %d files cannot be used; the others are still read, "
+                "without encoding, so that one error lists every bad file",
+                n_early,
+                len(paths),
+            )
         blocks: list[np.ndarray] = []
         errors = []
         fitted = not fit
@@ -140,14 +161,14 @@ class EmotionPipeline(Pipeline):
         for (_, _, crops, error), _ in zip(stream, bar, strict=True):
             if error is not None:
                 errors.append(error)
-                if len(errors) == 1:
+                if len(errors) == 1 and not n_early:
                     logger.warning(
                         "%s; encoding stops, the remaining files are still read "
                         "so that one error lists every bad file",
                         error,
                     )
                 continue
-            if errors:
+            if errors or n_early:
                 continue
             chunk.append(crops[0])
             if len(chunk) == self.chunk_size:

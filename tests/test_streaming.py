@@ -135,13 +135,17 @@ def test_streaming_lists_every_bad_file_and_stops_encoding(
     paths, labels = sample
     fitted = make_emotion_pipeline(chunk_size=2, **PARAMS).fit(paths, labels)
     encode_calls.clear()
-    broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    batch = [*paths[:4], str(broken), *paths[4:8], str(tmp_path / "gone.png")]
+    # JPEGs cut in half: their headers are fine, their pixel data is not
+    cut = []
+    for i, source in enumerate([paths[0], paths[1]]):
+        data = open(source, "rb").read()
+        cut.append(tmp_path / f"cut{i}.jpg")
+        cut[-1].write_bytes(data[: len(data) // 2])
+    batch = [*paths[:4], str(cut[0]), *paths[4:8], str(cut[1])]
     with caplog.at_level(logging.WARNING), pytest.raises(BadImagesError) as info:
         fitted.predict(batch)
     assert info.value.n_total == len(batch)
-    assert [e.path for e in info.value.errors] == [str(broken), batch[-1]]
+    assert [e.path for e in info.value.errors] == [str(cut[0]), str(cut[1])]
     assert encode_calls == [2, 2]  # the two chunks before the first bad file only
     assert "encoding stops" in caplog.text
 
@@ -184,3 +188,21 @@ def test_feature_steps_stream_as_a_transformer(sample, encode_calls):
     assert streamed.shape == plain.shape == (len(paths), 512)
     # the same numbers up to float32 round-off of different batch sizes
     np.testing.assert_allclose(streamed, plain, rtol=1e-3, atol=1e-3)
+
+
+def test_bad_headers_stop_encoding_before_it_starts(sample, tmp_path, encode_calls):
+    paths, labels = sample
+    fitted = make_emotion_pipeline(chunk_size=2, **PARAMS).fit(paths, labels)
+    encode_calls.clear()
+    html = tmp_path / "page.jpg"
+    html.write_text("<!DOCTYPE html><html><body>not a photo</body></html>")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(open(paths[0], "rb").read()[:2000])
+    batch = [*paths[:8], str(truncated), *paths[8:12], str(html)]
+    with pytest.raises(BadImagesError) as info:
+        fitted.predict(batch)
+    # the HTML page, last in the batch, is found from its header: nothing was
+    # encoded; the truncated JPEG, found only when decoded, is listed too
+    assert encode_calls == []
+    assert [e.path for e in info.value.errors] == [str(truncated), str(html)]
+    assert "HTML" in str(info.value)
