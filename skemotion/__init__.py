@@ -28,6 +28,7 @@ _PUBLIC = {
     ".encoding": ("VGG16Encoder",),
     ".exceptions": (
         "BadImagesError",
+        "CheckpointError",
         "ChecksumError",
         "DownloadError",
         "ImageReadError",
@@ -39,11 +40,12 @@ _PUBLIC = {
         "WeightsError",
     ),
     ".face_cropping": ("FaceCropper", "detect_faces"),
+    ".finetuning": ("VGG16FineTuner", "augment_faces"),
     ".folders": ("UnreadableImagesWarning", "load_image_folder"),
     ".grayscale": ("GrayscaleConverter",),
     ".image_io": ("check_image_file", "probe_image", "read_image"),
     ".persistence": ("load_model", "save_model"),
-    ".pipeline": ("EmotionPipeline", "make_emotion_pipeline"),
+    ".pipeline": ("EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"),
     ".prediction": (
         "annotate_image",
         "format_topk",

@@ -1,4 +1,5 @@
-"""The ``skemotion`` command line: ``train``, ``predict`` and ``demo``."""
+"""The ``skemotion`` command line: ``train``, ``predict``, ``check``, ``evaluate``,
+``demo`` and ``finetune``."""
 
 from __future__ import annotations
 
@@ -442,6 +443,99 @@ def _cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def _cmd_finetune(args) -> int:
+    from .persistence import save_model
+    from .pipeline import make_finetune_pipeline
+
+    output = Path(args.output)
+    if not output.name.endswith(".weights.h5"):
+        raise UsageError(f"--output {output}: the file name must end in .weights.h5")
+    params = {
+        "crop__detector": args.detector,
+        "crop__size": args.size,
+        "finetune__weights": None if args.weights.lower() == "none" else args.weights,
+        "finetune__trainable_blocks": args.trainable_blocks,
+        "finetune__epochs": args.epochs,
+        "finetune__random_state": args.random_state,
+        "finetune__checkpoint_dir": args.checkpoint_dir,
+        "finetune__augment": not args.no_augment,
+        "finetune__cache_frozen": not args.no_cache_frozen,
+    }
+    params.update(_parse_params(args.param))
+    pipeline = make_finetune_pipeline()
+    valid = pipeline.get_params()
+    unknown = [name for name in params if name not in valid]
+    if unknown:
+        names = ", ".join(sorted(k for k in valid if "__" in k))
+        raise UsageError(
+            f"unknown parameter(s) {', '.join(unknown)}; valid names: {names}"
+        )
+    pipeline.set_params(**params)
+    _set_progress(pipeline, args.progress)
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise UsageError(f"{data_dir}: data folder does not exist")
+    has_splits = (data_dir / "train").is_dir()
+    train_root = data_dir / "train" if has_splits else data_dir
+    paths, labels = _load_split(train_root, args.strip_suffix)
+    tuner = pipeline.named_steps["finetune"]
+    print(
+        f"Fine-tuning VGG16 (top {tuner.trainable_blocks} of 5 blocks) on "
+        f"{len(paths)} images from {train_root}, classes: "
+        f"{', '.join(sorted(set(labels)))}"
+    )
+    start = time.perf_counter()
+    try:
+        pipeline.fit(paths, labels)
+    except KeyboardInterrupt:
+        if tuner.checkpoint_dir is not None:
+            print(
+                f"Interrupted: completed epochs are saved in {tuner.checkpoint_dir}; "
+                "run the same command again to resume",
+                file=sys.stderr,
+            )
+        raise
+    history = tuner.history_
+    for epoch in range(len(history["loss"])):
+        val = (
+            f", val_loss {history['val_loss'][epoch]:.4f}, val_accuracy "
+            f"{history['val_accuracy'][epoch]:.3f}"
+            if history["val_loss"]
+            else ""
+        )
+        print(f"  epoch {epoch + 1}: loss {history['loss'][epoch]:.4f}{val}")
+    seconds = tuner.epoch_seconds_
+    print(
+        f"Trained in {time.perf_counter() - start:.1f} s from weights "
+        f"{tuner.weights_used_}; kept epoch {tuner.best_epoch_} of {tuner.n_epochs_}"
+        + (f" (resumed after epoch {tuner.resumed_from_epoch_})"
+           if tuner.resumed_from_epoch_ else "")
+        + (f"; {np.mean(seconds):.1f} s per epoch" if seconds else "")
+        + (f", frozen activations cached in {tuner.frozen_cache_seconds_:.1f} s"
+           if tuner.frozen_cache_seconds_ else "")
+    )  # fmt: skip
+    for split in ("validation", "test"):
+        root = data_dir / split
+        if has_splits and root.is_dir():
+            eval_paths, eval_labels = _load_split(root, args.strip_suffix)
+            accuracy = float(np.mean(pipeline.predict(eval_paths) == eval_labels))
+            print(
+                f"{split.capitalize()} accuracy: {accuracy:.1%} on "
+                f"{len(eval_paths)} images"
+            )
+            break
+    tuner.export_weights(output)
+    print(
+        f"Adapted encoder weights saved to {output}; use them with "
+        f"`skemotion train DATA_DIR --param encode__weights='{output}' "
+        f"--param crop__size={tuner.input_shape_[0]} ...`"
+    )
+    if args.model:
+        saved = save_model(pipeline, args.model)
+        print(f"Fine-tuned pipeline saved to {saved} (load only model files you trust)")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -630,7 +724,65 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    for command in (train, predict, check, evaluate, demo):
+    finetune = sub.add_parser(
+        "finetune",
+        help="adapt VGG16 to faces: fine-tune it on labelled images",
+        description="Fine-tune VGG16 (its top --trainable-blocks blocks) together "
+        "with a dense head on DATA_DIR/<label>/<image> or DATA_DIR/train/<label>/"
+        "<image>, with augmentation suited to faces, balanced class weights and "
+        "early stopping, then write the adapted convolutional weights to OUTPUT "
+        "for VGG16Encoder(weights=OUTPUT), i.e. `skemotion train --param "
+        "encode__weights=OUTPUT`. With --checkpoint-dir, every completed epoch is "
+        "saved and running the same command again resumes an interrupted run. "
+        "Accuracy on DATA_DIR/validation (else DATA_DIR/test) is reported.",
+    )
+    finetune.add_argument("data_dir", metavar="DATA_DIR")
+    finetune.add_argument(
+        "-o", "--output", required=True, metavar="FILE.weights.h5",
+        help="where to write the adapted encoder weights",
+    )  # fmt: skip
+    finetune.add_argument(
+        "--weights", default="imagenet",
+        help="starting weights: 'imagenet' (default), 'none' (random, seeded by "
+        "--random-state) or a weights file",
+    )  # fmt: skip
+    finetune.add_argument(
+        "--trainable-blocks", type=int, default=2, choices=range(0, 6),
+        metavar="N", help="train the top N of the 5 blocks (default: 2; 5: all)",
+    )  # fmt: skip
+    finetune.add_argument("--epochs", type=_positive_int, default=30)
+    finetune.add_argument(
+        "--size", type=_positive_int, default=224,
+        help="face crop side in pixels (default: 224; FER2013: 48)",
+    )  # fmt: skip
+    finetune.add_argument(
+        "--detector", choices=("hog", "haar", "none"), default="hog",
+        help="face detector; 'none' for images that are already face crops",
+    )  # fmt: skip
+    finetune.add_argument(
+        "--checkpoint-dir", metavar="DIR",
+        help="save every epoch here and resume from it",
+    )  # fmt: skip
+    finetune.add_argument("--no-augment", action="store_true")
+    finetune.add_argument(
+        "--no-cache-frozen", action="store_true",
+        help="run the frozen blocks every epoch (fresh augmentation each "
+        "batch) instead of caching their activations once",
+    )  # fmt: skip
+    finetune.add_argument("--random-state", type=int, default=0)
+    finetune.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE",
+        help="any pipeline parameter, e.g. finetune__learning_rate=1e-3 or "
+        "finetune__batch_size=64; repeat for several",
+    )  # fmt: skip
+    finetune.add_argument(
+        "--model", metavar="MODEL.joblib",
+        help="also save the fine-tuned pipeline (it predicts by itself)",
+    )  # fmt: skip
+    finetune.add_argument("--strip-suffix", metavar="SUFFIX")
+    finetune.set_defaults(func=_cmd_finetune)
+
+    for command in (train, predict, check, evaluate, demo, finetune):
         command.add_argument(
             "-q", "--quiet", action="store_true", help="no progress bars"
         )

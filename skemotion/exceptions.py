@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "BadImagesError",
+    "CheckpointError",
     "ChecksumError",
     "DownloadError",
     "ImageReadError",
@@ -99,6 +100,15 @@ class DownloadError(SkemotionError, OSError):
 
 class ChecksumError(DownloadError):
     """A downloaded file does not match its expected sha256 checksum."""
+
+
+class CheckpointError(SkemotionError, ValueError):
+    """A fine-tuning checkpoint folder cannot be resumed by this fit.
+
+    Raised by :class:`~skemotion.VGG16FineTuner` when ``checkpoint_dir``
+    holds a run with other parameters or other training data, or files that
+    are damaged.
+    """
 
 
 class ModelFileError(SkemotionError, ValueError):

@@ -20,7 +20,7 @@ from .face_cropping import FaceCropper
 from .grayscale import GrayscaleConverter
 from .image_io import probe_image
 
-__all__ = ["EmotionPipeline", "make_emotion_pipeline"]
+__all__ = ["EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -429,5 +429,48 @@ def make_emotion_pipeline(
         ],
         verbose=verbose,
         chunk_size=chunk_size,
+    )
+    return pipeline.set_params(**params) if params else pipeline
+
+
+def make_finetune_pipeline(*, memory=None, **params) -> Pipeline:
+    """Build the fine-tuning pipeline: ``crop -> gray -> finetune``.
+
+    Parameters
+    ----------
+    memory : str, joblib.Memory, FeatureCache or None, default=None
+        A folder caching face crops (``crop__memory``), so a resumed or
+        repeated run does not detect and crop again.
+    **params
+        Parameters of the steps, ``<step>__<parameter>``: for example
+        ``crop__detector="none"``, ``crop__size=48``,
+        ``finetune__weights=None``, ``finetune__trainable_blocks=5``,
+        ``finetune__checkpoint_dir="ckpt"``.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``crop`` (:class:`FaceCropper`), ``gray``
+        (:class:`GrayscaleConverter`) and ``finetune``
+        (:class:`VGG16FineTuner`): ``fit`` takes image paths and labels,
+        ``predict`` image paths. ``pipeline[-1].export_weights(FILE)``
+        writes the adapted encoder for ``make_emotion_pipeline(
+        encode__weights=FILE)``.
+
+    Examples
+    --------
+    >>> from skemotion import make_finetune_pipeline
+    >>> pipe = make_finetune_pipeline(crop__detector="none", crop__size=48)
+    >>> [name for name, _ in pipe.steps]
+    ['crop', 'gray', 'finetune']
+    """
+    from .finetuning import VGG16FineTuner
+
+    pipeline = Pipeline(
+        [
+            ("crop", FaceCropper(memory=memory)),
+            ("gray", GrayscaleConverter()),
+            ("finetune", VGG16FineTuner()),
+        ]
     )
     return pipeline.set_params(**params) if params else pipeline

@@ -4,8 +4,10 @@ scikit-learn's generic checks (``parametrize_with_checks``) feed small 2-D
 float tables to ``fit``. None of skemotion's stages takes such a table:
 
 * ``FaceCropper`` takes file paths (1-D array of str);
-* ``GrayscaleConverter`` and ``VGG16Encoder`` take batches of images
-  ``(n, height, width, 3)``; VGG16 needs at least 32x32 pixels;
+* ``GrayscaleConverter``, ``VGG16Encoder`` and ``VGG16FineTuner`` take
+  batches of images ``(n, height, width, 3)``; VGG16 needs at least 32x32
+  pixels (``VGG16FineTuner``'s image-native contract is checked in
+  ``test_finetuning.py``);
 * ``EmotionClassifier`` takes 2-D features, but is a neural network trained
   for a few epochs: it is checked, with its known non-applicable checks
   listed in ``CLASSIFIER_NOT_APPLICABLE`` with the reason.
@@ -42,13 +44,20 @@ from sklearn.utils.estimator_checks import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from skemotion import EmotionClassifier, FaceCropper, GrayscaleConverter, VGG16Encoder
+from skemotion import (
+    EmotionClassifier,
+    FaceCropper,
+    GrayscaleConverter,
+    VGG16Encoder,
+    VGG16FineTuner,
+)
 
 ESTIMATORS = [
     FaceCropper(size=48),
     GrayscaleConverter(),
     VGG16Encoder(weights=None, random_state=0, pooling="avg"),
     EmotionClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0),
+    VGG16FineTuner(weights=None, random_state=0),
 ]
 
 DATA_INDEPENDENT_CHECKS = [
