@@ -796,6 +796,21 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)  # checks that it is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, 3)
+        y : array-like of shape (n_images,)
+        sample_weight : array-like of shape (n_images,), default=None
+
+        Returns
+        -------
+        accuracy : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     # ---------------------------------------------------------------- export
     def export_weights(self, path: str | os.PathLike) -> Path:
         """Write the adapted convolutional weights for ``VGG16Encoder(weights=path)``.
