@@ -216,6 +216,7 @@ def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
     # the run is complete: fitting again trains nothing more
     again = _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
     assert again.resumed_from_epoch_ == 3 and again.epoch_seconds_ == []
+    assert again.frozen_cache_seconds_ == 0  # nothing left to train: no cache built
 
 
 def test_checkpoint_of_another_run_is_refused(faces, tmp_path):
