@@ -444,12 +444,18 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_finetune(args) -> int:
-    from .persistence import save_model
-    from .pipeline import make_finetune_pipeline
-
     output = Path(args.output)
     if not output.name.endswith(".weights.h5"):
         raise UsageError(f"--output {output}: the file name must end in .weights.h5")
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():  # before TensorFlow is imported: a fast, plain error
+        raise UsageError(f"{data_dir}: data folder does not exist")
+    has_splits = (data_dir / "train").is_dir()
+    train_root = data_dir / "train" if has_splits else data_dir
+    paths, labels = _load_split(train_root, args.strip_suffix)
+    from .persistence import save_model
+    from .pipeline import make_finetune_pipeline
+
     params = {
         "crop__detector": args.detector,
         "crop__size": args.size,
@@ -472,12 +478,6 @@ def _cmd_finetune(args) -> int:
         )
     pipeline.set_params(**params)
     _set_progress(pipeline, args.progress)
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        raise UsageError(f"{data_dir}: data folder does not exist")
-    has_splits = (data_dir / "train").is_dir()
-    train_root = data_dir / "train" if has_splits else data_dir
-    paths, labels = _load_split(train_root, args.strip_suffix)
     tuner = pipeline.named_steps["finetune"]
     print(
         f"Fine-tuning VGG16 (top {tuner.trainable_blocks} of 5 blocks) on "
