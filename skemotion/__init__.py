@@ -18,6 +18,7 @@ import os as _os
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless asked for.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import exceptions as _exceptions
 from ._version import __version__ as __version__
 
 #: Submodule of every public name.
@@ -26,19 +27,7 @@ _PUBLIC = {
     ".checking": ("FolderReport", "check_image_folder"),
     ".classification": ("EmotionClassifier",),
     ".encoding": ("VGG16Encoder",),
-    ".exceptions": (
-        "BadImagesError",
-        "CheckpointError",
-        "ChecksumError",
-        "DownloadError",
-        "ImageReadError",
-        "ModelFileError",
-        "ModelVersionWarning",
-        "MultipleFacesError",
-        "NoFaceError",
-        "SkemotionError",
-        "WeightsError",
-    ),
+    ".exceptions": tuple(_exceptions.__all__),  # a light module: no TensorFlow
     ".face_cropping": ("FaceCropper", "detect_faces"),
     ".finetuning": ("VGG16FineTuner", "augment_faces"),
     ".folders": ("UnreadableImagesWarning", "load_image_folder"),

@@ -43,10 +43,13 @@ def _parse_params(items: list[str] | None) -> dict:
     return params
 
 
-def _build_pipeline(params: dict):
-    from . import make_emotion_pipeline
+def _build_pipeline(params: dict, factory=None):
+    """``factory()`` (default: ``make_emotion_pipeline``) with ``params`` set;
+    unknown parameter names are a usage error listing the valid ones."""
+    if factory is None:
+        from . import make_emotion_pipeline as factory
 
-    pipeline = make_emotion_pipeline()
+    pipeline = factory()
     valid = pipeline.get_params()
     unknown = [name for name in params if name not in valid]
     if unknown:
@@ -123,18 +126,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _cmd_train(args) -> int:
-    from .persistence import save_model
+def _training_data(args):
+    """DATA_DIR's training images: ``DATA_DIR/train`` when it exists, else
+    DATA_DIR itself. Checked before TensorFlow is imported, so a wrong folder
+    is a fast one-line usage error.
 
-    params = _parse_params(args.param)
-    pipeline = _build_pipeline(params)
-    _set_progress(pipeline, args.progress)
+    Returns ``(data_dir, has_splits, train_root, paths, labels)``.
+    """
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise UsageError(f"{data_dir}: data folder does not exist")
     has_splits = (data_dir / "train").is_dir()
     train_root = data_dir / "train" if has_splits else data_dir
     paths, labels = _load_split(train_root, args.strip_suffix)
+    return data_dir, has_splits, train_root, paths, labels
+
+
+def _cmd_train(args) -> int:
+    from .persistence import save_model
+
+    data_dir, has_splits, train_root, paths, labels = _training_data(args)
+    pipeline = _build_pipeline(_parse_params(args.param))
+    _set_progress(pipeline, args.progress)
     print(
         f"Training on {len(paths)} images from {train_root}, "
         f"classes: {', '.join(sorted(set(labels)))}"
@@ -447,12 +460,7 @@ def _cmd_finetune(args) -> int:
     output = Path(args.output)
     if not output.name.endswith(".weights.h5"):
         raise UsageError(f"--output {output}: the file name must end in .weights.h5")
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():  # before TensorFlow is imported: a fast, plain error
-        raise UsageError(f"{data_dir}: data folder does not exist")
-    has_splits = (data_dir / "train").is_dir()
-    train_root = data_dir / "train" if has_splits else data_dir
-    paths, labels = _load_split(train_root, args.strip_suffix)
+    data_dir, has_splits, train_root, paths, labels = _training_data(args)
     from .persistence import save_model
     from .pipeline import make_finetune_pipeline
 
@@ -468,15 +476,7 @@ def _cmd_finetune(args) -> int:
         "finetune__cache_frozen": not args.no_cache_frozen,
     }
     params.update(_parse_params(args.param))
-    pipeline = make_finetune_pipeline()
-    valid = pipeline.get_params()
-    unknown = [name for name in params if name not in valid]
-    if unknown:
-        names = ", ".join(sorted(k for k in valid if "__" in k))
-        raise UsageError(
-            f"unknown parameter(s) {', '.join(unknown)}; valid names: {names}"
-        )
-    pipeline.set_params(**params)
+    pipeline = _build_pipeline(params, make_finetune_pipeline)
     _set_progress(pipeline, args.progress)
     tuner = pipeline.named_steps["finetune"]
     print(

@@ -524,8 +524,6 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         self.history_ = state["history"]
         self.epoch_seconds_ = []
         best_weights = state.pop("best_weights_values", None) or trained.get_weights()
-        if state["epoch"] == 0:
-            best_weights = trained.get_weights()
 
         show = progress_enabled(self.progress)
         n_batches = math.ceil(len(train_idx) / self.batch_size)
