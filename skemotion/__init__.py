@@ -26,7 +26,7 @@ _PUBLIC = {
     ".cache": ("FeatureCache",),
     ".checking": ("FolderReport", "check_image_folder"),
     ".classification": ("EmotionClassifier",),
-    ".encoding": ("VGG16Encoder",),
+    ".encoding": ("VGG16Encoder", "preprocess_images"),
     ".exceptions": tuple(_exceptions.__all__),  # a light module: no TensorFlow
     ".face_cropping": ("FaceCropper", "detect_faces"),
     ".finetuning": ("VGG16FineTuner", "augment_faces"),
@@ -44,6 +44,7 @@ _PUBLIC = {
     ),
     ".reporting": ("EvaluationResult", "evaluate_model"),
     ".seed_faces": ("fetch_seed_faces",),
+    ".weights_file": ("WeightsInfo", "read_weights_info"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import warnings
 from numbers import Integral
 from pathlib import Path
 
@@ -19,12 +19,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._io import file_sha256
+from ._keras import (
+    PRECISIONS,
+    KerasNetworkMixin,
+    build_vgg16,
+    conv_layer_names,
+    predict_in_batches,
+    resolve_precision,
+)
 from ._progress import progress_iter
 from ._validation import check_image_batch
 from .cache import FeatureCache, as_cache
-from .exceptions import WeightsError
+from .exceptions import WeightsError, WeightsWarning
+from .weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
-__all__ = ["VGG16Encoder"]
+__all__ = ["VGG16Encoder", "preprocess_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,65 +44,127 @@ MIN_INPUT_SIZE = 32
 _VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
 
-def _preprocess(batch: np.ndarray) -> np.ndarray:
-    """Keras' ``vgg16.preprocess_input`` ("caffe" mode): RGB -> BGR, minus means."""
-    x = batch.astype(np.float32, copy=True)
+def preprocess_images(batch: np.ndarray, method: str = "caffe") -> np.ndarray:
+    """Turn 0-255 images into VGG16 input.
+
+    Parameters
+    ----------
+    batch : ndarray of shape (n, height, width, 3) or (n, height, width, 1)
+        Pixel values 0-255 (any numeric dtype); one channel is repeated.
+    method : {"caffe", "standardize"}, default="caffe"
+        ``"caffe"``: Keras' ``vgg16.preprocess_input`` (RGB to BGR, minus the
+        ImageNet channel means), what ImageNet and random weights expect.
+        ``"standardize"``: each image minus its mean, divided by its standard
+        deviation (per-image contrast normalisation: a dim photo and a
+        contrasty one of the same face give the same input).
+
+    Returns
+    -------
+    x : ndarray of float32, same shape with 3 channels
+    """
+    x = np.asarray(batch, dtype=np.float32).copy()
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
-    x = x[..., ::-1]
-    x -= _VGG_MEAN_BGR
+    if method == "caffe":
+        x = x[..., ::-1]
+        x -= _VGG_MEAN_BGR
+        return x
+    if method != "standardize":
+        raise ValueError(f"method must be one of {PREPROCESSING}, got {method!r}")
+    n_values = np.prod(x.shape[1:])
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    x -= mean
+    x /= np.maximum(std, 1.0 / np.sqrt(n_values))  # a flat image stays 0
     return x
 
 
-def _seeded_weights(model, random_state) -> list[np.ndarray]:
+def _set_seeded_weights(model, random_state) -> None:
     """Glorot-uniform kernels and zero biases (Keras' defaults) from one seed.
 
     Drawing the weights with NumPy rather than with Keras' initialisers makes
     them depend on ``random_state`` only, never on TensorFlow's global seed,
-    and leaves every global random state untouched.
+    and leaves every global random state untouched. Only the convolutions are
+    drawn, in network order; other layers (batch norm) keep their start.
     """
     rng = check_random_state(random_state)
-    weights = []
-    for w in model.get_weights():
-        if w.ndim == 4:  # conv kernel (kh, kw, in, out)
-            receptive = w.shape[0] * w.shape[1]
-            fan_in, fan_out = receptive * w.shape[2], receptive * w.shape[3]
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            weights.append(rng.uniform(-limit, limit, size=w.shape).astype(np.float32))
+    for name in conv_layer_names():
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()
+        receptive = kernel.shape[0] * kernel.shape[1]
+        fan_in, fan_out = receptive * kernel.shape[2], receptive * kernel.shape[3]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        drawn = rng.uniform(-limit, limit, size=kernel.shape).astype(np.float32)
+        layer.set_weights([drawn, np.zeros_like(bias)])
+
+
+def load_vgg16(weights, input_shape, *, pooling, precision, random_state=None,
+               batch_norm=False):  # fmt: skip
+    """Build VGG16 without its top and put the requested weights in.
+
+    Returns ``(model, weights_used, weights_key, info)``: the network, the
+    weights in words, a cache key (None for unseeded random weights) and the
+    file's :class:`WeightsInfo` (None for other sources).
+
+    Raises
+    ------
+    WeightsError
+        If the weights cannot be downloaded or loaded.
+    """
+    model = build_vgg16(
+        input_shape, pooling=pooling, precision=precision, batch_norm=batch_norm
+    )
+    if weights is None:
+        _set_seeded_weights(model, random_state)
+        seed = random_state if isinstance(random_state, Integral) else None
+        if seed is None:
+            return model, "random (unseeded)", None, None
+        return model, f"random (seed {seed})", f"random:{seed}", None
+    if isinstance(weights, str) and weights == "imagenet":
+        import keras
+
+        try:
+            imagenet = keras.applications.VGG16(
+                include_top=False, weights="imagenet", input_shape=input_shape
+            )
+        except Exception as exc:
+            raise WeightsError(
+                "ImageNet weights for VGG16 could not be obtained: Keras "
+                "downloads them once into ~/.keras/models and the download "
+                f"failed ({type(exc).__name__}: {exc}). Offline, use "
+                "weights=None (random weights seeded by random_state) or "
+                "weights='<path to a VGG16 weights file>'."
+            ) from None
+        _set_conv_weights(model, imagenet)
+        return model, "imagenet", "imagenet", None
+    path = Path(os.fspath(weights))
+    info = read_weights_info(path)  # raises WeightsError for a missing file
+    try:
+        if batch_norm:  # the file holds plain VGG16: load it beside, then copy
+            plain = build_vgg16(input_shape, pooling="none")
+            plain.load_weights(path)
+            _set_conv_weights(model, plain)
         else:
-            weights.append(np.zeros_like(w))
-    return weights
+            model.load_weights(path)
+    except Exception as exc:
+        raise WeightsError(
+            f"{path}: not a weights file for VGG16 without its top "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    digest = file_sha256(path)
+    return model, f"file {path} (sha256 {digest[:12]})", f"file:{digest}", info
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _set_conv_weights(model, source) -> None:
+    """Copy the convolutions' weights of ``source`` into ``model`` by name."""
+    for layer in source.layers:
+        if layer.name.startswith("block") and layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
 
 
-def _build_vgg16(input_shape: tuple[int, int, int], pooling: str, weights):
-    """Build VGG16 without its top, with the requested head and weights source."""
-    import keras
-
-    keras_pooling = None if pooling == "flatten" else pooling
-    base = keras.applications.VGG16(
-        include_top=False,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=keras_pooling,
-    )
-    if pooling != "flatten":
-        return base
-    return keras.Model(
-        base.input,
-        keras.layers.Flatten(name="flatten")(base.output),
-        name="vgg16_flatten",
-    )
-
-
-class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VGG16Encoder(
+    KerasNetworkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Encode images into feature vectors with VGG16 without its top.
 
     Parameters
@@ -103,7 +175,10 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         weights (Glorot-uniform, as Keras initialises them) drawn from
         ``random_state``, reproducible and offline. A path: a weights file
         for Keras' VGG16 without its top (``.weights.h5`` as written by
-        ``model.save_weights``, or the ``.h5`` file Keras downloads).
+        ``model.save_weights`` or :meth:`VGG16FineTuner.export_weights`, or
+        the ``.h5`` file Keras downloads). An adapted file from
+        :meth:`VGG16FineTuner.export_weights` says how to preprocess images
+        and which crop size it was trained on (:func:`read_weights_info`).
     pooling : {"flatten", "avg", "max"}, default="flatten"
         How the last convolutional block becomes a vector: ``"flatten"``
         keeps every position (7x7x512 = 25,088 values at 224x224, as in the
@@ -111,6 +186,24 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         the input size.
     batch_size : int, default=32
         Images encoded per call to the network; bounds the memory used.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        What the network computes in. ``"auto"``: bfloat16 where the hardware
+        runs it natively (x86 CPUs with AMX-BF16 or AVX512-BF16, GPUs of
+        compute capability 8.0 and above), float32 elsewhere. bfloat16 is
+        about 2x (AVX512-BF16) to 7x (AMX) faster on CPUs that have it, with
+        features equal to float32's to a cosine similarity of 0.9999.
+        Features are float32 either way, and Keras' global dtype policy is
+        never changed.
+    preprocessing : {"auto", "caffe", "standardize"}, default="auto"
+        How images become network input (:func:`preprocess_images`).
+        ``"auto"``: what an adapted weights file says it was trained with,
+        else ``"caffe"`` (Keras' VGG16 preprocessing, for ImageNet and random
+        weights).
+    flip_tta : bool, default=False
+        Average each image's features with those of its mirror image
+        (horizontal-flip test-time augmentation): features that do not
+        depend on which way a face looks, for twice the encoding time.
+        Applies to every image encoded, training images included.
     random_state : int, RandomState instance or None, default=None
         Seed of the random weights when ``weights=None``; ignored otherwise.
     progress : bool or None, default=None
@@ -118,8 +211,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     memory : str, joblib.Memory, FeatureCache or None, default=None
         Cache feature vectors on disk, keyed by each image's pixels, the
         weights (ImageNet, the seed of random weights, or the sha256 of a
-        weights file), ``pooling`` and the input size. Unseeded random
-        weights (``weights=None, random_state=None``) are never cached.
+        weights file), ``pooling``, the precision, the preprocessing,
+        ``flip_tta`` and the input size. Unseeded random weights
+        (``weights=None, random_state=None``) are never cached.
 
     Attributes
     ----------
@@ -133,6 +227,16 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Which weights were loaded, in words ("imagenet", "random (seed 0)",
         "file /path/x.weights.h5 (sha256 1a2b...)"); report it with every
         accuracy figure.
+    weights_key_ : str or None
+        The weights' identity in the feature cache's keys (None: not cached).
+    weights_info_ : WeightsInfo or None
+        The record stored in an adapted weights file (None for others).
+    precision_ : {"float32", "bfloat16"}
+        The precision the network computes in (``precision`` resolved).
+    preprocessing_ : {"caffe", "standardize"}
+        The preprocessing applied (``preprocessing`` resolved).
+    model_ : keras.Model
+        The network.
 
     Notes
     -----
@@ -154,6 +258,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "weights": [StrOptions({"imagenet"}), str, os.PathLike, None],
         "pooling": [StrOptions({"flatten", "avg", "max"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "preprocessing": [StrOptions({"auto", *PREPROCESSING})],
+        "flip_tta": ["boolean"],
         "random_state": ["random_state"],
         "progress": ["boolean", None],
         "memory": [None, str, os.PathLike, HasMethods(["cache"]), FeatureCache],
@@ -164,6 +271,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         weights: str | os.PathLike | None = "imagenet",
         pooling: str = "flatten",
         batch_size: int = 32,
+        precision: str = "auto",
+        preprocessing: str = "auto",
+        flip_tta: bool = False,
         random_state=None,
         progress: bool | None = None,
         memory=None,
@@ -171,6 +281,9 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.weights = weights
         self.pooling = pooling
         self.batch_size = batch_size
+        self.precision = precision
+        self.preprocessing = preprocessing
+        self.flip_tta = flip_tta
         self.random_state = random_state
         self.progress = progress
         self.memory = memory
@@ -202,59 +315,37 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ------
         WeightsError
             If the weights cannot be downloaded or loaded.
+
+        Warns
+        -----
+        WeightsWarning
+            If an adapted weights file was trained on another crop size, or
+            with another preprocessing than the one asked for.
         """
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         input_shape = (int(X.shape[1]), int(X.shape[2]), 3)
-        self.model_ = self._make_model(input_shape)
-        self._compiled_predict = None  # compiled again for the new network
+        precision = resolve_precision(self.precision)
+        model, used, key, info = load_vgg16(
+            self.weights, input_shape, pooling=self.pooling, precision=precision,
+            random_state=self.random_state,
+        )  # fmt: skip
+        self.model_ = model
+        self.weights_used_, self.weights_key_, self.weights_info_ = used, key, info
+        self.precision_ = precision
+        self.preprocessing_ = _check_against_file(
+            info, self.weights, self.preprocessing, input_shape[:2]
+        )
         self.input_shape_ = input_shape
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.n_features_out_ = int(self.model_.output_shape[-1])
         self._n_features_out = self.n_features_out_
         return self
 
-    def _make_model(self, input_shape: tuple[int, int, int]):
-        weights = self.weights
-        if weights is None:
-            model = _build_vgg16(input_shape, self.pooling, None)
-            model.set_weights(_seeded_weights(model, self.random_state))
-            seed = (
-                self.random_state if isinstance(self.random_state, Integral) else None
-            )
-            self.weights_used_ = (
-                f"random (seed {seed})" if seed is not None else "random (unseeded)"
-            )
-            self.weights_key_ = f"random:{seed}" if seed is not None else None
-            return model
-        if isinstance(weights, str) and weights == "imagenet":
-            try:
-                model = _build_vgg16(input_shape, self.pooling, "imagenet")
-            except Exception as exc:
-                raise WeightsError(
-                    "ImageNet weights for VGG16 could not be obtained: Keras "
-                    "downloads them once into ~/.keras/models and the download "
-                    f"failed ({type(exc).__name__}: {exc}). Offline, use "
-                    "weights=None (random weights seeded by random_state) or "
-                    "weights='<path to a VGG16 weights file>'."
-                ) from None
-            self.weights_used_ = "imagenet"
-            self.weights_key_ = "imagenet"
-            return model
-        path = Path(os.fspath(weights))
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file does not exist")
-        model = _build_vgg16(input_shape, self.pooling, None)
-        try:
-            model.load_weights(path)
-        except Exception as exc:
-            raise WeightsError(
-                f"{path}: not a weights file for VGG16 without its top "
-                f"({type(exc).__name__}: {exc})"
-            ) from None
-        digest = _file_digest(path)
-        self.weights_used_ = f"file {path} (sha256 {digest[:12]})"
-        self.weights_key_ = f"file:{digest}"
-        return model
+    def _build_network(self):
+        return build_vgg16(
+            self.input_shape_, pooling=self.pooling,
+            precision=getattr(self, "precision_", "float32"),
+        )  # fmt: skip
 
     def transform(self, X) -> np.ndarray:
         """Encode images in batches.
@@ -283,12 +374,16 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 "crop every image to the same size (FaceCropper(size=...))"
             )
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
-        cache = as_cache(self.memory) if getattr(self, "weights_key_", None) else None
+        cache = as_cache(self.memory) if self.weights_key_ else None
         todo = np.arange(X.shape[0])
         keys = []
         if cache is not None:
-            params = {"weights": self.weights_key_, "pooling": self.pooling,
-                      "shape": X.shape[1:], "dtype": str(X.dtype)}  # fmt: skip
+            params = {
+                "weights": self.weights_key_, "pooling": self.pooling,
+                "shape": X.shape[1:], "dtype": str(X.dtype),
+                "precision": self.precision_, "preprocessing": self.preprocessing_,
+                "flip_tta": bool(self.flip_tta),
+            }  # fmt: skip
             keys = [cache.key("vgg16", np.ascontiguousarray(x).tobytes(), params)
                     for x in X]  # fmt: skip
             missing = []
@@ -300,44 +395,55 @@ class VGG16Encoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     out[i] = stored["features"]
             todo = np.asarray(missing, dtype=int)
         if len(todo):
-            predict = self._predict_fn()
             starts = range(0, len(todo), self.batch_size)
             for start in progress_iter(
                 starts, total=len(starts), desc="Encoding (batches)",
                 progress=progress,
             ):  # fmt: skip
                 index = todo[start : start + self.batch_size]
-                features = np.asarray(predict(_preprocess(X[index])))
+                features = self._features(X[index])
                 out[index] = features
-                for i, row in zip(index, features, strict=True):
-                    if cache is not None:
+                if cache is not None:
+                    for i, row in zip(index, features, strict=True):
                         cache.put(keys[i], features=row)
         return out
 
-    def _predict_fn(self):
-        """The network as one compiled TensorFlow function (built once)."""
-        fn = getattr(self, "_compiled_predict", None)
-        if fn is None:
-            import tensorflow as tf
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        """One batch of images through the network (and its mirror image)."""
+        x = preprocess_images(images, self.preprocessing_)
+        features = predict_in_batches(self.model_, x, len(x))
+        if self.flip_tta:
+            mirrored = predict_in_batches(self.model_, x[:, :, ::-1], len(x))
+            features = (features + mirrored) / 2
+        return features
 
-            model = self._get_model()
-            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            self._compiled_predict = fn
-        return fn
 
-    def _get_model(self):
-        if getattr(self, "model_", None) is None:
-            # after unpickling: rebuild the network and put the kept weights back
-            model = _build_vgg16(self.input_shape_, self.pooling, None)
-            model.set_weights(self._weight_values)
-            self.model_ = model
-        return self.model_
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: never alter self
-        state.pop("_compiled_predict", None)
-        model = state.get("model_")
-        if model is not None:
-            state["model_"] = None
-            state["_weight_values"] = model.get_weights()
-        return state
+def _check_against_file(
+    info: WeightsInfo | None, weights, preprocessing: str, size: tuple[int, int]
+) -> str:
+    """The preprocessing to use; warns where the pipeline and the file disagree."""
+    if info is None:
+        return "caffe" if preprocessing == "auto" else preprocessing
+    path = os.fspath(weights)
+    if tuple(size) != tuple(info.input_size):
+        h, w = info.input_size
+        warnings.warn(
+            f"{path} was trained on {h}x{w} face crops but this encoder gets "
+            f"{size[0]}x{size[1]} images: its features will be worse than they "
+            f"can be. Crop to the same size: make_emotion_pipeline(crop__size="
+            f"{h if h == w else (h, w)}, encode__weights=...) or "
+            f"FaceCropper(size={h if h == w else (h, w)}).",
+            WeightsWarning,
+            stacklevel=4,
+        )
+    if preprocessing == "auto":
+        return info.preprocessing
+    if preprocessing != info.preprocessing:
+        warnings.warn(
+            f"{path} was trained with preprocessing={info.preprocessing!r}, "
+            f"but preprocessing={preprocessing!r} was asked for; "
+            "preprocessing='auto' uses the file's",
+            WeightsWarning,
+            stacklevel=4,
+        )
+    return preprocessing

@@ -24,6 +24,7 @@ __all__ = [
     "NoFaceError",
     "SkemotionError",
     "WeightsError",
+    "WeightsWarning",
 ]
 
 
@@ -144,4 +145,14 @@ class ModelVersionWarning(UserWarning):
     from the installed one (predictions may then differ, or fail), and when
     the file holds no version record at all (saved with plain
     ``joblib.dump``).
+    """
+
+
+class WeightsWarning(UserWarning):
+    """A weights file and the way it is used disagree.
+
+    :class:`~skemotion.VGG16Encoder` warns when an adapted weights file was
+    trained on another crop size than the images it is given, or with another
+    preprocessing than the one asked for: features are still computed, but
+    worse than the file can give.
     """

@@ -29,19 +29,19 @@ def work(monkeypatch):
     counts = {"detected": 0, "encoded": 0}
     detect, preprocess = (
         skemotion.face_cropping.detect_faces,
-        skemotion.encoding._preprocess,
+        skemotion.encoding.preprocess_images,
     )
 
     def counting_detect(image, *args, **kwargs):
         counts["detected"] += 1
         return detect(image, *args, **kwargs)
 
-    def counting_preprocess(batch):
+    def counting_preprocess(batch, method="caffe"):
         counts["encoded"] += len(batch)
-        return preprocess(batch)
+        return preprocess(batch, method)
 
     monkeypatch.setattr(skemotion.face_cropping, "detect_faces", counting_detect)
-    monkeypatch.setattr(skemotion.encoding, "_preprocess", counting_preprocess)
+    monkeypatch.setattr(skemotion.encoding, "preprocess_images", counting_preprocess)
     return counts
 
 

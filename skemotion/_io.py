@@ -1,0 +1,60 @@
+"""File helpers used everywhere: atomic writes and digests."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "file_sha256", "strings_sha256"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it once the block ends.
+
+    Readers see the old file or the whole new one, never half a file: the
+    block writes the temporary file, which is then renamed over ``path``
+    (atomic on one file system). On an error the temporary file is removed
+    and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    suffix : str, default=""
+        Ending of the temporary file's name, for writers that choose the
+        format by it (Keras wants ``.weights.h5``).
+    """
+    path = Path(os.fspath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, in hex, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def strings_sha256(items: Iterable[str]) -> str:
+    """The sha256 of strings, one per line, in the order given."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.encode("utf-8", "surrogateescape"))
+        digest.update(b"\n")
+    return digest.hexdigest()
