@@ -1,20 +1,26 @@
-"""Adapt the encoder: fine-tune VGG16 and a dense head on labelled faces.
+"""Adapt the encoder: train VGG16 and a dense head on labelled faces.
 
 :class:`VGG16FineTuner` takes the place of ``encode`` + ``classify`` in a
 pipeline (``crop -> gray -> finetune``). It trains the top ``trainable_blocks``
-convolutional blocks of VGG16 together with a dense head, then
-:meth:`VGG16FineTuner.export_weights` writes the adapted convolutional weights
-to a file that ``VGG16Encoder(weights=FILE)`` loads, so the standard pipeline,
-grid searches and persistence work unchanged on adapted features.
+convolutional blocks of VGG16 (all five: from scratch) together with a dense
+head, then :meth:`VGG16FineTuner.export_weights` writes the adapted
+convolutional weights, with a record of how they were made and how to use
+them (:class:`~skemotion.WeightsInfo`), to a file that
+``VGG16Encoder(weights=FILE)`` loads: the standard pipeline, grid searches and
+persistence work unchanged on adapted features.
+
+The recipe for faces (each part a parameter, each measured in
+``benchmarks/finetune_ablation.py``): per-image contrast normalisation,
+batch normalisation after each trained convolution (folded into the
+convolution at export, so the file is plain VGG16), a linear warm-up then a
+cosine decay of the learning rate, label smoothing, face augmentation, and
+bfloat16 where the hardware runs it natively.
 
 Speed: the frozen blocks (those below the trained ones) never change, so with
 ``cache_frozen=True`` their activations are computed once, before the first
 epoch, for every training image and for ``augment_copies`` augmented copies of
-it; each epoch then draws one of those versions per image. Augmentation is
-therefore drawn from a fixed set of copies rather than fresh every epoch.
-``cache_frozen=False`` augments every batch afresh and runs the frozen blocks
-every epoch. Validation images are never augmented, so their frozen
-activations are always computed once.
+it; each epoch then draws one of those versions per image. ``cache_frozen=
+False`` augments every batch afresh and runs the frozen blocks every epoch.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import json
 import logging
 import math
 import os
-import time
+from datetime import datetime, timezone
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -37,26 +43,42 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
+from ._checkpoints import CheckpointStore
+from ._io import strings_sha256
+from ._keras import (
+    PRECISIONS,
+    KerasNetworkMixin,
+    build_vgg16,
+    conv_layer_names,
+    fold_batch_norm,
+    predict_in_batches,
+    recalibrate_batch_norm,
+    resolve_precision,
+)
 from ._progress import progress_enabled
+from ._training import (
+    batch_rng,
+    best_epoch_callback,
+    epoch_log,
+    face_batches,
+    warmup_schedule,
+)
 from ._validation import check_image_batch
-from .encoding import MIN_INPUT_SIZE, VGG16Encoder, _preprocess
+from ._version import __version__
+from .encoding import MIN_INPUT_SIZE, load_vgg16, preprocess_images
 from .exceptions import CheckpointError
+from .weights_file import PREPROCESSING, WeightsInfo, write_weights_file
 
 __all__ = ["VGG16FineTuner", "augment_faces"]
 
 logger = logging.getLogger(__name__)
 
-#: The 18 layers of VGG16 without its top, block by block.
-_BLOCK_LAYERS = {
-    1: ("block1_conv1", "block1_conv2", "block1_pool"),
-    2: ("block2_conv1", "block2_conv2", "block2_pool"),
-    3: ("block3_conv1", "block3_conv2", "block3_conv3", "block3_pool"),
-    4: ("block4_conv1", "block4_conv2", "block4_conv3", "block4_pool"),
-    5: ("block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"),
-}
-_CHECKPOINT_FORMAT = 1
-#: Typical standard deviation of VGG16's inputs (0-255 minus the channel means).
+#: Typical standard deviation of "caffe" inputs (0-255 minus the channel means).
 _INPUT_STD = 64.0
+#: Rows per call when the network only predicts (no gradients: bigger is fine).
+_PREDICT_BATCH = 128
+#: Batches of training images that re-estimate the batch-norm statistics.
+_RECALIBRATION_BATCHES = 50
 
 
 def augment_faces(
@@ -113,9 +135,8 @@ def augment_faces(
             # mirror after the warp: x' = w - 1 - x
             matrix[0] = -matrix[0]
             matrix[0, 2] += w - 1
-        image = x[i]
         warped = cv2.warpAffine(
-            image, matrix, (w, h), flags=cv2.INTER_LINEAR,
+            x[i], matrix, (w, h), flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
         )  # fmt: skip
         if warped.ndim == 2:
@@ -135,20 +156,26 @@ def _digest_arrays(*arrays) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def _block_of(layer_name: str) -> int:
+    """The VGG16 block (1-5) a layer belongs to (``block3_conv2_bn`` -> 3)."""
+    return int(layer_name[len("block")])
 
 
-class VGG16FineTuner(ClassifierMixin, BaseEstimator):
-    """Fine-tune VGG16 (all blocks or the top ones) with a dense head.
+class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
+    """Train VGG16 (all blocks or the top ones) with a dense head on faces.
 
     A classifier on face crops (the output of ``GrayscaleConverter``), so it
     ends a pipeline ``crop -> gray -> finetune`` and works with
     ``cross_val_score`` and ``GridSearchCV``. After :meth:`fit`,
     :meth:`export_weights` writes the adapted convolutional weights for
     ``VGG16Encoder(weights=FILE)``.
+
+    The defaults are a recipe for faces measured on FER2013 (see the user
+    guide, "Adapting the encoder"). From ImageNet weights (the faster route,
+    for users with internet) the network starts from features that already
+    work and ``learning_rate="auto"`` is 1e-4; from random weights (offline)
+    it trains with batch normalisation and per-image standardisation, and
+    ``learning_rate="auto"`` is 1e-3.
 
     Parameters
     ----------
@@ -160,33 +187,56 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         How random start weights (``weights=None``) are scaled. ``"he"``
         (He-uniform) keeps the signal's scale through VGG16's 13 ReLU layers,
         so training from scratch can start; ``"glorot"`` gives exactly
-        ``VGG16Encoder(weights=None, random_state=...)``'s weights, whose
-        signal fades layer by layer and which barely train from scratch.
+        ``VGG16Encoder(weights=None, random_state=...)``'s weights.
     trainable_blocks : int, default=2
         How many of VGG16's 5 convolutional blocks train, from the top
         (``5``: all, ``2``: blocks 4 and 5, ``0``: only the head). The blocks
         below stay frozen.
-    hidden_layer_sizes : tuple of int, default=(256, 64, 16)
-        The dense head, as in :class:`EmotionClassifier`.
+    batch_norm : "auto" or bool, default="auto"
+        Batch normalisation after each trained convolution, folded into the
+        convolution by :meth:`export_weights` (the file is plain VGG16).
+        ``"auto"``: on when training starts from random weights (plain VGG16
+        trains slowly from scratch), off otherwise.
+    preprocessing : {"auto", "caffe", "standardize"}, default="auto"
+        How images become network input (:func:`preprocess_images`), stored
+        in the exported file for :class:`VGG16Encoder` to apply. ``"auto"``:
+        ``"standardize"`` (per-image contrast normalisation) from random
+        weights; the start's own from ImageNet (``"caffe"``) or a file.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        What the network computes in, as in :class:`VGG16Encoder`; bfloat16
+        trains 1.7x (AVX512-BF16) to 2.9x (AMX) faster on CPUs that run it
+        natively. Weights stay float32.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        The dense head's hidden layers.
     dropout : float, default=0.5
-        Dropout after each hidden layer of the head.
+        Dropout before each dense layer of the head.
     pooling : {"flatten", "avg", "max"}, default="flatten"
-        How the last block becomes the head's input vector.
+        How the last block becomes the head's input vector (and the pooling
+        to use with the exported weights).
     optimizer : {"adam", "rmsprop", "sgd"}, default="adam"
         ``"sgd"`` uses Nesterov momentum 0.9.
-    learning_rate : float, default=1e-4
+    learning_rate : float or "auto", default="auto"
+        The peak learning rate (after the warm-up); ``"auto"``: 1e-3 from
+        random weights, 1e-4 from ImageNet or a file.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        After the warm-up: a cosine decay to 0 at the last epoch, or constant.
+    warmup_epochs : float, default=1.0
+        Epochs of linear rise of the learning rate at the start.
+    label_smoothing : float, default=0.1
+        Share of each target spread evenly over the classes (FER2013's labels
+        are noisy; smoothing keeps the network from trusting them fully).
     epochs : int, default=30
         Most epochs; early stopping may end sooner.
-    batch_size : int, default=32
-    patience : int, default=5
+    batch_size : int, default=64
+    patience : int or None, default=5
         Epochs without a better validation loss before training stops; the
-        weights of the best epoch are kept.
+        weights of the best epoch are kept. ``None``: never stop early.
     validation_split : float, default=0.1
         Fraction of the training images held out (stratified) to watch the
-        validation loss. 0 trains on all and runs every epoch.
-    class_weight : "balanced", dict or None, default="balanced"
+        validation loss and report ``heldout_accuracy_``. 0 trains on all.
+    class_weight : "balanced", dict or None, default=None
         Weight of each class in the loss; ``"balanced"`` weighs classes
-        inversely to their frequency (FER2013's rare "disgust").
+        inversely to their frequency.
     augment : bool, default=True
         Augment training images with :func:`augment_faces`.
     flip, shift, rotation, zoom, brightness :
@@ -199,11 +249,14 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         per image and copy; at 224x224, 784 KiB).
     augment_copies : int, default=4
         Augmented copies per image kept in the frozen-activation cache.
+    flip_tta : bool, default=False
+        :meth:`predict_proba` averages each image's probabilities with its
+        mirror image's (test-time augmentation, twice the cost).
     checkpoint_dir : str, path or None, default=None
         Save the state after every epoch into this folder; a later ``fit``
         with the same parameters and data resumes after the last completed
-        epoch (weights, optimizer state, early-stopping state and history).
-        The folder is kept after training; delete it to start over.
+        epoch (weights, optimizer state and learning-rate schedule,
+        early-stopping state and history). Delete the folder to start over.
     random_state : int, RandomState instance or None, default=None
         Seeds the random start weights (``weights=None``), the head, the
         validation split, the order of batches and every augmentation draw.
@@ -213,19 +266,42 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+        Values per input image.
+    input_shape_ : tuple of (int, int, int)
+    model_ : keras.Model
+        The whole network, image to class probabilities.
     history_ : dict of list of float
-        ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch.
+        ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy`` with a
+        hold-out) per epoch, resumed epochs included.
     epoch_seconds_ : list of float
-        Wall time of each epoch (in this process; resumed epochs included).
+        Wall time of each epoch run in this call of :meth:`fit`.
     frozen_cache_seconds_ : float
         Time spent computing the cached frozen activations (0 when none).
+    n_epochs_ : int
+        Epochs trained in all (resumed ones included).
     best_epoch_ : int
         The epoch (1-based) whose weights were kept.
     resumed_from_epoch_ : int
         Completed epochs found in ``checkpoint_dir`` (0: a fresh start).
+    heldout_accuracy_ : float or None
+        Accuracy of the kept weights on the held-out images (None without).
+    n_heldout_ : int
+        Images held out.
     weights_used_ : str
         The starting weights, in words.
-    input_shape_ : tuple of (int, int, int)
+    precision_ : {"float32", "bfloat16"}
+        The precision the network computed in.
+    preprocessing_ : {"caffe", "standardize"}
+        The preprocessing applied.
+    batch_norm_ : bool
+        Whether the trained convolutions had batch normalisation.
+    learning_rate_ : float
+        The peak learning rate used.
+    training_data_sha256_ : str
+        sha256 of the training crops and labels.
+    n_training_images_ : int
+        Images trained on (the hold-out excluded).
 
     Examples
     --------
@@ -244,14 +320,23 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         "weights": [StrOptions({"imagenet"}), str, os.PathLike, None],
         "random_init": [StrOptions({"he", "glorot"})],
         "trainable_blocks": [Interval(Integral, 0, 5, closed="both")],
+        "batch_norm": [StrOptions({"auto"}), "boolean"],
+        "preprocessing": [StrOptions({"auto", *PREPROCESSING})],
+        "precision": [StrOptions(set(PRECISIONS))],
         "hidden_layer_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "pooling": [StrOptions({"flatten", "avg", "max"})],
         "optimizer": [StrOptions({"adam", "rmsprop", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "warmup_epochs": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_split": [Interval(Real, 0, 1, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "augment": ["boolean"],
@@ -262,6 +347,7 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         "brightness": [Interval(Real, 0, 1, closed="both")],
         "cache_frozen": ["boolean"],
         "augment_copies": [Interval(Integral, 0, None, closed="left")],
+        "flip_tta": ["boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "progress": ["boolean", None],
@@ -272,16 +358,22 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         weights: str | os.PathLike | None = "imagenet",
         random_init: str = "he",
         trainable_blocks: int = 2,
-        hidden_layer_sizes: tuple[int, ...] = (256, 64, 16),
+        batch_norm="auto",
+        preprocessing: str = "auto",
+        precision: str = "auto",
+        hidden_layer_sizes: tuple[int, ...] = (256,),
         dropout: float = 0.5,
         pooling: str = "flatten",
         optimizer: str = "adam",
-        learning_rate: float = 1e-4,
+        learning_rate="auto",
+        lr_schedule: str = "cosine",
+        warmup_epochs: float = 1.0,
+        label_smoothing: float = 0.1,
         epochs: int = 30,
-        batch_size: int = 32,
-        patience: int = 5,
+        batch_size: int = 64,
+        patience: int | None = 5,
         validation_split: float = 0.1,
-        class_weight="balanced",
+        class_weight=None,
         augment: bool = True,
         flip: bool = True,
         shift: float = 0.1,
@@ -290,6 +382,7 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         brightness: float = 0.2,
         cache_frozen: bool = True,
         augment_copies: int = 4,
+        flip_tta: bool = False,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state=None,
         progress: bool | None = None,
@@ -297,11 +390,17 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         self.weights = weights
         self.random_init = random_init
         self.trainable_blocks = trainable_blocks
+        self.batch_norm = batch_norm
+        self.preprocessing = preprocessing
+        self.precision = precision
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.pooling = pooling
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.label_smoothing = label_smoothing
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
@@ -315,6 +414,7 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         self.brightness = brightness
         self.cache_frozen = cache_frozen
         self.augment_copies = augment_copies
+        self.flip_tta = flip_tta
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.progress = progress
@@ -325,109 +425,10 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         tags.non_deterministic = self.random_state is None
         return tags
 
-    # ------------------------------------------------------------------ build
-    def _build(self, input_shape, n_classes: int, seed: int):
-        """The network: a frozen part (or None) and a trained part, one model."""
-        import keras
-
-        encoder = VGG16Encoder(
-            weights=self.weights, pooling="max", random_state=seed, progress=False
-        )
-        base = encoder._make_model(input_shape)  # raises WeightsError
-        self.weights_used_ = encoder.weights_used_
-        self._weights_key = encoder.weights_key_
-        if self.weights is None and self.random_init == "he":
-            # He-uniform from the same draw: Glorot's limit sqrt(6 / (fan_in +
-            # fan_out)) becomes sqrt(6 / fan_in)
-            for layer in base.layers:
-                if not layer.weights:
-                    continue
-                kernel, bias = layer.get_weights()
-                kh, kw, fan_in_ch, fan_out_ch = kernel.shape
-                fan_in, fan_out = kh * kw * fan_in_ch, kh * kw * fan_out_ch
-                scale = np.sqrt((fan_in + fan_out) / fan_in)
-                if layer.name == "block1_conv1":
-                    scale /= _INPUT_STD  # inputs are 0-255 minus means, not unit-scale
-                layer.set_weights([kernel * scale, bias])
-            self.weights_used_ = self.weights_used_.replace("random", "random He")
-            if self._weights_key is not None:
-                self._weights_key += ":he"
-        by_name = {layer.name: layer for layer in base.layers}
-        first_trained = 6 - self.trainable_blocks  # block number
-        frozen_layers, trained_layers = [], []
-        for block, names in _BLOCK_LAYERS.items():
-            for name in names:
-                layer = by_name[name]
-                layer.trainable = block >= first_trained
-                (trained_layers if layer.trainable else frozen_layers).append(layer)
-        head = []
-        if self.pooling == "flatten":
-            head.append(keras.layers.Flatten(name="head_flatten"))
-        elif self.pooling == "avg":
-            head.append(keras.layers.GlobalAveragePooling2D(name="head_avg"))
-        else:
-            head.append(keras.layers.GlobalMaxPooling2D(name="head_max"))
-        for i, units in enumerate(self.hidden_layer_sizes):
-            head.append(
-                keras.layers.Dense(
-                    int(units), activation="relu", name=f"head_dense{i + 1}",
-                    kernel_initializer=keras.initializers.GlorotUniform(seed + i + 1),
-                )
-            )  # fmt: skip
-            if self.dropout > 0:
-                head.append(
-                    keras.layers.Dropout(
-                        self.dropout, seed=seed + 100 + i, name=f"head_dropout{i + 1}"
-                    )
-                )
-        head.append(
-            keras.layers.Dense(
-                n_classes, activation="softmax", name="head_softmax",
-                kernel_initializer=keras.initializers.GlorotUniform(seed + 99),
-            )
-        )  # fmt: skip
-
-        def chain(tensor, layers):
-            for layer in layers:
-                tensor = layer(tensor)
-            return tensor
-
-        image = keras.Input(shape=input_shape, name="image")
-        if frozen_layers:
-            frozen = keras.Model(image, chain(image, frozen_layers), name="frozen")
-            middle = keras.Input(shape=frozen.output_shape[1:], name="frozen_output")
-        else:
-            frozen, middle = None, keras.Input(shape=input_shape, name="image_in")
-        trained = keras.Model(
-            middle, chain(middle, trained_layers + head), name="trained"
-        )
-        whole = keras.Model(
-            image, trained(frozen(image) if frozen is not None else image), name="whole"
-        )
-        self._conv_layers = {
-            layer.name: layer for layer in frozen_layers + trained_layers
-        }
-        return whole, frozen, trained
-
-    def _compile(self, trained) -> None:
-        import keras
-
-        if self.optimizer == "adam":
-            opt = keras.optimizers.Adam(self.learning_rate)
-        elif self.optimizer == "rmsprop":
-            opt = keras.optimizers.RMSprop(self.learning_rate)
-        else:
-            opt = keras.optimizers.SGD(self.learning_rate, momentum=0.9, nesterov=True)
-        trained.compile(
-            optimizer=opt,
-            loss="sparse_categorical_crossentropy",
-            weighted_metrics=["accuracy"],
-        )
-
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Fine-tune on face crops.
+        """Train on face crops.
 
         Parameters
         ----------
@@ -447,11 +448,97 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         CheckpointError
             If ``checkpoint_dir`` holds a run with other parameters or data.
         """
-        import tensorflow as tf
+        X, codes = self._check_training_data(X, y)
+        seed = self._seed()
+        train_idx, val_idx = self._split(codes, seed)
+        self.input_shape_ = (int(X.shape[1]), int(X.shape[2]), 3)
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.precision_ = resolve_precision(self.precision)
+        self.batch_norm_ = (
+            self.weights is None if self.batch_norm == "auto" else bool(self.batch_norm)
+        )
+        start = self._start_network(seed)
+        whole, frozen, trained = self._assemble(start, seed)
+        self._fingerprint_value = self._fingerprint(X, codes, seed)
+        self.training_data_sha256_ = _digest_arrays(X[train_idx], codes[train_idx])
+        self.n_training_images_ = len(train_idx)
 
+        steps_per_epoch = math.ceil(len(train_idx) / self.batch_size)
+        cached = self.cache_frozen and frozen is not None
+        fitted = trained if cached else whole
+        self._compile(fitted, steps_per_epoch)
+        store = self._checkpoint_store()
+        record = store.load(fitted, fitted.optimizer) if store else None
+        self.resumed_from_epoch_ = int(record["epoch"]) if record else 0
+        if record:
+            logger.info("resuming after epoch %d", self.resumed_from_epoch_)
+        best = best_epoch_callback(
+            self.patience if len(val_idx) else None,
+            record["best"] if record else None,
+            record["best_weights"] if record else None,
+        )
+        history = record["history"] if record else {}
+        to_train = self.resumed_from_epoch_ < self.epochs and not best.exhausted
+
+        targets = self._targets(codes)
+        sample_w = self._class_weights(codes[train_idx])[codes].astype(np.float32)
+        self.frozen_cache_seconds_ = 0.0
+        self.epoch_seconds_ = []
+        if to_train:
+            inputs = self._inputs(X, train_idx, frozen if cached else None, seed)
+            validation = None
+            if len(val_idx):
+                val_x = self._preprocess(X[val_idx])
+                if cached:
+                    val_x = predict_in_batches(frozen, val_x, _PREDICT_BATCH)
+                validation = (val_x, targets[val_idx], sample_w[val_idx])
+            batches = face_batches(
+                n_images=len(train_idx), batch_size=self.batch_size, seed=seed,
+                first_epoch=self.resumed_from_epoch_, targets=targets[train_idx],
+                sample_weight=sample_w[train_idx], make_inputs=inputs,
+            )  # fmt: skip
+            log = epoch_log(self.epochs, progress_enabled(self.progress))
+            callbacks = [best, log]
+            if store is not None:
+                callbacks.append(_checkpoint_callback(store, best, history))
+            fit_history = fitted.fit(
+                batches, validation_data=validation, epochs=self.epochs,
+                initial_epoch=self.resumed_from_epoch_, callbacks=callbacks,
+                shuffle=False,  # the batches come in a seeded order already
+                verbose=0,
+            )  # fmt: skip
+            self.epoch_seconds_ = log.seconds
+            if store is None:
+                _extend_history(history, fit_history.history)
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
+        self.n_epochs_ = len(next(iter(self.history_.values()), []))
+        if best.best_weights is not None:
+            fitted.set_weights(best.best_weights)
+        self.best_epoch_ = best.best.best_epoch
+        self.model_ = whole
+        if self.batch_norm_:
+            self._recalibrate(X[train_idx], seed)
+        self.n_heldout_ = len(val_idx)
+        self.heldout_accuracy_ = None
+        if len(val_idx):
+            predicted = self.predict(X[val_idx])
+            self.heldout_accuracy_ = float(
+                np.mean(predicted == self.classes_[codes[val_idx]])
+            )
+        return self
+
+    def _recalibrate(self, images: np.ndarray, seed: int) -> None:
+        """Batch-norm statistics of the kept weights, on training images."""
+        order = np.random.default_rng([seed, 9]).permutation(len(images))
+        size = self.batch_size
+        batches = (
+            self._preprocess(images[order[s : s + size]])
+            for s in range(0, min(len(images), _RECALIBRATION_BATCHES * size), size)
+        )
+        recalibrate_batch_norm(self.model_, batches)
+
+    def _check_training_data(self, X, y):
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
-        if X.shape[-1] == 1:
-            X = np.repeat(X, 3, axis=-1)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(
@@ -468,138 +555,12 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(f"at least 2 classes are needed, got {self.classes_!r}")
-        codes = encoder.transform(y).astype(np.int64)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1)) if not isinstance(
-            self.random_state, Integral) else int(self.random_state)  # fmt: skip
+        return X, encoder.transform(y).astype(np.int64)
 
-        train_idx, val_idx = self._split(codes, seed)
-        self.input_shape_ = (int(X.shape[1]), int(X.shape[2]), 3)
-        self.n_features_in_ = int(np.prod(X.shape[1:]))
-        whole, frozen, trained = self._build(
-            self.input_shape_, len(self.classes_), seed
-        )
-        self._compile(trained)
-        class_w = self._class_weights(codes[train_idx])
-        sample_w = class_w[codes].astype(np.float32)
-
-        frozen_fn = None
-        if frozen is not None:
-            frozen_fn = tf.function(
-                lambda x: frozen(x, training=False),
-                input_signature=[tf.TensorSpec((None, *self.input_shape_), tf.float32)],
-            )
-
-        def run_frozen(images: np.ndarray) -> np.ndarray:
-            x = _preprocess(images)
-            return x if frozen_fn is None else np.asarray(frozen_fn(x))
-
-        state = self._start_or_resume(X, codes, seed, trained)
-        to_train = state["epoch"] < self.epochs and state["wait"] < self.patience
-        # Validation images are never augmented: their frozen output is fixed.
-        val_x = None
-        if len(val_idx) and to_train:
-            val_x = self._in_batches(run_frozen, X[val_idx])
-        cached = None
-        t0 = time.perf_counter()
-        if frozen is not None and self.cache_frozen and to_train:
-            copies = self.augment_copies if self.augment else 0
-            cached = np.empty(
-                (copies + 1, len(train_idx), *frozen.output_shape[1:]), dtype=np.float32
-            )
-            for k in range(copies + 1):
-                copy_rng = np.random.default_rng([seed, 7, k])
-
-                def make(batch, k=k, copy_rng=copy_rng):
-                    images = batch if k == 0 else self._augment(batch, copy_rng)
-                    return run_frozen(images)
-
-                cached[k] = self._in_batches(
-                    make, X[train_idx], desc=f"Frozen blocks, copy {k + 1}/{copies + 1}"
-                )
-        self.frozen_cache_seconds_ = (
-            time.perf_counter() - t0 if cached is not None else 0.0
-        )
-
-        self.history_ = state["history"]
-        self.epoch_seconds_ = []
-        best_weights = state.pop("best_weights_values", None) or trained.get_weights()
-
-        show = progress_enabled(self.progress)
-        n_batches = math.ceil(len(train_idx) / self.batch_size)
-        for epoch in range(state["epoch"], self.epochs):
-            if state["wait"] >= self.patience:
-                break
-            t_epoch = time.perf_counter()
-            order = np.random.default_rng([seed, 1, epoch]).permutation(len(train_idx))
-            pick_rng = np.random.default_rng([seed, 2, epoch])
-            bar = None
-            if show:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=n_batches, desc=f"Epoch {epoch + 1}/{self.epochs}",
-                           unit="batch", leave=False)  # fmt: skip
-            losses, accs, sizes = [], [], []
-            for b in range(n_batches):
-                rows = order[b * self.batch_size : (b + 1) * self.batch_size]
-                if cached is not None:
-                    version = pick_rng.integers(0, cached.shape[0], size=len(rows))
-                    xb = cached[version, rows]
-                else:
-                    images = X[train_idx[rows]]
-                    if self.augment:
-                        images = self._augment(
-                            images, np.random.default_rng([seed, 3, epoch, b])
-                        )
-                    xb = run_frozen(images)
-                yb = codes[train_idx[rows]]
-                wb = sample_w[train_idx[rows]]
-                loss, acc = trained.train_on_batch(xb, yb, sample_weight=wb)
-                losses.append(float(loss))
-                accs.append(float(acc))
-                sizes.append(len(rows))
-                if bar is not None:
-                    bar.update()
-                    bar.set_postfix(loss=f"{loss:.3f}")
-            if bar is not None:
-                bar.close()
-            # train_on_batch reports each batch's figures: average them
-            self.history_["loss"].append(float(np.average(losses, weights=sizes)))
-            self.history_["accuracy"].append(float(np.average(accs, weights=sizes)))
-            if val_x is not None:
-                val_loss, val_acc = trained.evaluate(
-                    val_x, codes[val_idx], sample_weight=sample_w[val_idx],
-                    batch_size=max(self.batch_size, 64), verbose=0,
-                )  # fmt: skip
-                self.history_["val_loss"].append(float(val_loss))
-                self.history_["val_accuracy"].append(float(val_acc))
-                if val_loss < state["best_val_loss"]:
-                    state["best_val_loss"] = float(val_loss)
-                    state["best_epoch"] = epoch + 1
-                    state["wait"] = 0
-                    best_weights = trained.get_weights()
-                else:
-                    state["wait"] += 1
-            else:
-                state["best_epoch"] = epoch + 1
-                best_weights = trained.get_weights()
-            state["epoch"] = epoch + 1
-            self.epoch_seconds_.append(time.perf_counter() - t_epoch)
-            logger.info(
-                "epoch %d/%d: loss %.4f%s (%.1f s)", epoch + 1, self.epochs,
-                self.history_["loss"][-1],
-                f", val_loss {self.history_['val_loss'][-1]:.4f}, val_accuracy "
-                f"{self.history_['val_accuracy'][-1]:.3f}" if val_x is not None else "",
-                self.epoch_seconds_[-1],
-            )  # fmt: skip
-            if self.checkpoint_dir is not None:
-                self._save_checkpoint(state, trained, best_weights)
-        trained.set_weights(best_weights)
-        self.best_epoch_ = int(state["best_epoch"])
-        self.n_epochs_ = int(state["epoch"])
-        self.model_ = whole
-        self._compiled_predict = None
-        return self
+    def _seed(self) -> int:
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _split(self, codes: np.ndarray, seed: int):
         index = np.arange(len(codes))
@@ -617,6 +578,212 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
             index, test_size=n_val, random_state=seed, stratify=stratify
         )
         return np.sort(train_idx), np.sort(val_idx)
+
+    # --------------------------------------------------------------- network
+    def _trained_convs(self) -> list[str]:
+        first = 6 - self.trainable_blocks
+        return [name for name in conv_layer_names() if _block_of(name) >= first]
+
+    def _start_network(self, seed: int):
+        """VGG16 with the start weights; sets ``weights_used_``, ``preprocessing_``."""
+        model, used, key, info = load_vgg16(
+            self.weights, self.input_shape_, pooling="none",
+            precision=self.precision_, random_state=seed,
+            batch_norm=self._trained_convs() if self.batch_norm_ else False,
+        )  # fmt: skip
+        if self.preprocessing != "auto":
+            self.preprocessing_ = self.preprocessing
+        elif self.weights is None:
+            self.preprocessing_ = "standardize"
+        else:
+            self.preprocessing_ = info.preprocessing if info else "caffe"
+        if self.weights is None and self.random_init == "he":
+            # He-uniform from the same draw: Glorot's limit sqrt(6 / (fan_in +
+            # fan_out)) becomes sqrt(6 / fan_in)
+            for name in conv_layer_names():
+                layer = model.get_layer(name)
+                kernel, bias = layer.get_weights()
+                kh, kw, fan_in_ch, fan_out_ch = kernel.shape
+                fan_in, fan_out = kh * kw * fan_in_ch, kh * kw * fan_out_ch
+                scale = np.sqrt((fan_in + fan_out) / fan_in)
+                if name == "block1_conv1" and self.preprocessing_ == "caffe":
+                    scale /= _INPUT_STD  # inputs are 0-255 minus means, not unit-scale
+                layer.set_weights([kernel * scale, bias])
+            used = used.replace("random", "random He")
+            key = None if key is None else key + ":he"
+        self.weights_used_ = used
+        self._weights_key = key
+        if self.learning_rate == "auto":
+            self.learning_rate_ = 1e-3 if self.weights is None else 1e-4
+        else:
+            self.learning_rate_ = float(self.learning_rate)
+        return model
+
+    def _assemble(self, start, seed: int):
+        """The start network split into a frozen part and a trained part with
+        the head: ``(whole, frozen or None, trained)``, sharing layers."""
+        import keras
+        from keras import layers
+
+        policy = "mixed_bfloat16" if self.precision_ == "bfloat16" else "float32"
+        first_trained = 6 - self.trainable_blocks
+        chain = [layer for layer in start.layers[1:] if layer.name != "features"]
+        frozen_layers = [lay for lay in chain if _block_of(lay.name) < first_trained]
+        trained_layers = [lay for lay in chain if _block_of(lay.name) >= first_trained]
+        for layer in frozen_layers:
+            layer.trainable = False
+        head = {
+            "flatten": layers.Flatten(dtype=policy, name="head_flatten"),
+            "avg": layers.GlobalAveragePooling2D(dtype=policy, name="head_avg"),
+            "max": layers.GlobalMaxPooling2D(dtype=policy, name="head_max"),
+        }[self.pooling]
+        trained_layers.append(head)
+        for i, units in enumerate((*self.hidden_layer_sizes, None)):
+            if self.dropout > 0:
+                trained_layers.append(
+                    layers.Dropout(
+                        self.dropout,
+                        seed=seed + 100 + i,
+                        dtype=policy,
+                        name=f"head_dropout{i + 1}",
+                    )
+                )
+            init = keras.initializers.GlorotUniform(seed + i + 1)
+            if units is None:
+                trained_layers.append(
+                    layers.Dense(
+                        len(self.classes_),
+                        activation="softmax",
+                        dtype="float32",
+                        kernel_initializer=init,
+                        name="head_softmax",
+                    )
+                )
+            else:
+                trained_layers.append(
+                    layers.Dense(
+                        int(units),
+                        activation="relu",
+                        dtype=policy,
+                        kernel_initializer=init,
+                        name=f"head_dense{i + 1}",
+                    )
+                )
+
+        def run(tensor, stack):
+            for layer in stack:
+                tensor = layer(tensor)
+            return tensor
+
+        image = keras.Input(shape=self.input_shape_, name="image")
+        frozen = None
+        if frozen_layers:
+            frozen = keras.Model(image, run(image, frozen_layers), name="frozen")
+            middle = keras.Input(shape=frozen.output_shape[1:], name="frozen_output")
+        else:
+            middle = keras.Input(shape=self.input_shape_, name="image_in")
+        trained = keras.Model(middle, run(middle, trained_layers), name="trained")
+        whole = keras.Model(
+            image, trained(frozen(image) if frozen is not None else image), name="whole"
+        )
+        return whole, frozen, trained
+
+    def _build_network(self):
+        """The architecture again (for unpickling): weights are set after."""
+        start = build_vgg16(
+            self.input_shape_, pooling="none", precision=self.precision_,
+            batch_norm=self._trained_convs() if self.batch_norm_ else False,
+        )  # fmt: skip
+        whole, _, _ = self._assemble(start, 0)
+        return whole
+
+    def _compile(self, model, steps_per_epoch: int) -> None:
+        import keras
+
+        schedule = warmup_schedule(
+            self.learning_rate_,
+            warmup_steps=round(self.warmup_epochs * steps_per_epoch),
+            total_steps=self.epochs * steps_per_epoch,
+            kind=self.lr_schedule,
+        )
+        if self.optimizer == "adam":
+            opt = keras.optimizers.Adam(schedule)
+        elif self.optimizer == "rmsprop":
+            opt = keras.optimizers.RMSprop(schedule)
+        else:
+            opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+        model.compile(
+            optimizer=opt,
+            loss=keras.losses.CategoricalCrossentropy(
+                label_smoothing=self.label_smoothing
+            ),
+            weighted_metrics=["accuracy"],
+        )
+
+    # ------------------------------------------------------------------ data
+    def _preprocess(self, images: np.ndarray) -> np.ndarray:
+        return preprocess_images(images, self.preprocessing_)
+
+    def _targets(self, codes: np.ndarray) -> np.ndarray:
+        return np.eye(len(self.classes_), dtype=np.float32)[codes]
+
+    def _augment(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return augment_faces(
+            images, rng, flip=self.flip, shift=self.shift, rotation=self.rotation,
+            zoom=self.zoom, brightness=self.brightness,
+        )  # fmt: skip
+
+    def _inputs(self, X: np.ndarray, train_idx: np.ndarray, frozen, seed: int):
+        """``make_inputs(rows, epoch, batch)`` for :func:`face_batches`."""
+        images = X[train_idx]
+        if frozen is None:
+
+            def live(rows, epoch, batch):
+                chosen = images[rows]
+                if self.augment:
+                    chosen = self._augment(
+                        chosen, batch_rng(seed, epoch, batch, "augment")
+                    )
+                return self._preprocess(chosen)
+
+            return live
+        cached = self._frozen_activations(frozen, images, seed)
+
+        def from_cache(rows, epoch, batch):
+            version = batch_rng(seed, epoch, batch, "pick").integers(
+                0, cached.shape[0], size=len(rows)
+            )
+            return cached[version, rows]
+
+        return from_cache
+
+    def _frozen_activations(self, frozen, images: np.ndarray, seed: int) -> np.ndarray:
+        """The frozen blocks' output for each image and its augmented copies."""
+        import time
+
+        started = time.perf_counter()
+        copies = self.augment_copies if self.augment else 0
+        cached = np.empty(
+            (copies + 1, len(images), *frozen.output_shape[1:]), dtype=np.float32
+        )
+        show = progress_enabled(self.progress)
+        for k in range(copies + 1):
+            rng = np.random.default_rng([seed, 7, k])
+            starts = range(0, len(images), _PREDICT_BATCH)
+            if show:
+                from tqdm.auto import tqdm
+
+                starts = tqdm(starts, desc=f"Frozen blocks, copy {k + 1}/{copies + 1}",
+                              unit="batch", leave=False)  # fmt: skip
+            for s in starts:
+                batch = images[s : s + _PREDICT_BATCH]
+                if k:
+                    batch = self._augment(batch, rng)
+                cached[k, s : s + len(batch)] = predict_in_batches(
+                    frozen, self._preprocess(batch), _PREDICT_BATCH
+                )
+        self.frozen_cache_seconds_ = time.perf_counter() - started
+        return cached
 
     def _class_weights(self, train_codes: np.ndarray) -> np.ndarray:
         n = len(self.classes_)
@@ -638,129 +805,31 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         )
         return weights
 
-    def _augment(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return augment_faces(
-            images, rng, flip=self.flip, shift=self.shift, rotation=self.rotation,
-            zoom=self.zoom, brightness=self.brightness,
-        )  # fmt: skip
-
-    def _in_batches(
-        self, fn, images: np.ndarray, desc: str | None = None
-    ) -> np.ndarray:
-        size = max(self.batch_size, 64)
-        starts = range(0, len(images), size)
-        if desc and progress_enabled(self.progress):
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc=desc, unit="batch", leave=False)
-        return np.concatenate([fn(images[s : s + size]) for s in starts])
-
     # ------------------------------------------------------------ checkpoints
     def _fingerprint(self, X: np.ndarray, codes: np.ndarray, seed: int) -> str:
         params = self.get_params()
-        for name in (
-            "epochs",
-            "patience",
-            "checkpoint_dir",
-            "progress",
-            "random_state",
-        ):
+        for name in ("epochs", "patience", "checkpoint_dir", "progress",
+                     "random_state", "flip_tta"):  # fmt: skip
             params.pop(name)
-        params["seed"] = seed
-        params["weights"] = self._weights_key or str(params["weights"])
-        params["classes"] = self.classes_.tolist()
+        params.update(
+            seed=seed,
+            weights=self._weights_key or str(params["weights"]),
+            classes=self.classes_.tolist(),
+            precision=self.precision_,
+        )
         text = json.dumps(params, sort_keys=True, default=str)
         return hashlib.sha256((text + _digest_arrays(X, codes)).encode()).hexdigest()
 
-    def _start_or_resume(self, X, codes, seed, trained) -> dict:
-        fresh = {
-            "epoch": 0, "wait": 0, "best_epoch": 0, "best_val_loss": math.inf,
-            "history": {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []},
-        }  # fmt: skip
-        self.resumed_from_epoch_ = 0
+    def _checkpoint_store(self) -> CheckpointStore | None:
         if self.checkpoint_dir is None:
-            return fresh
+            return None
         if not isinstance(self.random_state, Integral):
             raise CheckpointError(
                 "checkpoint_dir needs a reproducible run to resume: set "
                 "random_state to an int (it seeds the start weights, the "
                 "validation split, the batches and the augmentation)"
             )
-        folder = Path(os.fspath(self.checkpoint_dir))
-        folder.mkdir(parents=True, exist_ok=True)
-        self._fingerprint_value = self._fingerprint(X, codes, seed)
-        state_file = folder / "state.json"
-        if not state_file.exists():
-            return fresh
-        try:
-            state = json.loads(state_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"{state_file}: unreadable checkpoint ({exc})"
-            ) from None
-        if state.get("format") != _CHECKPOINT_FORMAT or (
-            state.get("fingerprint") != self._fingerprint_value
-        ):
-            raise CheckpointError(
-                f"{folder} holds a checkpoint of another run (other parameters or "
-                "data); resume with the same ones, or use another folder or "
-                "delete it to start over"
-            )
-        try:
-            trained.set_weights(self._load_weight_list(folder / "last.npz"))
-            best = self._load_weight_list(folder / "best.npz")
-            opt = trained.optimizer
-            opt.build(trained.trainable_variables)
-            values = self._load_weight_list(folder / "optimizer.npz")
-            if len(values) != len(opt.variables):
-                raise ValueError("optimizer state does not match")
-            for variable, value in zip(opt.variables, values, strict=True):
-                variable.assign(value)
-            # dropout's random state, so the resumed epochs draw as an
-            # uninterrupted run would
-            values = self._load_weight_list(folder / "random_state.npz")
-            for variable, value in zip(
-                trained.non_trainable_variables, values, strict=True
-            ):
-                variable.assign(value)
-        except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{folder}: damaged checkpoint ({exc})") from None
-        self.resumed_from_epoch_ = int(state["epoch"])
-        logger.info("resuming from %s after epoch %d", folder, state["epoch"])
-        return {
-            "epoch": int(state["epoch"]), "wait": int(state["wait"]),
-            "best_epoch": int(state["best_epoch"]),
-            "best_val_loss": float(state["best_val_loss"]),
-            "history": state["history"], "best_weights_values": best,
-        }  # fmt: skip
-
-    @staticmethod
-    def _save_weight_list(path: Path, values) -> None:
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, *[np.asarray(v) for v in values])
-        os.replace(tmp, path)
-
-    @staticmethod
-    def _load_weight_list(path: Path) -> list[np.ndarray]:
-        with np.load(path) as data:
-            return [data[f"arr_{i}"] for i in range(len(data.files))]
-
-    def _save_checkpoint(self, state: dict, trained, best_weights) -> None:
-        folder = Path(os.fspath(self.checkpoint_dir))
-        self._save_weight_list(folder / "last.npz", trained.get_weights())
-        self._save_weight_list(folder / "best.npz", best_weights)
-        self._save_weight_list(
-            folder / "optimizer.npz", [v.numpy() for v in trained.optimizer.variables]
-        )
-        self._save_weight_list(
-            folder / "random_state.npz",
-            [v.numpy() for v in trained.non_trainable_variables],
-        )
-        record = {k: v for k, v in state.items() if k != "best_weights_values"}
-        record.update(format=_CHECKPOINT_FORMAT, fingerprint=self._fingerprint_value,
-                      history=self.history_)  # fmt: skip
-        # state.json last: it names a completed epoch only once its files exist
-        _atomic_write_json(folder / "state.json", record)
+        return CheckpointStore(self.checkpoint_dir, self._fingerprint_value)
 
     # --------------------------------------------------------------- predict
     def predict_proba(self, X) -> np.ndarray:
@@ -776,27 +845,33 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
-        if X.shape[-1] == 1:
-            X = np.repeat(X, 3, axis=-1)
         if tuple(X.shape[1:3]) != self.input_shape_[:2]:
             raise ValueError(
                 f"fitted on {self.input_shape_[0]}x{self.input_shape_[1]} images, "
                 f"got {X.shape[1]}x{X.shape[2]}"
             )
-        fn = getattr(self, "_compiled_predict", None)
-        if fn is None:
-            import tensorflow as tf
-
-            model = self._get_model()
-            fn = tf.function(
-                lambda x: model(x, training=False),
-                input_signature=[tf.TensorSpec((None, *self.input_shape_), tf.float32)],
-            )
-            self._compiled_predict = fn
-        return self._in_batches(lambda b: np.asarray(fn(_preprocess(b))), X)
+        proba = np.empty((len(X), len(self.classes_)), dtype=np.float32)
+        for s in range(0, len(X), _PREDICT_BATCH):
+            x = self._preprocess(X[s : s + _PREDICT_BATCH])
+            p = predict_in_batches(self.model_, x, _PREDICT_BATCH)
+            if self.flip_tta:
+                p = (
+                    p + predict_in_batches(self.model_, x[:, :, ::-1], _PREDICT_BATCH)
+                ) / 2
+            proba[s : s + len(x)] = p
+        return proba
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each image."""
+        """The most probable class of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, 3)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_images,)
+        """
         proba = self.predict_proba(X)  # checks that it is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -816,60 +891,101 @@ class VGG16FineTuner(ClassifierMixin, BaseEstimator):
         return super().score(X, y, sample_weight=sample_weight)
 
     # ---------------------------------------------------------------- export
-    def export_weights(self, path: str | os.PathLike) -> Path:
+    def export_weights(self, path: str | os.PathLike, *, training_files=None) -> Path:
         """Write the adapted convolutional weights for ``VGG16Encoder(weights=path)``.
+
+        The file is plain VGG16 without its top (batch normalisation, if it
+        was trained with, is folded into the convolutions) in Keras'
+        ``.weights.h5`` format, with a :class:`~skemotion.WeightsInfo` record
+        inside: input size, preprocessing, trained blocks, precision, classes,
+        digests of the training data, epochs and held-out accuracy.
 
         Parameters
         ----------
         path : str or path
             Must end in ``.weights.h5`` (Keras' weights format).
+        training_files : sequence of str, optional
+            The image files trained on (the pipeline's ``X``), recorded as the
+            sha256 of their sorted ``folder/file name`` lines.
 
         Returns
         -------
         path : pathlib.Path
         """
-        import keras
-
         check_is_fitted(self, "model_")
         path = Path(os.fspath(path))
         if not path.name.endswith(".weights.h5"):
             raise ValueError(f"{path}: the file name must end in .weights.h5")
-        self._get_model()
-        base = keras.applications.VGG16(
-            include_top=False, weights=None, input_shape=self.input_shape_
+        plain = build_vgg16(self.input_shape_, pooling="none", precision="float32")
+        for name in conv_layer_names():
+            plain.get_layer(name).set_weights(self._conv_weights(name))
+        files_digest = None
+        if training_files is not None:
+            names = sorted(
+                f"{Path(os.fspath(f)).parent.name}/{Path(os.fspath(f)).name}"
+                for f in training_files
+            )
+            files_digest = strings_sha256(names)
+        info = WeightsInfo(
+            input_size=tuple(self.input_shape_[:2]),
+            preprocessing=self.preprocessing_,
+            trained_blocks=int(self.trainable_blocks),
+            precision=self.precision_,
+            classes=[str(c) for c in self.classes_],
+            start_weights=self.weights_used_,
+            n_training_images=int(self.n_training_images_),
+            training_data_sha256=self.training_data_sha256_,
+            epochs=int(self.n_epochs_),
+            best_epoch=int(self.best_epoch_),
+            heldout_accuracy=self.heldout_accuracy_,
+            heldout_images=int(self.n_heldout_),
+            training_files_sha256=files_digest,
+            batch_norm_folded=bool(self.batch_norm_),
+            training_seconds=float(sum(self.epoch_seconds_)),
+            params={k: repr(v) for k, v in self.get_params().items()},
+            skemotion_version=__version__,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        for name, layer in self._conv_layers.items():
-            base.get_layer(name).set_weights(layer.get_weights())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name[: -len(".weights.h5")] + ".tmp.weights.h5")
-        base.save_weights(tmp)
-        os.replace(tmp, path)
-        return path
+        return write_weights_file(plain, path, info)
 
-    # ------------------------------------------------------------- pickling
-    def _get_model(self):
-        if getattr(self, "model_", None) is None:
-            saved = self.__dict__.pop("_weight_values")
-            start = self.weights
-            try:
-                self.weights = None  # rebuild the architecture offline
-                whole, _, _ = self._build(self.input_shape_, len(self.classes_), 0)
-            finally:
-                self.weights = start
-            whole.set_weights(saved)
-            self.weights_used_ = self._weights_used_saved
-            self._weights_key = self._weights_key_saved
-            self.model_ = whole
-        return self.model_
+    def _conv_weights(self, name: str) -> list[np.ndarray]:
+        """A convolution's kernel and bias, with its batch norm folded in."""
+        kernel, bias = self._layer(name).get_weights()
+        bn = self._layer(f"{name}_bn", required=False)
+        if bn is None:
+            return [kernel, bias]
+        gamma, beta, mean, variance = bn.get_weights()
+        return list(fold_batch_norm(kernel, bias, gamma, beta, mean, variance,
+                                    bn.epsilon))  # fmt: skip
 
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        for name in ("_compiled_predict", "_conv_layers"):
-            state.pop(name, None)
-        model = state.get("model_")
-        if model is not None:
-            state["model_"] = None
-            state["_weight_values"] = model.get_weights()
-            state["_weights_used_saved"] = self.weights_used_
-            state["_weights_key_saved"] = self._weights_key
-        return state
+    def _layer(self, name: str, required: bool = True):
+        for model in self.model_.layers:
+            if hasattr(model, "layers"):
+                for layer in model.layers:
+                    if layer.name == name:
+                        return layer
+        if required:
+            raise KeyError(name)
+        return None
+
+
+def _checkpoint_callback(store: CheckpointStore, best, history: dict):
+    """A Keras callback saving the run to ``store`` after every epoch."""
+    import keras
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            _extend_history(history, {k: [v] for k, v in (logs or {}).items()})
+            store.save(
+                self.model, self.model.optimizer, epoch=epoch + 1, history=history,
+                best=best.best.to_dict(), best_weights=best.best_weights,
+            )  # fmt: skip
+
+    return Checkpoint()
+
+
+def _extend_history(history: dict, new: dict) -> None:
+    for key, values in new.items():
+        if key == "learning_rate":
+            continue
+        history.setdefault(key, []).extend(float(v) for v in values)

@@ -26,7 +26,10 @@ from skemotion import (
     load_image_folder,
     make_emotion_pipeline,
     make_finetune_pipeline,
+    preprocess_images,
+    read_weights_info,
 )
+from skemotion._checkpoints import CheckpointStore
 from skemotion.cli import main
 
 CLASSES = ("angry", "happy", "surprise")
@@ -78,6 +81,10 @@ def test_fit_predict_labels_come_from_the_data(faces):
     assert tuner.weights_used_ == "random He (seed 0)"
     assert tuner.frozen_cache_seconds_ > 0  # blocks 1-4 frozen and cached
     assert is_classifier(tuner)
+    # from random weights: batch norm, per-image standardisation, lr 1e-3
+    assert tuner.batch_norm_ and tuner.preprocessing_ == "standardize"
+    assert tuner.learning_rate_ == 1e-3
+    assert tuner.n_heldout_ == 6 and tuner.n_training_images_ == 18
 
 
 def test_image_native_estimator_contract(faces):
@@ -102,10 +109,10 @@ def test_image_native_estimator_contract(faces):
 def test_export_changes_only_the_trained_blocks(faces, tmp_path):
     X, y = faces
     start = tmp_path / "start.weights.h5"
-    _tuner(epochs=1).fit(X, y)  # any fit; then write the untouched start weights
     encoder = VGG16Encoder(weights=None, pooling="max", random_state=0)
     encoder.fit(X[:1]).model_.save_weights(start)
-    tuned = _tuner(trainable_blocks=2, learning_rate=1e-3, random_init="glorot")
+    tuned = _tuner(trainable_blocks=2, learning_rate=1e-3, random_init="glorot",
+                   batch_norm=False)  # fmt: skip
     exported = tuned.fit(X, y).export_weights(tmp_path / "adapted.weights.h5")
     assert tuned.weights_used_ == "random (seed 0)"  # VGG16Encoder's own draw
     for frozen in ("block1_conv1", "block3_conv3"):
@@ -118,8 +125,8 @@ def test_export_changes_only_the_trained_blocks(faces, tmp_path):
         kernel_tuned = _layer_weights(exported, trained)[0]
         assert not np.allclose(kernel_start, kernel_tuned)
     # "he" rescales the same draw: sqrt((fan_in + fan_out) / fan_in), and the
-    # first layer to the 0-255 input range
-    he = _tuner(epochs=1, trainable_blocks=1).fit(X, y)
+    # first layer to the 0-255 input range when inputs are "caffe"-scaled
+    he = _tuner(epochs=1, trainable_blocks=1, preprocessing="caffe").fit(X, y)
     he_file = he.export_weights(tmp_path / "he.weights.h5")
     for name, factor in (("block1_conv1", np.sqrt((27 + 576) / 27) / 64),
                          ("block2_conv2", np.sqrt(2))):  # fmt: skip
@@ -129,22 +136,42 @@ def test_export_changes_only_the_trained_blocks(faces, tmp_path):
         )  # fmt: skip
 
 
-def test_exported_weights_are_the_tuned_network(faces, tmp_path):
-    """VGG16Encoder(weights=FILE) computes what the fine-tuned blocks compute."""
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_exported_file_is_plain_vgg16_computing_the_trained_features(
+    faces, tmp_path, batch_norm
+):
+    """Keras' own VGG16 loads the file and computes what the tuned blocks
+    computed (batch norm folded into the convolutions), from the
+    preprocessing the file names."""
     import keras
 
     X, y = faces
-    tuner = _tuner(trainable_blocks=2, pooling="max").fit(X, y)
+    tuner = _tuner(trainable_blocks=2, batch_norm=batch_norm, precision="float32",
+                   learning_rate=1e-3).fit(X, y)  # fmt: skip
     exported = tuner.export_weights(tmp_path / "adapted.weights.h5")
-    features = VGG16Encoder(weights=exported, pooling="max").fit_transform(X[:4])
+    info = read_weights_info(exported)
+    assert info.batch_norm_folded is batch_norm
+    assert info.preprocessing == tuner.preprocessing_ == "standardize"
+    plain = keras.applications.VGG16(
+        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
+    )
+    plain.load_weights(exported)
+    x = preprocess_images(X[:6], info.preprocessing)
+    got = np.asarray(plain.predict(x, verbose=0)).reshape(6, -1)
+    # the tuned network itself, layer by layer up to its last block
     whole = tuner.model_
-    trained = whole.get_layer("trained")
-    inner = keras.Model(trained.input, trained.get_layer("head_max").output)
-    from skemotion.encoding import _preprocess
-
-    frozen = whole.get_layer("frozen")
-    expected = np.asarray(inner(frozen(_preprocess(X[:4]))))
-    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+    expected = whole.get_layer("frozen")(x, training=False)
+    for layer in whole.get_layer("trained").layers[1:]:
+        expected = layer(expected, training=False)
+        if layer.name == "block5_pool":
+            break
+    expected = np.asarray(expected).reshape(6, -1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * scale)
+    # and VGG16Encoder applies the file's preprocessing by itself
+    features = VGG16Encoder(weights=exported, pooling="flatten",
+                            precision="float32").fit_transform(X[:6])  # fmt: skip
+    np.testing.assert_allclose(features, got, rtol=1e-4, atol=1e-4 * scale)
 
 
 def test_standard_pipeline_on_adapted_weights(fer_paths, faces, tmp_path):
@@ -191,17 +218,17 @@ def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
     uninterrupted = _tuner(epochs=3).fit(X, y)
 
     checkpoint = tmp_path / "ckpt"
-    original = VGG16FineTuner._save_checkpoint
+    original = CheckpointStore.save
 
-    def save_then_interrupt(self, state, trained, best):
-        original(self, state, trained, best)
-        if state["epoch"] == 2:
+    def save_then_interrupt(self, *args, epoch, **kwargs):
+        original(self, *args, epoch=epoch, **kwargs)
+        if epoch == 2:
             raise KeyboardInterrupt  # as if Ctrl-C came during epoch 3
 
-    monkeypatch.setattr(VGG16FineTuner, "_save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(CheckpointStore, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
-    monkeypatch.setattr(VGG16FineTuner, "_save_checkpoint", original)
+    monkeypatch.setattr(CheckpointStore, "save", original)
 
     resumed = _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
     assert resumed.resumed_from_epoch_ == 2
@@ -217,6 +244,8 @@ def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
     again = _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
     assert again.resumed_from_epoch_ == 3 and again.epoch_seconds_ == []
     assert again.frozen_cache_seconds_ == 0  # nothing left to train: no cache built
+    np.testing.assert_allclose(again.predict_proba(X), resumed.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_checkpoint_of_another_run_is_refused(faces, tmp_path):
@@ -227,7 +256,7 @@ def test_checkpoint_of_another_run_is_refused(faces, tmp_path):
         _tuner(epochs=1, learning_rate=1e-3, checkpoint_dir=checkpoint).fit(X, y)
     with pytest.raises(CheckpointError, match="another run"):
         _tuner(epochs=1, checkpoint_dir=checkpoint).fit(X[::-1], y[::-1])
-    (checkpoint / "last.npz").write_bytes(b"not a checkpoint")
+    (checkpoint / "variables.npz").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="damaged"):
         _tuner(epochs=2, checkpoint_dir=checkpoint).fit(X, y)
     with pytest.raises(CheckpointError, match="random_state"):
@@ -248,14 +277,13 @@ def test_pickled_tuner_predicts_the_same(faces, tmp_path):
         reloaded.export_weights(tmp_path / "r.h5")
 
 
-def test_class_weights(faces):
+def test_class_weights_change_the_loss(faces):
+    """Weighing a class up changes the loss the network is trained on."""
     X, y = faces
-    tuner = _tuner(epochs=1, class_weight={"happy": 3.0}).fit(X, y)
-    assert tuner._class_weights(np.array([0, 1, 2])).tolist() == [1.0, 3.0, 1.0]
-    balanced = _tuner(epochs=1, class_weight="balanced")
-    balanced.classes_ = np.array(["a", "b"])
-    weights = balanced._class_weights(np.array([0, 0, 0, 1]))
-    np.testing.assert_allclose(weights, [4 / 6, 2.0])
+    plain = _tuner(epochs=1, augment=False, dropout=0.0).fit(X, y)
+    heavy = _tuner(epochs=1, augment=False, dropout=0.0,
+                   class_weight={"happy": 3.0}).fit(X, y)  # fmt: skip
+    assert heavy.history_["loss"][0] != pytest.approx(plain.history_["loss"][0])
     with pytest.raises(ValueError, match="unknown classes"):
         _tuner(epochs=1, class_weight={"bored": 2.0}).fit(X, y)
 
@@ -263,7 +291,9 @@ def test_class_weights(faces):
 @pytest.mark.parametrize(
     "params",
     [{"trainable_blocks": 6}, {"optimizer": "adagrad"}, {"validation_split": 1.0},
-     {"pooling": "sum"}, {"augment_copies": -1}],
+     {"pooling": "sum"}, {"augment_copies": -1}, {"precision": "float16"},
+     {"batch_norm": "yes"}, {"lr_schedule": "step"}, {"label_smoothing": 1.0},
+     {"learning_rate": "fast"}, {"preprocessing": "imagenet"}],
 )  # fmt: skip
 def test_invalid_parameters_are_refused_at_fit(faces, params):
     X, y = faces

@@ -1,0 +1,121 @@
+"""A folder holding the state of a training run after its last completed epoch.
+
+:class:`CheckpointStore` writes, after every epoch, the network's variables
+(weights, batch-norm statistics and dropout's random state), the optimizer's
+(its step count included, so a learning-rate schedule continues), the best
+epoch's weights, and a JSON record (epoch, early-stopping state, history). The
+record is written last and names a run by a fingerprint of its parameters and
+data: a folder is only resumed by the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._io import atomic_path
+from .exceptions import CheckpointError
+
+__all__ = ["CheckpointStore"]
+
+#: Layout of the folder; bumped when what is stored changes.
+CHECKPOINT_FORMAT = 2
+
+
+def _save_arrays(path: Path, values) -> None:
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, *[np.asarray(v) for v in values])
+
+
+def _load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+class CheckpointStore:
+    """Save and restore a training run, epoch by epoch, in one folder.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Created when missing.
+    fingerprint : str
+        Identifies the run (parameters and data); a folder holding another
+        run's checkpoint is refused with :class:`CheckpointError`.
+    """
+
+    def __init__(self, folder: str | os.PathLike, fingerprint: str) -> None:
+        self.folder = Path(os.fspath(folder))
+        self.fingerprint = fingerprint
+
+    def load(self, model, optimizer) -> dict | None:
+        """Put the saved state into ``model`` and ``optimizer``; return the record.
+
+        Returns None when the folder holds no checkpoint yet. The record has
+        ``epoch``, ``history``, the early-stopping ``best`` state and
+        ``best_weights`` (a list of arrays).
+
+        Raises
+        ------
+        CheckpointError
+            If the folder holds another run's checkpoint or a damaged one.
+        """
+        state_file = self.folder / "state.json"
+        if not state_file.exists():
+            return None
+        try:
+            record = json.loads(state_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{state_file}: unreadable checkpoint ({exc})"
+            ) from None
+        if (
+            record.get("format") != CHECKPOINT_FORMAT
+            or record.get("fingerprint") != self.fingerprint
+        ):
+            raise CheckpointError(
+                f"{self.folder} holds a checkpoint of another run (other parameters "
+                "or data); resume with the same ones, or use another folder or "
+                "delete it to start over"
+            )
+        try:
+            variables = model.variables
+            values = _load_arrays(self.folder / "variables.npz")
+            if len(values) != len(variables):
+                raise ValueError("network variables do not match")
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+            optimizer.build(model.trainable_variables)
+            values = _load_arrays(self.folder / "optimizer.npz")
+            if len(values) != len(optimizer.variables):
+                raise ValueError("optimizer state does not match")
+            for variable, value in zip(optimizer.variables, values, strict=True):
+                variable.assign(value)
+            record["best_weights"] = _load_arrays(self.folder / "best.npz")
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{self.folder}: damaged checkpoint ({exc})"
+            ) from None
+        return record
+
+    def save(self, model, optimizer, *, epoch: int, history: dict, best: dict,
+             best_weights) -> None:  # fmt: skip
+        """Save the state after ``epoch`` (1-based) completed epochs."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _save_arrays(
+            self.folder / "variables.npz", [v.numpy() for v in model.variables]
+        )
+        _save_arrays(
+            self.folder / "optimizer.npz", [v.numpy() for v in optimizer.variables]
+        )
+        _save_arrays(self.folder / "best.npz", best_weights)
+        record = {
+            "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint,
+            "epoch": epoch, "history": history, "best": best,
+        }  # fmt: skip
+        # the record last: it names a completed epoch only once its files exist
+        with atomic_path(self.folder / "state.json", suffix=".json") as tmp:
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
