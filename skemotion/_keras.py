@@ -23,6 +23,7 @@ __all__ = [
     "build_vgg16",
     "compiled_predict",
     "conv_layer_names",
+    "dtype_policy",
     "fold_batch_norm",
     "predict_in_batches",
     "recalibrate_batch_norm",

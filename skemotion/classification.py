@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils._tags import ClassifierTags
 
+from ._keras import PRECISIONS, dtype_policy, resolve_precision
 from ._progress import progress_enabled
 
 __all__ = ["EmotionClassifier"]
@@ -152,6 +153,11 @@ default="rmsprop"
     progress : bool or None, default=None
         Show a tqdm bar over epochs; ``None`` shows one when stderr is a
         terminal and ``verbose`` is 0.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        What the hidden layers compute in, as in :class:`VGG16Encoder`
+        (``"auto"``: bfloat16 where the hardware runs it natively). The
+        softmax and the probabilities are float32 either way, and the layers
+        never take Keras' global dtype policy.
     **kwargs
         Other scikeras parameters (``class_weight``, ``callbacks``, ...).
 
@@ -165,6 +171,8 @@ default="rmsprop"
         Loss (and ``val_loss``, ``accuracy``...) per epoch.
     n_features_in_ : int
         Length of the input feature vectors.
+    precision_ : {"float32", "bfloat16"}
+        What the hidden layers computed in (``precision`` resolved).
 
     Examples
     --------
@@ -192,6 +200,7 @@ default="rmsprop"
         "random_state": [Interval(Integral, 0, None, closed="left"), None],
         "verbose": [Interval(Integral, 0, 2, closed="both")],
         "progress": ["boolean", None],
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
     def __init__(
@@ -208,6 +217,7 @@ default="rmsprop"
         random_state: int | None = None,
         verbose: int = 0,
         progress: bool | None = None,
+        precision: str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(
@@ -225,6 +235,7 @@ default="rmsprop"
         self.learning_rate = learning_rate
         self.patience = patience
         self.progress = progress
+        self.precision = precision
 
     # -- scikit-learn contract -------------------------------------------------
     def __sklearn_tags__(self):
@@ -269,6 +280,7 @@ default="rmsprop"
         self._validate_own_params()
         X = _reject_sparse(X)
         y = _ravel_column(y)
+        self.precision_ = resolve_precision(self.precision)
         with _restore_op_determinism():
             return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
@@ -277,6 +289,8 @@ default="rmsprop"
         self._validate_own_params()
         X = _reject_sparse(X)
         y = _ravel_column(y)
+        if not hasattr(self, "precision_"):
+            self.precision_ = resolve_precision(self.precision)
         with _restore_op_determinism():
             return super().partial_fit(
                 X, y, classes=classes, sample_weight=sample_weight, **kwargs
@@ -334,15 +348,20 @@ default="rmsprop"
 
         n_features = meta["n_features_in_"]
         n_classes = meta["n_classes_"]
+        policy = dtype_policy(getattr(self, "precision_", "float32"))
         inputs = keras.Input(shape=(n_features,), name="features")
         x = inputs
         for i, units in enumerate(self.hidden_layer_sizes):
             x = keras.layers.Dense(
-                int(units), activation=self.activation, name=f"dense_{i}"
+                int(units), activation=self.activation, dtype=policy, name=f"dense_{i}"
             )(x)
             if self.dropout > 0:
-                x = keras.layers.Dropout(self.dropout, name=f"dropout_{i}")(x)
-        outputs = keras.layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+                x = keras.layers.Dropout(
+                    self.dropout, dtype=policy, name=f"dropout_{i}"
+                )(x)
+        outputs = keras.layers.Dense(
+            n_classes, activation="softmax", dtype="float32", name="emotion"
+        )(x)
         model = keras.Model(inputs, outputs, name="emotion_classifier")
         optimizer = keras.optimizers.get(
             {

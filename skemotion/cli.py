@@ -154,9 +154,10 @@ def _cmd_train(args) -> int:
     )
     start = time.perf_counter()
     pipeline.fit(paths, labels)
+    encoder = pipeline.named_steps["encode"]
     print(
         f"Trained in {time.perf_counter() - start:.1f} s; encoder weights: "
-        f"{pipeline.named_steps['encode'].weights_used_}"
+        f"{encoder.weights_used_}, precision {encoder.precision_}"
     )
     val_root = data_dir / "validation"
     if has_splits and val_root.is_dir():
@@ -360,6 +361,24 @@ def _try_imagenet(size: tuple[int, int]) -> str | None:
     return None
 
 
+def _demo_size(args) -> tuple[int, int]:
+    """``--size``, else the crop size an adapted weights file was trained on,
+    else the post's 224."""
+    if args.size is not None:
+        return (args.size, args.size)
+    if args.weights not in ("imagenet", "none", "None"):
+        from .exceptions import WeightsError
+        from .weights_file import read_weights_info
+
+        try:
+            info = read_weights_info(args.weights)
+        except WeightsError as exc:
+            raise UsageError(str(exc)) from None
+        if info is not None:
+            return tuple(info.input_size)
+    return (224, 224)
+
+
 def _cmd_demo(args) -> int:
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -368,7 +387,7 @@ def _cmd_demo(args) -> int:
     from .prediction import format_topk, top_k
 
     wall = time.perf_counter()
-    size = (args.size, args.size)
+    size = _demo_size(args)
     print(
         "skemotion demo: the original post's experiment, 'Building Emotional State "
         "Predictor using Deep Learning' (2018)"
@@ -397,6 +416,7 @@ def _cmd_demo(args) -> int:
     pipeline = make_emotion_pipeline(
         crop__size=size,
         crop__progress=args.progress,
+        encode__precision=args.precision,
         encode__random_state=args.random_state,
         encode__progress=args.progress,
         classify__random_state=args.random_state,
@@ -411,7 +431,8 @@ def _cmd_demo(args) -> int:
     start = time.perf_counter()
     features = features_step.fit_transform(data.filenames)
     encode_time = time.perf_counter() - start
-    weights_used = pipeline.named_steps["encode"].weights_used_
+    encoder = pipeline.named_steps["encode"]
+    weights_used = f"{encoder.weights_used_}, precision {encoder.precision_}"
     print(
         f"  {len(features)} images in {encode_time:.1f} s "
         f"({len(features) / encode_time:.1f} images/s), {features.shape[1]} features "
@@ -474,6 +495,7 @@ def _cmd_finetune(args) -> int:
         "finetune__checkpoint_dir": args.checkpoint_dir,
         "finetune__augment": not args.no_augment,
         "finetune__cache_frozen": not args.no_cache_frozen,
+        "finetune__precision": args.precision,
     }
     params.update(_parse_params(args.param))
     pipeline = _build_pipeline(params, make_finetune_pipeline)
@@ -500,20 +522,33 @@ def _cmd_finetune(args) -> int:
         val = (
             f", val_loss {history['val_loss'][epoch]:.4f}, val_accuracy "
             f"{history['val_accuracy'][epoch]:.3f}"
-            if history["val_loss"]
+            if history.get("val_loss")
             else ""
         )
         print(f"  epoch {epoch + 1}: loss {history['loss'][epoch]:.4f}{val}")
     seconds = tuner.epoch_seconds_
     print(
         f"Trained in {time.perf_counter() - start:.1f} s from weights "
-        f"{tuner.weights_used_}; kept epoch {tuner.best_epoch_} of {tuner.n_epochs_}"
+        f"{tuner.weights_used_} (precision {tuner.precision_}, preprocessing "
+        f"{tuner.preprocessing_}, batch norm {'on' if tuner.batch_norm_ else 'off'}); "
+        f"kept epoch {tuner.best_epoch_} of {tuner.n_epochs_}"
         + (f" (resumed after epoch {tuner.resumed_from_epoch_})"
            if tuner.resumed_from_epoch_ else "")
         + (f"; {np.mean(seconds):.1f} s per epoch" if seconds else "")
         + (f", frozen activations cached in {tuner.frozen_cache_seconds_:.1f} s"
            if tuner.frozen_cache_seconds_ else "")
     )  # fmt: skip
+    if tuner.heldout_accuracy_ is not None:
+        print(
+            f"Held-out accuracy: {tuner.heldout_accuracy_:.1%} on "
+            f"{tuner.n_heldout_} training images kept aside"
+        )
+    tuner.export_weights(output, training_files=paths)
+    print(
+        f"Adapted encoder weights saved to {output}; use them with "
+        f"`skemotion train DATA_DIR --param encode__weights='{output}' "
+        f"--param crop__size={tuner.input_shape_[0]} ...`"
+    )
     for split in ("validation", "test"):
         root = data_dir / split
         if has_splits and root.is_dir():
@@ -524,12 +559,6 @@ def _cmd_finetune(args) -> int:
                 f"{len(eval_paths)} images"
             )
             break
-    tuner.export_weights(output)
-    print(
-        f"Adapted encoder weights saved to {output}; use them with "
-        f"`skemotion train DATA_DIR --param encode__weights='{output}' "
-        f"--param crop__size={tuner.input_shape_[0]} ...`"
-    )
     if args.model:
         saved = save_model(pipeline, args.model)
         print(f"Fine-tuned pipeline saved to {saved} (load only model files you trust)")
@@ -698,14 +727,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--size",
-        type=int,
-        default=224,
-        help="face crop side in pixels (default: 224, as in the post)",
+        type=_positive_int,
+        default=None,
+        help="face crop side in pixels (default: the size an adapted weights "
+        "file was trained on, else 224 as in the post)",
     )
     demo.add_argument(
         "--weights",
         default="imagenet",
-        help="'imagenet' (default), 'none' (random), or a weights file",
+        help="'imagenet' (default), 'none' (random), or a weights file (e.g. "
+        "adapted by `skemotion finetune`)",
+    )
+    demo.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="what VGG16 computes in (default: auto, bfloat16 where the hardware "
+        "runs it natively)",
     )
     demo.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     demo.add_argument("-k", "--top-k", type=int, default=2, metavar="K")
@@ -764,6 +802,11 @@ def _parser() -> argparse.ArgumentParser:
         help="save every epoch here and resume from it",
     )  # fmt: skip
     finetune.add_argument("--no-augment", action="store_true")
+    finetune.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+        help="what the network computes in (default: auto, bfloat16 where the "
+        "hardware runs it natively)",
+    )  # fmt: skip
     finetune.add_argument(
         "--no-cache-frozen", action="store_true",
         help="run the frozen blocks every epoch (fresh augmentation each "

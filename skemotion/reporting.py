@@ -95,6 +95,9 @@ class EvaluationResult:
     weights_used : str or None
         The encoder's ``weights_used_`` ("imagenet", "random (seed 0)",
         ...); None when the model does not say.
+    precision : str or None
+        What the encoder's network computed in (``precision_``:
+        "float32" or "bfloat16"); None when the model does not say.
     files : dict
         ``{file name: path}`` of the report files, when a report folder was
         given.
@@ -134,6 +137,7 @@ class EvaluationResult:
     confusion: list[list[int]]
     mistakes: list[dict[str, Any]] = field(repr=False)
     weights_used: str | None = None
+    precision: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     weighted: dict[str, float] = field(default_factory=dict)
     model_classes: list[str] = field(default_factory=list)
@@ -194,6 +198,7 @@ class EvaluationResult:
                 for m in self.mistakes
             ],
             "weights_used": self.weights_used,
+            "precision": self.precision,
             "model_params": dict(self.model_params),
             "versions": dict(self.versions),
             "created": self.created,
@@ -215,7 +220,8 @@ class EvaluationResult:
         lines = [
             f"Accuracy: {self.accuracy:.1%} ({self.n_correct} of {self.n_images} "
             f"images; chance {self.chance_level:.1%})",
-            f"Weights: {self.weights_used or 'unknown'}",
+            f"Weights: {self.weights_used or 'unknown'}; precision: "
+            f"{self.precision or 'unknown'}",
         ]
         if self.unknown_labels:
             lines.append(
@@ -391,7 +397,7 @@ def _steps_progress(model, progress: bool | None) -> Iterator[None]:
         old = {
             k: v
             for k, v in params.items()
-            if k.startswith(STEP_PREFIXES)
+            if k.startswith(_step_prefixes(model))
             and k.endswith("__progress")
             and k.count("__") == 1
         }
@@ -467,7 +473,8 @@ def _measure(
         macro=macro,
         confusion=matrix.tolist(),
         mistakes=mistakes,
-        weights_used=_weights_used(model),
+        weights_used=_network_fact(model, "weights_used_"),
+        precision=_network_fact(model, "precision_"),
         weighted=weighted,
         model_classes=list(model_classes),
         unknown_labels=unknown,
@@ -483,10 +490,21 @@ def _measure(
     )
 
 
-def _weights_used(model) -> str | None:
-    steps = getattr(model, "named_steps", None) or {}
-    weights = getattr(steps.get("encode"), "weights_used_", None)
-    return None if weights is None else str(weights)
+def _step_prefixes(model) -> tuple[str, ...]:
+    """``<step>__`` of each step of a pipeline, in pipeline order."""
+    steps = getattr(model, "steps", None) or []
+    return tuple(f"{name}__" for name, _ in steps) or STEP_PREFIXES
+
+
+def _network_fact(model, attribute: str) -> str | None:
+    """A fitted attribute (``weights_used_``, ``precision_``) of the step that
+    runs the network: the encoder, or a fine-tuner that replaces it."""
+    for _, step in getattr(model, "steps", None) or []:
+        value = getattr(step, attribute, None)
+        if value is not None:
+            return str(value)
+    value = getattr(model, attribute, None)
+    return None if value is None else str(value)
 
 
 def _model_params(model) -> dict[str, str]:
@@ -495,10 +513,11 @@ def _model_params(model) -> dict[str, str]:
     except Exception:  # the report is still useful without them
         logger.warning("Could not read the model's parameters", exc_info=True)
         return {}
+    prefixes = _step_prefixes(model)
     steps = [
-        (STEP_PREFIXES.index(name.split("__")[0] + "__"), name)
+        (prefixes.index(name.split("__")[0] + "__"), name)
         for name in params
-        if name.startswith(STEP_PREFIXES)
+        if name.startswith(prefixes)
     ]
     return {name: repr(params[name]) for _, name in sorted(steps)}  # pipeline order
 
@@ -571,8 +590,10 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _weights_line(weights: str | None, width: int) -> str:
-    text = f"weights: {weights or 'unknown'}"
+def _weights_line(result: EvaluationResult, width: int) -> str:
+    text = f"weights: {result.weights_used or 'unknown'}"
+    if result.precision:
+        text += f" ({result.precision})"
     return "\n".join(text[i : i + width] for i in range(0, len(text), width))
 
 
@@ -607,7 +628,7 @@ def _plot_confusion(result: EvaluationResult):
                     color="white" if count > vmax / 2 else "black")  # fmt: skip
     ax.set_title(
         f"Confusion matrix: accuracy {result.accuracy:.1%} (n = {result.n_images})\n"
-        + _weights_line(result.weights_used, width=int(10 * side)),
+        + _weights_line(result, width=int(10 * side)),
         fontsize=11,
     )
     if result.unknown_labels:
@@ -717,7 +738,7 @@ def _plot_mistakes(
     )
     fig.suptitle(
         f"{which} (n = {result.n_images}, accuracy {result.accuracy:.1%})\n"
-        + _weights_line(result.weights_used, width=int(11 * width)),
+        + _weights_line(result, width=int(11 * width)),
         fontsize=11,
     )
     for index, (mistake, (image, note)) in enumerate(zip(shown, views, strict=True)):
@@ -823,7 +844,9 @@ def _render_html(
         "<h1>skemotion model report</h1>",
         f'<p class="subtitle">{_e(created)} &middot; {_e(versions)}</p>',
         f'<div class="weights{" random" if is_random else ""}">Weights used: '
-        f"<strong>{_e(weights or 'unknown')}</strong><p>{_e(weights_note)}</p></div>",
+        f"<strong>{_e(weights or 'unknown')}</strong>, computed in "
+        f"<strong>{_e(result.precision or 'unknown precision')}</strong>"
+        f"<p>{_e(weights_note)}</p></div>",
         f'<p class="accuracy">Accuracy {result.accuracy:.1%}</p>',
         '<div class="stats">',
         _stat(f"{result.n_correct} of {result.n_images}", "images right"),
@@ -928,7 +951,8 @@ def _model_section(result: EvaluationResult) -> str:
         for name, version in result.versions.items()
     )
     return (
-        f"<p>Weights used: <strong>{_e(result.weights_used or 'unknown')}</strong></p>"
+        f"<p>Weights used: <strong>{_e(result.weights_used or 'unknown')}</strong>"
+        f"; precision: <strong>{_e(result.precision or 'unknown')}</strong></p>"
         f"<p>Classes ({len(result.model_classes)}): "
         f"{_e(', '.join(result.model_classes))}</p>"
         f"<h3>Parameters</h3>{params_table}"
