@@ -193,8 +193,12 @@ def best_epoch_callback(patience: int | None, state: dict | None, best_weights):
     return BestEpoch()
 
 
-def epoch_log(total_epochs: int, show_progress: bool):
-    """A Keras callback timing each epoch, logging it and drawing a batch bar."""
+def epoch_log(total_epochs: int, show_progress: bool, history: dict):
+    """A Keras callback timing each epoch, logging it and drawing a batch bar.
+
+    It appends each epoch's figures (``loss``, ``val_loss``...) and its wall
+    time (``seconds``) to ``history``, which a checkpoint keeps.
+    """
     import keras
 
     class EpochLog(keras.callbacks.Callback):
@@ -223,10 +227,13 @@ def epoch_log(total_epochs: int, show_progress: bool):
                 self.bar.close()
                 self.bar = None
             self.seconds.append(time.perf_counter() - self.started)
-            logs = logs or {}
-            shown = ", ".join(
-                f"{k} {float(v):.4f}" for k, v in logs.items() if k != "learning_rate"
-            )
+            logs = {
+                k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"
+            }
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            history.setdefault("seconds", []).append(self.seconds[-1])
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
             logger.info("epoch %d/%d: %s (%.1f s)", epoch + 1, total_epochs, shown,
                         self.seconds[-1])  # fmt: skip
 

@@ -273,7 +273,8 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         The whole network, image to class probabilities.
     history_ : dict of list of float
         ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy`` with a
-        hold-out) per epoch, resumed epochs included.
+        hold-out) and ``seconds`` (wall time) per epoch, resumed epochs
+        included.
     epoch_seconds_ : list of float
         Wall time of each epoch run in this call of :meth:`fit`.
     frozen_cache_seconds_ : float
@@ -497,21 +498,19 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
                 first_epoch=self.resumed_from_epoch_, targets=targets[train_idx],
                 sample_weight=sample_w[train_idx], make_inputs=inputs,
             )  # fmt: skip
-            log = epoch_log(self.epochs, progress_enabled(self.progress))
+            log = epoch_log(self.epochs, progress_enabled(self.progress), history)
             callbacks = [best, log]
             if store is not None:
                 callbacks.append(_checkpoint_callback(store, best, history))
-            fit_history = fitted.fit(
+            fitted.fit(
                 batches, validation_data=validation, epochs=self.epochs,
                 initial_epoch=self.resumed_from_epoch_, callbacks=callbacks,
                 shuffle=False,  # the batches come in a seeded order already
                 verbose=0,
             )  # fmt: skip
             self.epoch_seconds_ = log.seconds
-            if store is None:
-                _extend_history(history, fit_history.history)
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
-        self.n_epochs_ = len(next(iter(self.history_.values()), []))
+        self.n_epochs_ = len(self.history_.get("loss", []))
         if best.best_weights is not None:
             fitted.set_weights(best.best_weights)
         self.best_epoch_ = best.best.best_epoch
@@ -808,8 +807,10 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ checkpoints
     def _fingerprint(self, X: np.ndarray, codes: np.ndarray, seed: int) -> str:
         params = self.get_params()
-        for name in ("epochs", "patience", "checkpoint_dir", "progress",
-                     "random_state", "flip_tta"):  # fmt: skip
+        ignored = ["patience", "checkpoint_dir", "progress", "random_state", "flip_tta"]
+        if self.lr_schedule == "constant":
+            ignored.append("epochs")  # a longer run continues the same curve
+        for name in ignored:
             params.pop(name)
         params.update(
             seed=seed,
@@ -941,7 +942,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             heldout_images=int(self.n_heldout_),
             training_files_sha256=files_digest,
             batch_norm_folded=bool(self.batch_norm_),
-            training_seconds=float(sum(self.epoch_seconds_)),
+            training_seconds=float(sum(self.history_.get("seconds", []))),
             params={k: repr(v) for k, v in self.get_params().items()},
             skemotion_version=__version__,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -975,17 +976,9 @@ def _checkpoint_callback(store: CheckpointStore, best, history: dict):
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            _extend_history(history, {k: [v] for k, v in (logs or {}).items()})
             store.save(
                 self.model, self.model.optimizer, epoch=epoch + 1, history=history,
                 best=best.best.to_dict(), best_weights=best.best_weights,
             )  # fmt: skip
 
     return Checkpoint()
-
-
-def _extend_history(history: dict, new: dict) -> None:
-    for key, values in new.items():
-        if key == "learning_rate":
-            continue
-        history.setdefault(key, []).extend(float(v) for v in values)
