@@ -47,6 +47,7 @@ ROWS = {
                        "brightness 0.3)",
                        {"shift": 0.15, "rotation": 20.0, "zoom": 0.2,
                         "brightness": 0.3}),
+    "balanced": ("balanced class weights", {"class_weight": "balanced"}),
     "batch_32": ("batch 32", {"batch_size": 32}),
     "batch_128": ("batch 128", {"batch_size": 128}),
 }  # fmt: skip

@@ -22,7 +22,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skemotion import fetch_seed_faces, make_emotion_pipeline, make_finetune_pipeline
+from skemotion import (
+    fetch_seed_faces,
+    make_emotion_pipeline,
+    make_finetune_pipeline,
+    read_weights_info,
+)
 
 data = fetch_seed_faces()
 train = data.split == "train"
@@ -45,6 +50,8 @@ tuning = make_finetune_pipeline(
 tuning.fit(paths, labels)
 tuner = tuning.named_steps["finetune"]
 print("started from:", tuner.weights_used_)
+print("computed in:", tuner.precision_, "| batch norm:", tuner.batch_norm_,
+      "| preprocessing:", tuner.preprocessing_)  # fmt: skip
 print(f"frozen activations cached once in {tuner.frozen_cache_seconds_:.1f} s")
 print("seconds per epoch:", [round(s, 1) for s in tuner.epoch_seconds_])
 print("kept the weights of epoch", tuner.best_epoch_)
@@ -65,9 +72,20 @@ ax.legend()
 fig.tight_layout()
 
 # %%
+# The adapted weights file and its record
+# ---------------------------------------
+# The file is plain VGG16 (batch normalisation folded into the convolutions)
+# and carries what is needed to use it right.
+weights_file = tuner.export_weights(work / "adapted.weights.h5", training_files=paths)
+info = read_weights_info(weights_file)
+print("input size:", info.input_size, "| preprocessing:", info.preprocessing)
+print("trained blocks:", info.trained_blocks, "| classes:", info.classes)
+print("epochs:", info.epochs, "| held-out accuracy:", info.heldout_accuracy)
+
+# %%
 # The standard pipeline on the adapted weights
 # --------------------------------------------
-weights_file = tuner.export_weights(work / "adapted.weights.h5")
+# The encoder applies the file's preprocessing by itself.
 pipe = make_emotion_pipeline(
     crop__size=32,
     encode__weights=str(weights_file),
@@ -75,4 +93,6 @@ pipe = make_emotion_pipeline(
     classify__epochs=3,
     classify__random_state=0,
 ).fit(paths, labels)
-print("encoder weights:", pipe.named_steps["encode"].weights_used_)
+encoder = pipe.named_steps["encode"]
+print("encoder weights:", encoder.weights_used_)
+print("preprocessing:", encoder.preprocessing_, "| precision:", encoder.precision_)
