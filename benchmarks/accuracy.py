@@ -117,12 +117,12 @@ def _standard_rows(weights, work: Path, label: str) -> list[dict]:
 def _recipe(work: Path, epochs: int, **extra):
     from skemotion import make_finetune_pipeline
 
+    params = dict(weights=None, trainable_blocks=5, epochs=epochs,
+                  validation_split=0.05, patience=None, random_state=0)  # fmt: skip
+    params.update(extra)
     return make_finetune_pipeline(
         memory=work / "cache", crop__detector="none", crop__size=SIZE,
-        crop__n_jobs=2, finetune__weights=None, finetune__trainable_blocks=5,
-        finetune__epochs=epochs, finetune__validation_split=0.05,
-        finetune__patience=None, finetune__random_state=0,
-        **{f"finetune__{k}": v for k, v in extra.items()},
+        crop__n_jobs=2, **{f"finetune__{k}": v for k, v in params.items()},
     )  # fmt: skip
 
 
