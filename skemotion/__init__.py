@@ -5,6 +5,14 @@ emotion labels: :class:`FaceCropper` -> :class:`GrayscaleConverter` ->
 :class:`VGG16Encoder` -> :class:`EmotionClassifier`, built by
 :func:`make_emotion_pipeline`.
 
+The package is grouped by domain, from the bottom (used by all) to the top
+(uses all): :mod:`skemotion.datasets` (image files and folders),
+:mod:`skemotion.preprocessing` (faces, gray), :mod:`skemotion.feature_extraction`
+(VGG16, its cache and its training), :mod:`skemotion.classification`, then
+``pipeline``, ``prediction`` and ``persistence``, :mod:`skemotion.inspection`
+(check a folder, evaluate a model) and the front ends (:mod:`skemotion.cli`).
+Every public name is also here, at the top.
+
 The public names are imported on first use (PEP 562): ``import skemotion``
 and the command line's ``--help`` stay fast, and the worker processes of
 ``FaceCropper(n_jobs=...)`` never load TensorFlow.
@@ -21,18 +29,33 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from . import exceptions as _exceptions
 from ._version import __version__ as __version__
 
-#: Submodule of every public name.
+#: Sub-package or module of every public name.
 _PUBLIC = {
-    ".cache": ("FeatureCache",),
-    ".checking": ("FolderReport", "check_image_folder"),
     ".classification": ("EmotionClassifier",),
-    ".encoding": ("VGG16Encoder", "preprocess_images"),
+    ".datasets": (
+        "UnreadableImagesWarning",
+        "check_image_file",
+        "fetch_seed_faces",
+        "load_image_folder",
+        "probe_image",
+        "read_image",
+    ),
     ".exceptions": tuple(_exceptions.__all__),  # a light module: no TensorFlow
-    ".face_cropping": ("FaceCropper", "detect_faces"),
-    ".finetuning": ("VGG16FineTuner", "augment_faces"),
-    ".folders": ("UnreadableImagesWarning", "load_image_folder"),
-    ".grayscale": ("GrayscaleConverter",),
-    ".image_io": ("check_image_file", "probe_image", "read_image"),
+    ".feature_extraction": (
+        "FeatureCache",
+        "VGG16Encoder",
+        "VGG16FineTuner",
+        "WeightsInfo",
+        "augment_faces",
+        "preprocess_images",
+        "read_weights_info",
+    ),
+    ".inspection": (
+        "EvaluationResult",
+        "FolderReport",
+        "check_image_folder",
+        "evaluate_model",
+    ),
     ".persistence": ("load_model", "save_model"),
     ".pipeline": ("EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"),
     ".prediction": (
@@ -42,9 +65,7 @@ _PUBLIC = {
         "predict_topk",
         "top_k",
     ),
-    ".reporting": ("EvaluationResult", "evaluate_model"),
-    ".seed_faces": ("fetch_seed_faces",),
-    ".weights_file": ("WeightsInfo", "read_weights_info"),
+    ".preprocessing": ("FaceCropper", "GrayscaleConverter", "detect_faces"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 

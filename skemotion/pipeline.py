@@ -13,12 +13,12 @@ from sklearn.utils.metaestimators import available_if
 
 from ._progress import progress_iter
 from ._validation import check_paths
-from .classification import EmotionClassifier
-from .encoding import VGG16Encoder
+from .classification._classifier import EmotionClassifier
+from .datasets._image_io import probe_image
 from .exceptions import BadImagesError, ImageReadError
-from .face_cropping import FaceCropper
-from .grayscale import GrayscaleConverter
-from .image_io import probe_image
+from .feature_extraction._encoder import VGG16Encoder
+from .preprocessing._face_cropping import FaceCropper
+from .preprocessing._grayscale import GrayscaleConverter
 
 __all__ = ["EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"]
 
@@ -464,7 +464,7 @@ def make_finetune_pipeline(*, memory=None, **params) -> Pipeline:
     >>> [name for name, _ in pipe.steps]
     ['crop', 'gray', 'finetune']
     """
-    from .finetuning import VGG16FineTuner
+    from .feature_extraction._finetuner import VGG16FineTuner
 
     pipeline = Pipeline(
         [

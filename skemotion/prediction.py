@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .image_io import DEFAULT_MAX_FILE_SIZE
+from .datasets._image_io import DEFAULT_MAX_FILE_SIZE
 
 __all__ = [
     "annotate_image",
@@ -111,8 +111,8 @@ def _crop_chunk(
     an error that is not an ImageReadError, the chunk is cropped path by path
     so that the failure is pinned on its file and the others are kept.
     """
+    from .datasets._image_io import check_image_file
     from .exceptions import ImageReadError
-    from .image_io import check_image_file
 
     items: list[_Item | None] = [None] * len(paths)
     todo = []
@@ -351,7 +351,7 @@ def annotate_image(path, records: list[dict], out_path) -> None:
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from .image_io import read_image
+    from .datasets._image_io import read_image
 
     image = Image.fromarray(read_image(path))
     draw = ImageDraw.Draw(image)

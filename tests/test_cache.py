@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-import skemotion.encoding
-import skemotion.face_cropping
-from skemotion import load_image_folder, make_emotion_pipeline
-from skemotion.cache import FeatureCache
+import skemotion.feature_extraction._encoder as encoder_module
+import skemotion.preprocessing._face_cropping as cropping_module
+from skemotion import FeatureCache, load_image_folder, make_emotion_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +27,8 @@ def work(monkeypatch):
     """Counts face detections and images pushed through VGG16."""
     counts = {"detected": 0, "encoded": 0}
     detect, preprocess = (
-        skemotion.face_cropping.detect_faces,
-        skemotion.encoding.preprocess_images,
+        cropping_module.detect_faces,
+        encoder_module.preprocess_images,
     )
 
     def counting_detect(image, *args, **kwargs):
@@ -40,8 +39,8 @@ def work(monkeypatch):
         counts["encoded"] += len(batch)
         return preprocess(batch, method)
 
-    monkeypatch.setattr(skemotion.face_cropping, "detect_faces", counting_detect)
-    monkeypatch.setattr(skemotion.encoding, "preprocess_images", counting_preprocess)
+    monkeypatch.setattr(cropping_module, "detect_faces", counting_detect)
+    monkeypatch.setattr(encoder_module, "preprocess_images", counting_preprocess)
     return counts
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import skemotion.checking as checking
+import skemotion.inspection._checking as checking
 from skemotion import check_image_folder
 from skemotion.cli import main
 

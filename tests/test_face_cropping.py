@@ -15,7 +15,7 @@ from skemotion import (
     NoFaceError,
     read_image,
 )
-from skemotion.face_cropping import _resize
+from skemotion.preprocessing._face_cropping import _resize
 
 
 def _images(folder: Path) -> list[str]:

@@ -29,8 +29,8 @@ from skemotion import (
     preprocess_images,
     read_weights_info,
 )
-from skemotion._checkpoints import CheckpointStore
 from skemotion.cli import main
+from skemotion.feature_extraction._checkpoints import CheckpointStore
 
 CLASSES = ("angry", "happy", "surprise")
 SIZE = 32

@@ -18,7 +18,7 @@ from PIL import Image
 
 from skemotion import evaluate_model, load_image_folder, make_emotion_pipeline
 from skemotion.cli import main
-from skemotion.reporting import REPORT_FILES, TRUST_NOTE
+from skemotion.inspection._reporting import REPORT_FILES, TRUST_NOTE
 
 CLASSES = ("happy", "sad", "shocked")
 UNKNOWN = "angry"

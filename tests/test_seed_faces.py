@@ -20,9 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skemotion import seed_faces
+from skemotion.datasets import _seed_faces as seed_faces
+from skemotion.datasets._seed_faces import (
+    SEED_FACES_COMMIT,
+    SEED_FACES_URL,
+    fetch_seed_faces,
+)
 from skemotion.exceptions import ChecksumError, DownloadError
-from skemotion.seed_faces import SEED_FACES_COMMIT, SEED_FACES_URL, fetch_seed_faces
 
 N_FILES = 365
 LABELS = ["angry", "disgust", "happy", "sad", "scared", "shocked"]
@@ -31,7 +35,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif"}
 
 def _manifest_rows() -> list[dict[str, str]]:
     text = (
-        resources.files("skemotion")
+        resources.files("skemotion.datasets")
         .joinpath("manifests/seed_faces.csv")
         .read_text(encoding="utf-8")
     )

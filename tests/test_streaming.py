@@ -72,7 +72,7 @@ def encode_calls(monkeypatch):
 
 
 def test_parallel_cropping_matches_serial(faces, caplog):
-    with caplog.at_level(logging.INFO, logger="skemotion.face_cropping"):
+    with caplog.at_level(logging.INFO, logger="skemotion.preprocessing._face_cropping"):
         serial = list(FaceCropper(size=40).crop_each(faces))
         parallel = list(FaceCropper(size=40, n_jobs=2).crop_each(faces))
     assert [item[0] for item in parallel] == faces  # input order kept

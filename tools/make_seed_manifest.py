@@ -1,4 +1,4 @@
-"""Write skemotion/manifests/seed_faces.csv from a local copy of the seed data.
+"""Write skemotion/datasets/manifests/seed_faces.csv from a local copy of the seed data.
 
 Usage::
 
@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 DEFAULT_OUTPUT = (
     Path(__file__).resolve().parent.parent
     / "skemotion"
+    / "datasets"
     / "manifests"
     / "seed_faces.csv"
 )

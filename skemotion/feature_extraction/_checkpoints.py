@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
-from .exceptions import CheckpointError
+from .._io import atomic_path
+from ..exceptions import CheckpointError
 
 __all__ = ["CheckpointStore"]
 

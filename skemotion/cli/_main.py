@@ -47,7 +47,7 @@ def _build_pipeline(params: dict, factory=None):
     """``factory()`` (default: ``make_emotion_pipeline``) with ``params`` set;
     unknown parameter names are a usage error listing the valid ones."""
     if factory is None:
-        from . import make_emotion_pipeline as factory
+        from .. import make_emotion_pipeline as factory
 
     pipeline = factory()
     valid = pipeline.get_params()
@@ -72,8 +72,8 @@ def _set_progress(pipeline, progress: bool | None) -> None:
 
 
 def _load_split(root: Path, strip_suffix: str | None):
-    from . import load_image_folder
-    from .exceptions import SkemotionError
+    from .. import load_image_folder
+    from ..exceptions import SkemotionError
 
     try:
         return load_image_folder(root, strip_suffix=strip_suffix)
@@ -143,7 +143,7 @@ def _training_data(args):
 
 
 def _cmd_train(args) -> int:
-    from .persistence import save_model
+    from ..persistence import save_model
 
     data_dir, has_splits, train_root, paths, labels = _training_data(args)
     pipeline = _build_pipeline(_parse_params(args.param))
@@ -171,8 +171,8 @@ def _cmd_train(args) -> int:
 
 def _load_model(path: str):
     """Load a model file; its problems are usage errors (exit status 2)."""
-    from .exceptions import ModelFileError
-    from .persistence import load_model
+    from ..exceptions import ModelFileError
+    from ..persistence import load_model
 
     try:
         model = load_model(path)
@@ -187,7 +187,7 @@ def _load_model(path: str):
 
 
 def _text_line(records: list[dict], all_faces: bool) -> str:
-    from .prediction import format_topk
+    from ..prediction import format_topk
 
     faces: dict[int, list[dict]] = {}
     for record in records:
@@ -218,8 +218,8 @@ def _cmd_predict(args) -> int:
     import csv
     import json
 
-    from .exceptions import SkemotionError
-    from .prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
+    from ..exceptions import SkemotionError
+    from ..prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
 
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
@@ -283,7 +283,7 @@ def _cmd_predict(args) -> int:
 def _cmd_check(args) -> int:
     import json
 
-    from .checking import check_image_folder
+    from ..inspection._checking import check_image_folder
 
     root = Path(args.data_dir)
     if not root.is_dir():
@@ -312,7 +312,7 @@ def _evaluation_folder(data_dir: Path) -> Path:
 def _cmd_evaluate(args) -> int:
     import json
 
-    from .reporting import evaluate_model
+    from ..inspection._reporting import evaluate_model
 
     model = _load_model(args.model)
     _set_progress(model, args.progress)
@@ -349,8 +349,8 @@ def _cmd_evaluate(args) -> int:
 
 def _try_imagenet(size: tuple[int, int]) -> str | None:
     """Return None when ImageNet weights load, else the reason they don't."""
-    from .encoding import VGG16Encoder
-    from .exceptions import WeightsError
+    from ..exceptions import WeightsError
+    from ..feature_extraction._encoder import VGG16Encoder
 
     try:
         VGG16Encoder(weights="imagenet", pooling="avg").fit(
@@ -367,8 +367,8 @@ def _demo_size(args) -> tuple[int, int]:
     if args.size is not None:
         return (args.size, args.size)
     if args.weights not in ("imagenet", "none", "None"):
-        from .exceptions import WeightsError
-        from .weights_file import read_weights_info
+        from ..exceptions import WeightsError
+        from ..feature_extraction._weights_file import read_weights_info
 
         try:
             info = read_weights_info(args.weights)
@@ -383,8 +383,8 @@ def _cmd_demo(args) -> int:
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    from . import fetch_seed_faces, make_emotion_pipeline
-    from .prediction import format_topk, top_k
+    from .. import fetch_seed_faces, make_emotion_pipeline
+    from ..prediction import format_topk, top_k
 
     wall = time.perf_counter()
     size = _demo_size(args)
@@ -466,7 +466,7 @@ def _cmd_demo(args) -> int:
     for path, truth, pairs in zip(examples, truths, topk, strict=True):
         print(f"  {Path(path).name} (true: {truth}): {format_topk(pairs)}")
     if args.output:
-        from .persistence import save_model
+        from ..persistence import save_model
 
         save_model(pipeline, args.output)
         print(f"Fitted pipeline saved to {args.output}")
@@ -482,8 +482,8 @@ def _cmd_finetune(args) -> int:
     if not output.name.endswith(".weights.h5"):
         raise UsageError(f"--output {output}: the file name must end in .weights.h5")
     data_dir, has_splits, train_root, paths, labels = _training_data(args)
-    from .persistence import save_model
-    from .pipeline import make_finetune_pipeline
+    from ..persistence import save_model
+    from ..pipeline import make_finetune_pipeline
 
     params = {
         "crop__detector": args.detector,
@@ -566,7 +566,7 @@ def _cmd_finetune(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="skemotion",
@@ -875,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         # Pillow logs its own view of a broken file; skemotion's error says it.
         logging.getLogger("PIL").setLevel(logging.CRITICAL)
-    from .exceptions import SkemotionError
+    from ..exceptions import SkemotionError
 
     prefix = f"skemotion {args.command}: error:"
     try:

@@ -43,9 +43,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from ._checkpoints import CheckpointStore
-from ._io import strings_sha256
-from ._keras import (
+from .._io import strings_sha256
+from .._keras import (
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
@@ -55,7 +54,12 @@ from ._keras import (
     recalibrate_batch_norm,
     resolve_precision,
 )
-from ._progress import progress_enabled
+from .._progress import progress_enabled
+from .._validation import check_image_batch
+from .._version import __version__
+from ..exceptions import CheckpointError
+from ._checkpoints import CheckpointStore
+from ._encoder import MIN_INPUT_SIZE, load_vgg16, preprocess_images
 from ._training import (
     batch_rng,
     best_epoch_callback,
@@ -63,11 +67,7 @@ from ._training import (
     face_batches,
     warmup_schedule,
 )
-from ._validation import check_image_batch
-from ._version import __version__
-from .encoding import MIN_INPUT_SIZE, load_vgg16, preprocess_images
-from .exceptions import CheckpointError
-from .weights_file import PREPROCESSING, WeightsInfo, write_weights_file
+from ._weights_file import PREPROCESSING, WeightsInfo, write_weights_file
 
 __all__ = ["VGG16FineTuner", "augment_faces"]
 

@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ._progress import progress_iter
-from .exceptions import ImageReadError
-from .face_cropping import detect_faces as _detect_faces
-from .folders import _relabel
-from .image_io import IMAGE_EXTENSIONS, read_image
+from .._progress import progress_iter
+from ..datasets._folders import _relabel
+from ..datasets._image_io import IMAGE_EXTENSIONS, read_image
+from ..exceptions import ImageReadError
+from ..preprocessing._face_cropping import detect_faces as _detect_faces
 
 __all__ = [
     "IMBALANCE_WARN_RATIO",
@@ -161,7 +161,7 @@ class FolderReport:
         Every label (folder name, ``strip_suffix`` removed), sorted.
     counts : dict of {str: dict of {str: int}}
         ``counts[split][label]``: readable images with an image file name
-        (those :func:`~skemotion.folders.load_image_folder` and training use);
+        (those :func:`~skemotion.load_image_folder` and training use);
         every label appears in every split, 0 where it has no image.
     n_files : int
         Regular, non-hidden files looked at in the label folders.
@@ -172,14 +172,14 @@ class FolderReport:
         Per split, the labels that have no usable image in it (every label
         when the split has none at all).
     unreadable : list of FileIssue
-        Files named like images (:data:`~skemotion.image_io.IMAGE_EXTENSIONS`)
-        that :func:`~skemotion.image_io.read_image` refuses, with its reason.
+        Files named like images (``IMAGE_EXTENSIONS``)
+        that :func:`~skemotion.read_image` refuses, with its reason.
     not_images : list of FileIssue
         Other files of label folders (``notes.txt``, ``Thumbs.db`` ...), which
         are not images either.
     misnamed_images : list of FileIssue
         Readable images whose file name does not end in an image extension:
-        :func:`~skemotion.folders.load_image_folder` skips them.
+        :func:`~skemotion.load_image_folder` skips them.
     ignored : list of FileIssue
         What was not looked at and why: hidden files and folders, files
         outside label folders, folders inside label folders, folders beside
@@ -586,7 +586,7 @@ def check_image_folder(
 
     Every regular file of every label folder is hashed once and, when its
     content was not met before, decoded once with
-    :func:`~skemotion.image_io.read_image` and searched for faces once
+    :func:`~skemotion.read_image` and searched for faces once
     (byte-identical files share the result), so the report covers what
     training would meet.
 
@@ -598,7 +598,7 @@ def check_image_folder(
         case). Labels come from the folder names.
     detector : {"hog", "haar", "none"}, default="hog"
         Face detector used to count faces (see
-        :func:`~skemotion.face_cropping.detect_faces`, run with its
+        :func:`~skemotion.detect_faces`, run with its
         defaults, as :class:`~skemotion.FaceCropper` does); ``"none"`` skips
         face counting.
     detect_faces : bool, default=True

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Options
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_image_batch
+from .._validation import check_image_batch
 
 __all__ = ["GrayscaleConverter"]
 
@@ -120,7 +120,7 @@ class GrayscaleConverter(TransformerMixin, BaseEstimator):
         -------
         feature_names_out : ndarray of str
         """
-        from .face_cropping import _pixel_names
+        from ._face_cropping import _pixel_names
 
         check_is_fitted(self)
         return _pixel_names(self.image_shape_[:2], self._check_n_channels())

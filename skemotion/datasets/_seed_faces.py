@@ -37,8 +37,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from ._progress import progress_enabled
-from .exceptions import ChecksumError, DownloadError
+from .._progress import progress_enabled
+from ..exceptions import ChecksumError, DownloadError
 
 __all__ = ["SEED_FACES_COMMIT", "SEED_FACES_URL", "fetch_seed_faces"]
 
@@ -88,7 +88,11 @@ class _ShortRead(ConnectionError):
 @functools.lru_cache(maxsize=1)
 def _manifest() -> tuple[tuple[str, int, str], ...]:
     """``(relative path, size, sha256)`` of every file, sorted by path."""
-    text = resources.files("skemotion").joinpath(_MANIFEST).read_text(encoding="utf-8")
+    text = (
+        resources.files("skemotion.datasets")
+        .joinpath(_MANIFEST)
+        .read_text(encoding="utf-8")
+    )
     rows = csv.DictReader(text.splitlines())
     return tuple((r["path"], int(r["size"]), r["sha256"]) for r in rows)
 

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .exceptions import ImageReadError
+from ..exceptions import ImageReadError
 
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ._io import atomic_path
-from .exceptions import WeightsError
+from .._io import atomic_path
+from ..exceptions import WeightsError
 
 __all__ = ["WeightsInfo", "read_weights_info"]
 

@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from ._progress import progress_iter
-from ._validation import check_paths
-from ._version import __version__
-from .face_cropping import FaceCropper, _expand_box, detect_faces
-from .image_io import read_image
-from .prediction import format_topk, top_k
+from .._progress import progress_iter
+from .._validation import check_paths
+from .._version import __version__
+from ..datasets._image_io import read_image
+from ..prediction import format_topk, top_k
+from ..preprocessing._face_cropping import FaceCropper, _expand_box, detect_faces
 
 __all__ = ["REPORT_FILES", "TRUST_NOTE", "EvaluationResult", "evaluate_model"]
 

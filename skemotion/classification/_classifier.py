@@ -36,8 +36,8 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils._tags import ClassifierTags
 
-from ._keras import PRECISIONS, dtype_policy, resolve_precision
-from ._progress import progress_enabled
+from .._keras import PRECISIONS, dtype_policy, resolve_precision
+from .._progress import progress_enabled
 
 __all__ = ["EmotionClassifier"]
 

@@ -19,8 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._io import file_sha256
-from ._keras import (
+from .._io import file_sha256
+from .._keras import (
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
@@ -28,11 +28,11 @@ from ._keras import (
     predict_in_batches,
     resolve_precision,
 )
-from ._progress import progress_iter
-from ._validation import check_image_batch
-from .cache import FeatureCache, as_cache
-from .exceptions import WeightsError, WeightsWarning
-from .weights_file import PREPROCESSING, WeightsInfo, read_weights_info
+from .._progress import progress_iter
+from .._validation import check_image_batch
+from ..exceptions import WeightsError, WeightsWarning
+from ._cache import FeatureCache, as_cache
+from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
 __all__ = ["VGG16Encoder", "preprocess_images"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._progress import progress_iter
-from .exceptions import BadImagesError, ImageReadError
-from .image_io import IMAGE_EXTENSIONS, read_image
+from .._progress import progress_iter
+from ..exceptions import BadImagesError, ImageReadError
+from ._image_io import IMAGE_EXTENSIONS, read_image
 
 __all__ = ["UnreadableImagesWarning", "load_image_folder"]
 
@@ -64,7 +64,7 @@ def load_image_folder(
         kept) or a function of the folder name.
     extensions : set of str, optional
         File name suffixes (lower case, with the dot) counted as images.
-        Defaults to :data:`skemotion.image_io.IMAGE_EXTENSIONS`. Hidden files
+        Defaults to ``IMAGE_EXTENSIONS``. Hidden files
         and other files are ignored.
     on_unreadable : {"warn", "raise", "keep"}, default="warn"
         What to do with files that cannot be read as images (truncated,

@@ -16,21 +16,21 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._progress import progress_iter
-from ._validation import check_paths, normalize_size
-from .cache import FeatureCache, as_cache
-from .exceptions import (
-    BadImagesError,
-    ImageReadError,
-    MultipleFacesError,
-    NoFaceError,
-)
-from .image_io import (
+from .._progress import progress_iter
+from .._validation import check_paths, normalize_size
+from ..datasets._image_io import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_PIXELS,
     check_image_file,
     read_image,
 )
+from ..exceptions import (
+    BadImagesError,
+    ImageReadError,
+    MultipleFacesError,
+    NoFaceError,
+)
+from ..feature_extraction._cache import FeatureCache, as_cache
 
 __all__ = ["FaceCropper", "detect_faces"]
 
@@ -70,7 +70,7 @@ def detect_faces(
     Parameters
     ----------
     image : ndarray of shape (height, width, 3), dtype uint8
-        RGB image, as returned by :func:`skemotion.image_io.read_image`.
+        RGB image, as returned by :func:`skemotion.read_image`.
     detector : {"hog", "haar"}, default="hog"
         ``"hog"``: dlib's frontal-face HOG detector (the original post's);
         ``"haar"``: OpenCV's frontal-face Haar cascade.
