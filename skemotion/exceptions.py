@@ -29,7 +29,20 @@ __all__ = [
 
 
 class SkemotionError(Exception):
-    """Base class of every error skemotion raises about its input."""
+    """Base class of every error skemotion raises about its input.
+
+    Errors travel between processes (the cropper's worker processes, a
+    cluster's workers): each one pickles as the arguments it was made with,
+    whatever its constructor's signature.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls, *args)
+        self._init_args = args
+        return self
+
+    def __reduce__(self):
+        return (type(self), self._init_args)
 
 
 class ImageReadError(SkemotionError, ValueError):
@@ -54,9 +67,6 @@ class ImageReadError(SkemotionError, ValueError):
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
 
 
 class NoFaceError(ImageReadError):
@@ -86,9 +96,6 @@ class BadImagesError(SkemotionError, ValueError):
             f"{len(self.errors)} of {n_total} images could not be used:\n"
             + "\n".join(lines)
         )
-
-    def __reduce__(self):
-        return (type(self), (self.errors, self.n_total))
 
 
 class WeightsError(SkemotionError, ValueError):
@@ -132,9 +139,6 @@ class ModelFileError(SkemotionError, ValueError):
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
 
 
 class ModelVersionWarning(UserWarning):

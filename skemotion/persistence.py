@@ -23,11 +23,11 @@ import copy
 import os
 import platform
 import re
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
+from ._io import atomic_path
 from .exceptions import ModelFileError, ModelVersionWarning
 
 __all__ = ["dependency_versions", "load_model", "save_model"]
@@ -134,17 +134,10 @@ def save_model(model, path: str | os.PathLike, *, compress: int = 0) -> Path:
         raise ModelFileError(
             path, f"cannot record versions on a {type(model).__name__} ({exc})"
         ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        import joblib
+    import joblib
 
-        joblib.dump(to_save, tmp_name, compress=compress)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp:
+        joblib.dump(to_save, tmp, compress=compress)
     return path
 
 

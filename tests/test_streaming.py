@@ -95,14 +95,18 @@ def test_parallel_cropping_matches_serial(faces, caplog):
         FaceCropper(size=40, n_jobs=2).transform(faces)
 
 
-def test_parallel_cropping_fills_the_cache(faces, tmp_path):
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=["serial", "parallel"])
+def test_cropping_fills_the_cache_and_counts_each_look_up_once(faces, tmp_path, n_jobs):
+    """Regression: the serial path used to count every look-up twice."""
     good = [p for p in faces if "missing" not in p]
     cache = FeatureCache(tmp_path / "cache")
-    cropper = FaceCropper(size=40, n_jobs=2, memory=cache)
+    cropper = FaceCropper(size=40, n_jobs=n_jobs, memory=cache)
+    state = dict(vars(cache))
     first = cropper.transform(good)
     assert (cache.hits, cache.misses) == (0, len(good))
     second = cropper.transform(good)
     assert (cache.hits, cache.misses) == (len(good), len(good))
+    assert vars(cache) == state  # a cache given as a parameter is not changed
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, FaceCropper(size=40).transform(good))
 

@@ -37,6 +37,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from .._io import file_sha256
 from .._progress import progress_enabled
 from ..exceptions import ChecksumError, DownloadError
 
@@ -104,19 +105,11 @@ def _data_home(data_home: str | os.PathLike | None) -> Path:
     return Path(os.path.abspath(Path(os.fspath(data_home)).expanduser()))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _is_valid(path: Path, size: int, sha256: str) -> bool:
     try:
         if not path.is_file():
             return False
-        ok = path.stat().st_size == size and _sha256(path) == sha256
+        ok = path.stat().st_size == size and file_sha256(path) == sha256
     except OSError:
         return False
     if not ok:

@@ -13,15 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import threading
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from .._io import atomic_path
 
 __all__ = ["FeatureCache", "as_cache"]
 
 #: Bumped whenever what is stored, or how it is computed, changes.
 CACHE_FORMAT = 2
+#: Look-ups per (location, "hits" | "misses") in this process.
+_COUNTS: Counter = Counter()
+_COUNTS_LOCK = threading.Lock()
 
 
 class FeatureCache:
@@ -35,14 +41,42 @@ class FeatureCache:
     Attributes
     ----------
     hits, misses : int
-        Look-ups answered from and missing from the cache in this process
-        (per object, not saved; benchmarks and tests read them).
+        Look-ups of this folder answered from and missing from the cache in
+        this process, by any ``FeatureCache`` of the same location (worker
+        processes' look-ups are added by the step that started them). The
+        counts live outside the object, so a cache given as a parameter is
+        never changed by using it; :meth:`reset_counts` sets them to 0.
+
+    Notes
+    -----
+    Several processes may share one folder (the cropper's workers, or a
+    cluster's workers on a shared file system): every file is written to a
+    temporary name and renamed, so readers see a whole file or none, and two
+    writers of the same key write the same bytes.
     """
 
     def __init__(self, location: str | os.PathLike) -> None:
         self.location = Path(os.fspath(location))
-        self.hits = 0
-        self.misses = 0
+
+    @property
+    def hits(self) -> int:
+        return _COUNTS[(self.location, "hits")]
+
+    @property
+    def misses(self) -> int:
+        return _COUNTS[(self.location, "misses")]
+
+    def count(self, *, hits: int = 0, misses: int = 0) -> None:
+        """Add look-ups made elsewhere (in worker processes) to the counts."""
+        with _COUNTS_LOCK:
+            _COUNTS[(self.location, "hits")] += hits
+            _COUNTS[(self.location, "misses")] += misses
+
+    def reset_counts(self) -> None:
+        """Set :attr:`hits` and :attr:`misses` of this location to 0."""
+        with _COUNTS_LOCK:
+            _COUNTS[(self.location, "hits")] = 0
+            _COUNTS[(self.location, "misses")] = 0
 
     def __repr__(self) -> str:
         return f"FeatureCache({str(self.location)!r})"
@@ -79,23 +113,16 @@ class FeatureCache:
             with np.load(self._path(key), allow_pickle=False) as stored:
                 value = {name: stored[name] for name in stored.files}
         except (FileNotFoundError, ValueError, OSError, EOFError):
-            self.misses += 1
+            self.count(misses=1)
             return None
-        self.hits += 1
+        self.count(hits=1)
         return value
 
     def put(self, key: str, **arrays: np.ndarray) -> None:
         """Store named arrays under ``key``, atomically (never half a file)."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with atomic_path(self._path(key), suffix=".tmp") as tmp:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def as_cache(memory) -> FeatureCache | None:

@@ -11,7 +11,6 @@ faces, and image sizes, Pillow modes and file formats.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .._io import file_sha256
 from .._progress import progress_iter
 from ..datasets._folders import _relabel
 from ..datasets._image_io import IMAGE_EXTENSIONS, read_image
@@ -53,7 +53,6 @@ NO_SPLIT = "all"
 IMBALANCE_WARN_RATIO = 1.5
 
 _DETECTORS = ("hog", "haar", "none")
-_HASH_CHUNK = 1 << 20
 # Ignored folders whose images training would silently miss: reported as problems.
 _NESTED_FOLDER = "folder inside a label folder (its files are not used)"
 _UNLISTED = "label folder cannot be listed"
@@ -468,14 +467,10 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_HASH_CHUNK):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None  # read_image will say why
-    return digest.hexdigest()
 
 
 def _walk(

@@ -353,7 +353,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         size = normalize_size(self.size)
         counts = {"no_face": 0, "multiple_faces": 0}
         cache = as_cache(self.memory)
-        results = self._iter_results(paths, size, all_faces, cache)
+        results, in_workers = self._iter_results(paths, size, all_faces, cache)
         for path, (boxes, crops, error, event, hit) in progress_iter(
             zip(paths, results, strict=True),
             total=len(paths),
@@ -362,11 +362,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ):
             if event is not None:
                 counts[event] += 1
-            if cache is not None and hit is not None:  # workers count in copies
-                if hit:
-                    cache.hits += 1
-                else:
-                    cache.misses += 1
+            if in_workers and cache is not None and hit is not None:
+                # a worker's look-up was counted in its own process only
+                cache.count(hits=int(hit), misses=int(not hit))
             yield path, boxes, crops, error
         if self.detector != "none":
             logger.info(
@@ -380,11 +378,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def _iter_results(
         self, paths: list[str], size: tuple[int, int], all_faces: bool, cache
-    ) -> Iterator[tuple]:
-        """Each path's ``_crop_path`` result, in order, from 1 or more processes."""
+    ) -> tuple[Iterator[tuple], bool]:
+        """Each path's ``_crop_path`` result, in order, from 1 or more processes,
+        and whether worker processes compute them."""
         n_jobs = effective_n_jobs(self.n_jobs)
         if n_jobs == 1 or len(paths) < 2:
-            return (self._crop_path(p, size, all_faces, cache) for p in paths)
+            return (self._crop_path(p, size, all_faces, cache) for p in paths), False
         n_jobs = min(n_jobs, len(paths))
         # Small tasks keep every worker busy and the first crops coming early;
         # a few images per task amortise the cost of sending them.
@@ -399,7 +398,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             return_as="generator",
             pre_dispatch=f"{4 * n_jobs}",
         )
-        return itertools.chain.from_iterable(parallel(tasks))
+        return itertools.chain.from_iterable(parallel(tasks)), True
 
     def detect(self, X) -> list[np.ndarray]:
         """Return the face boxes found in each image, without cropping.
