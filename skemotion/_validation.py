@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
 from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_image_batch", "check_paths", "normalize_size"]
+__all__ = [
+    "check_hidden_layer_sizes",
+    "check_image_batch",
+    "check_paths",
+    "normalize_size",
+    "stratified_holdout",
+]
 
 
 def check_paths(X) -> list[str]:
@@ -100,3 +107,56 @@ def check_image_batch(X, *, min_size: int = 1, name: str = "X") -> np.ndarray:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of positive ints, or a ValueError."""
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+               for s in sizes):  # fmt: skip
+        raise ValueError(
+            f"hidden_layer_sizes must be a tuple of positive ints, got {sizes!r}"
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def stratified_holdout(labels, fraction: float, random_state):
+    """Split row indices into a training part and a held-out part.
+
+    ``ceil(fraction * n)`` rows are held out (none for ``fraction=0``),
+    stratified by label when every label has at least 2 rows and there are
+    at least as many held-out rows as labels, else at random.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n,)
+    fraction : float in [0, 1)
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    train, held_out : ndarray of int
+        Sorted row indices.
+
+    Raises
+    ------
+    ValueError
+        If the hold-out leaves no row to train on.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    index = np.arange(len(labels))
+    if fraction == 0:
+        return index, index[:0]
+    n_val = math.ceil(fraction * len(labels))
+    if len(labels) - n_val < 1:
+        raise ValueError(
+            f"validation_split={fraction} leaves no sample to train on "
+            f"({len(labels)} samples); use validation_split=0 for so few"
+        )
+    _, counts = np.unique(labels, return_counts=True)
+    stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
+    train, held_out = train_test_split(
+        index, test_size=n_val, random_state=random_state, stratify=stratify
+    )
+    return np.sort(train), np.sort(held_out)

@@ -2,118 +2,61 @@
 
 :class:`EmotionClassifier` is the original post's dense network wrapped as a
 scikeras :class:`~scikeras.wrappers.KerasClassifier`, with every choice a
-constructor argument, and with fixes for the defects of scikeras 0.13 (its
-latest release) under scikit-learn >= 1.7:
-
-* ``is_classifier()`` is False, because scikeras' class order lets
-  ``BaseEstimator.__sklearn_tags__`` hide ``ClassifierMixin``'s tags; so
-  ``cv=5`` silently used ``KFold`` instead of ``StratifiedKFold`` and
-  probability scorers could return NaN. Fixed in :meth:`__sklearn_tags__`.
-* ``predict_proba`` on one sample returns shape ``(n_classes,)``; fixed to
-  ``(1, n_classes)``.
-* a fit with ``random_state`` leaves TensorFlow's op determinism on, so a
-  later fit with ``random_state=None`` fails on its unseeded random ops;
-  every fit now restores the mode it found.
+constructor argument. scikeras 0.13 (its last release) has defects under
+scikit-learn >= 1.7; their fixes, each with its reason, are in
+``_scikeras.py`` (:class:`ScikerasFixes`, first among the bases).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import warnings
 from collections import defaultdict
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from scikeras.wrappers import KerasClassifier
-from sklearn.exceptions import DataConversionWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from sklearn.utils._tags import ClassifierTags
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._keras import PRECISIONS, dtype_policy, resolve_precision
+from .._keras import (
+    OPTIMIZERS,
+    PRECISIONS,
+    dense_head,
+    make_optimizer,
+    resolve_precision,
+)
 from .._progress import progress_enabled
+from .._validation import check_hidden_layer_sizes, stratified_holdout
+from ._scikeras import ScikerasFixes
 
 __all__ = ["EmotionClassifier"]
 
 logger = logging.getLogger(__name__)
 
-_OPTIMIZERS = {"rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam", "adamax"}
+
+def _epoch_progress(epochs: int):
+    """A Keras callback drawing one tqdm bar over the epochs."""
+    import keras
+    from tqdm.auto import tqdm
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, desc="Training", unit="epoch", leave=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            shown = {
+                k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss")
+            }
+            self.bar.set_postfix(shown)
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return EpochProgress()
 
 
-@contextlib.contextmanager
-def _restore_op_determinism():
-    """Leave TensorFlow's op-determinism flag as it was found."""
-    from tensorflow.python.framework import config
-
-    was_enabled = config.is_op_determinism_enabled()
-    try:
-        yield
-    finally:
-        if config.is_op_determinism_enabled() and not was_enabled:
-            config.disable_op_determinism()
-
-
-def _reject_sparse(X):
-    if sp.issparse(X):
-        raise TypeError(
-            "sparse input is not supported by EmotionClassifier; pass a dense "
-            "array, e.g. X.toarray()"
-        )
-    return X
-
-
-def _ravel_column(y):
-    """A column vector y becomes 1-D with a warning, as scikit-learn's do."""
-    if (
-        y is not None
-        and not sp.issparse(y)
-        and np.asarray(y).ndim == 2
-        and (np.asarray(y).shape[1] == 1)
-    ):
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected. Please "
-            "change the shape of y to (n_samples,), for example using ravel().",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        return np.ravel(np.asarray(y))
-    return y
-
-
-class _EpochProgress:
-    """Keras callback drawing one tqdm bar over the epochs."""
-
-    def __new__(cls, epochs: int):
-        import keras
-        from tqdm.auto import tqdm
-
-        class _Callback(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.bar = tqdm(
-                    total=epochs, desc="Training", unit="epoch", leave=False
-                )
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                shown = {
-                    k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss")
-                }
-                self.bar.set_postfix(shown)
-                self.bar.update(1)
-
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return _Callback()
-
-
-class EmotionClassifier(KerasClassifier):
+class EmotionClassifier(ScikerasFixes, KerasClassifier):
     """The original post's dense network as a scikit-learn classifier.
 
     Dense layers (256-64-16 by default) with ReLU and dropout, then a softmax
@@ -133,7 +76,7 @@ class EmotionClassifier(KerasClassifier):
         Learning rate of the optimizer.
     optimizer : {"rmsprop", "adam", "adamw", "sgd", "adagrad", "nadam", "adamax"}, \
 default="rmsprop"
-        Keras optimizer name.
+        Keras optimizer name; ``"sgd"`` uses Nesterov momentum 0.9.
     epochs : int, default=15
         Maximum number of epochs.
     batch_size : int, default=16
@@ -192,7 +135,7 @@ default="rmsprop"
         "activation": [str],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(_OPTIMIZERS)],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 0, None, closed="left"), None],
@@ -201,6 +144,19 @@ default="rmsprop"
         "verbose": [Interval(Integral, 0, 2, closed="both")],
         "progress": ["boolean", None],
         "precision": [StrOptions(set(PRECISIONS))],
+        # scikeras' own parameters. The network is built and compiled here,
+        # so scikeras' model, build_fn, loss and metrics would be ignored:
+        # only their default, None, is accepted.
+        "model": [None],
+        "build_fn": [None],
+        "loss": [None],
+        "metrics": [None],
+        "warm_start": ["boolean"],
+        "validation_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "callbacks": [list, tuple, None],
+        "shuffle": ["boolean"],
+        "run_eagerly": ["boolean"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(
@@ -240,24 +196,12 @@ default="rmsprop"
     # -- scikit-learn contract -------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
-        tags.classifier_tags = ClassifierTags(multi_class=True, poor_score=True)
-        tags.transformer_tags = None
-        tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         return tags
 
-    def _validate_own_params(self) -> None:
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {k: getattr(self, k) for k in self._parameter_constraints},
-            caller_name=type(self).__name__,
-        )
-        sizes = self.hidden_layer_sizes
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be a tuple of positive ints, got {sizes!r}"
-            )
+    def _check_params(self) -> None:
+        self._validate_params()  # _parameter_constraints
+        check_hidden_layer_sizes(self.hidden_layer_sizes)
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         """Train the network on feature vectors ``X`` and labels ``y``.
@@ -277,24 +221,33 @@ default="rmsprop"
         -------
         self : EmotionClassifier
         """
-        self._validate_own_params()
-        X = _reject_sparse(X)
-        y = _ravel_column(y)
+        self._check_params()
         self.precision_ = resolve_precision(self.precision)
-        with _restore_op_determinism():
-            return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
-        """Train for one more epoch (see scikeras' ``partial_fit``)."""
-        self._validate_own_params()
-        X = _reject_sparse(X)
-        y = _ravel_column(y)
+        """Train for one more epoch (see scikeras' ``partial_fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), optional
+            Every class, on the first call.
+        sample_weight : array-like of shape (n_samples,), optional
+        **kwargs
+            Passed to scikeras' ``partial_fit``.
+
+        Returns
+        -------
+        self : EmotionClassifier
+        """
+        self._check_params()
         if not hasattr(self, "precision_"):
             self.precision_ = resolve_precision(self.precision)
-        with _restore_op_determinism():
-            return super().partial_fit(
-                X, y, classes=classes, sample_weight=sample_weight, **kwargs
-            )
+        return super().partial_fit(
+            X, y, classes=classes, sample_weight=sample_weight, **kwargs
+        )
 
     def predict_proba(self, X, **kwargs) -> np.ndarray:
         """Probability of each class for each sample.
@@ -309,12 +262,7 @@ default="rmsprop"
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; always 2-D, one sample included.
         """
-        X = _reject_sparse(X)
-        n_samples = np.shape(np.asarray(X))[0]
-        with _restore_op_determinism():
-            proba = super().predict_proba(X, **kwargs)
-        # scikeras squeezes (1, n_classes) and (n_samples, 1) to 1-D
-        return np.asarray(proba).reshape(n_samples, -1)
+        return super().predict_proba(X, **kwargs)
 
     def predict(self, X, **kwargs) -> np.ndarray:
         """Most probable label of each sample.
@@ -331,46 +279,19 @@ default="rmsprop"
         proba = self.predict_proba(X, **kwargs)
         return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
-    def _validate_data(self, X=None, y=None, reset=False, y_numeric=False):
-        # scikit-learn's wording for a wrong number of features, checked first
-        if X is not None and not reset and hasattr(self, "n_features_in_"):
-            shape = np.shape(np.asarray(X))
-            if len(shape) == 2 and shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {shape[1]} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input"
-                )
-        return super()._validate_data(X=X, y=y, reset=reset, y_numeric=y_numeric)
-
     # -- Keras model ---------------------------------------------------------------
     def _keras_build_fn(self, meta, compile_kwargs):
         import keras
 
-        n_features = meta["n_features_in_"]
-        n_classes = meta["n_classes_"]
-        policy = dtype_policy(getattr(self, "precision_", "float32"))
-        inputs = keras.Input(shape=(n_features,), name="features")
-        x = inputs
-        for i, units in enumerate(self.hidden_layer_sizes):
-            x = keras.layers.Dense(
-                int(units), activation=self.activation, dtype=policy, name=f"dense_{i}"
-            )(x)
-            if self.dropout > 0:
-                x = keras.layers.Dropout(
-                    self.dropout, dtype=policy, name=f"dropout_{i}"
-                )(x)
-        outputs = keras.layers.Dense(
-            n_classes, activation="softmax", dtype="float32", name="emotion"
-        )(x)
+        inputs = keras.Input(shape=(meta["n_features_in_"],), name="features")
+        outputs = dense_head(
+            inputs, self.hidden_layer_sizes, meta["n_classes_"],
+            activation=self.activation, dropout=self.dropout,
+            precision=getattr(self, "precision_", "float32"),
+        )  # fmt: skip
         model = keras.Model(inputs, outputs, name="emotion_classifier")
-        optimizer = keras.optimizers.get(
-            {
-                "class_name": self.optimizer,
-                "config": {"learning_rate": self.learning_rate},
-            }
-        )
         model.compile(
-            optimizer=optimizer,
+            optimizer=make_optimizer(self.optimizer, self.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -378,21 +299,16 @@ default="rmsprop"
 
     def _hold_out(self, X, y, sample_weight):
         """Split a stratified validation set off the training data."""
-        n = len(y)
-        labels = y.argmax(axis=1) if y.ndim == 2 else y
-        n_val = round(n * self.validation_split)
-        if self.validation_split <= 0 or n_val < 1 or n - n_val < 1:
-            return X, y, sample_weight, None
-        index = np.arange(n)
-        counts = np.bincount(np.asarray(labels, dtype=int).ravel())
-        counts = counts[counts > 0]
-        stratify = labels if counts.min() >= 2 and n_val >= len(counts) else None
-        train_idx, val_idx = train_test_split(
-            index,
-            test_size=n_val,
-            stratify=stratify,
-            random_state=self.random_state,
+        y_arr = np.asarray(y)
+        if y_arr.ndim == 2 and y_arr.shape[1] > 1:  # one-hot targets
+            labels = y_arr.argmax(axis=1)
+        else:
+            labels = y_arr.reshape(len(y_arr))
+        train_idx, val_idx = stratified_holdout(
+            labels, self.validation_split, self.random_state
         )
+        if not len(val_idx):
+            return X, y, sample_weight, None
         val = (X[val_idx], y[val_idx])
         if sample_weight is not None:
             val = (*val, sample_weight[val_idx])
@@ -416,7 +332,7 @@ default="rmsprop"
                 )
             )
         if self.verbose == 0 and progress_enabled(self.progress):
-            callbacks.append(_EpochProgress(epochs))
+            callbacks.append(_epoch_progress(epochs))
         fit_args = dict(
             x=X_train,
             y=y_train,

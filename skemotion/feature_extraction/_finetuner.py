@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -45,17 +44,24 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._io import strings_sha256
 from .._keras import (
+    OPTIMIZERS,
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
     conv_layer_names,
+    dense_head,
     fold_batch_norm,
+    make_optimizer,
     predict_in_batches,
     recalibrate_batch_norm,
     resolve_precision,
 )
 from .._progress import progress_enabled
-from .._validation import check_image_batch
+from .._validation import (
+    check_hidden_layer_sizes,
+    check_image_batch,
+    stratified_holdout,
+)
 from .._version import __version__
 from ..exceptions import CheckpointError
 from ._checkpoints import CheckpointStore
@@ -213,8 +219,9 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     pooling : {"flatten", "avg", "max"}, default="flatten"
         How the last block becomes the head's input vector (and the pooling
         to use with the exported weights).
-    optimizer : {"adam", "rmsprop", "sgd"}, default="adam"
-        ``"sgd"`` uses Nesterov momentum 0.9.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd", "adagrad", "nadam", \
+"adamax"}, default="adam"
+        Keras optimizer name; ``"sgd"`` uses Nesterov momentum 0.9.
     learning_rate : float or "auto", default="auto"
         The peak learning rate (after the warm-up); ``"auto"``: 1e-3 from
         random weights, 1e-4 from ImageNet or a file.
@@ -327,7 +334,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         "hidden_layer_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "pooling": [StrOptions({"flatten", "avg", "max"})],
-        "optimizer": [StrOptions({"adam", "rmsprop", "sgd"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
@@ -451,7 +458,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         """
         X, codes = self._check_training_data(X, y)
         seed = self._seed()
-        train_idx, val_idx = self._split(codes, seed)
+        train_idx, val_idx = stratified_holdout(codes, self.validation_split, seed)
         self.input_shape_ = (int(X.shape[1]), int(X.shape[2]), 3)
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.precision_ = resolve_precision(self.precision)
@@ -544,12 +551,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
                 f"y must hold one label per image: {len(X)} images, "
                 f"y of shape {y.shape}"
             )
-        for units in self.hidden_layer_sizes:
-            if not isinstance(units, Integral) or units < 1:
-                raise ValueError(
-                    "hidden_layer_sizes must be positive ints, got "
-                    f"{self.hidden_layer_sizes!r}"
-                )
+        check_hidden_layer_sizes(self.hidden_layer_sizes)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -560,23 +562,6 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         if isinstance(self.random_state, Integral):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-
-    def _split(self, codes: np.ndarray, seed: int):
-        index = np.arange(len(codes))
-        if self.validation_split == 0:
-            return index, index[:0]
-        counts = np.bincount(codes)
-        n_val = math.ceil(self.validation_split * len(codes))
-        stratify = codes if counts.min() >= 2 and n_val >= len(counts) else None
-        if len(codes) - n_val < 1 or n_val < 1:
-            raise ValueError(
-                f"validation_split={self.validation_split} leaves no image to "
-                f"train or to validate on ({len(codes)} images)"
-            )
-        train_idx, val_idx = train_test_split(
-            index, test_size=n_val, random_state=seed, stratify=stratify
-        )
-        return np.sort(train_idx), np.sort(val_idx)
 
     # --------------------------------------------------------------- network
     def _trained_convs(self) -> list[str]:
@@ -631,43 +616,12 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         trained_layers = [lay for lay in chain if _block_of(lay.name) >= first_trained]
         for layer in frozen_layers:
             layer.trainable = False
-        head = {
+        pool = {
             "flatten": layers.Flatten(dtype=policy, name="head_flatten"),
             "avg": layers.GlobalAveragePooling2D(dtype=policy, name="head_avg"),
             "max": layers.GlobalMaxPooling2D(dtype=policy, name="head_max"),
         }[self.pooling]
-        trained_layers.append(head)
-        for i, units in enumerate((*self.hidden_layer_sizes, None)):
-            if self.dropout > 0:
-                trained_layers.append(
-                    layers.Dropout(
-                        self.dropout,
-                        seed=seed + 100 + i,
-                        dtype=policy,
-                        name=f"head_dropout{i + 1}",
-                    )
-                )
-            init = keras.initializers.GlorotUniform(seed + i + 1)
-            if units is None:
-                trained_layers.append(
-                    layers.Dense(
-                        len(self.classes_),
-                        activation="softmax",
-                        dtype="float32",
-                        kernel_initializer=init,
-                        name="head_softmax",
-                    )
-                )
-            else:
-                trained_layers.append(
-                    layers.Dense(
-                        int(units),
-                        activation="relu",
-                        dtype=policy,
-                        kernel_initializer=init,
-                        name=f"head_dense{i + 1}",
-                    )
-                )
+        trained_layers.append(pool)
 
         def run(tensor, stack):
             for layer in stack:
@@ -681,7 +635,12 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             middle = keras.Input(shape=frozen.output_shape[1:], name="frozen_output")
         else:
             middle = keras.Input(shape=self.input_shape_, name="image_in")
-        trained = keras.Model(middle, run(middle, trained_layers), name="trained")
+        probabilities = dense_head(
+            run(middle, trained_layers), self.hidden_layer_sizes, len(self.classes_),
+            dropout=self.dropout, input_dropout=True, precision=self.precision_,
+            seed=seed,
+        )  # fmt: skip
+        trained = keras.Model(middle, probabilities, name="trained")
         whole = keras.Model(
             image, trained(frozen(image) if frozen is not None else image), name="whole"
         )
@@ -705,14 +664,8 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             total_steps=self.epochs * steps_per_epoch,
             kind=self.lr_schedule,
         )
-        if self.optimizer == "adam":
-            opt = keras.optimizers.Adam(schedule)
-        elif self.optimizer == "rmsprop":
-            opt = keras.optimizers.RMSprop(schedule)
-        else:
-            opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
         model.compile(
-            optimizer=opt,
+            optimizer=make_optimizer(self.optimizer, schedule),
             loss=keras.losses.CategoricalCrossentropy(
                 label_smoothing=self.label_smoothing
             ),
