@@ -11,11 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
-from ._progress import progress_iter
+from ._streaming import iter_crop_chunks
 from ._validation import check_paths
 from .classification._classifier import EmotionClassifier
-from .datasets._image_io import probe_image
-from .exceptions import BadImagesError, ImageReadError
 from .feature_extraction._encoder import VGG16Encoder
 from .preprocessing._face_cropping import FaceCropper
 from .preprocessing._grayscale import GrayscaleConverter
@@ -74,8 +72,10 @@ class EmotionPipeline(Pipeline):
 
     Notes
     -----
-    Bad files: one :class:`~skemotion.exceptions.BadImagesError` lists all
-    of them, as with a plain Pipeline. Before anything is encoded, every
+    Bad files follow the rule every front end of skemotion follows
+    (``skemotion._streaming``): one
+    :class:`~skemotion.exceptions.BadImagesError` lists all of them, as with a
+    plain Pipeline. Before anything is encoded, every
     file's size and image header are checked (:func:`probe_image`: moments
     for thousands of files); a missing, empty, non-image
     or oversized file stops the encoding before it starts. A file whose
@@ -133,52 +133,14 @@ class EmotionPipeline(Pipeline):
             crop.fit(X)
         paths = check_paths(X)
         started = time.perf_counter()
-        # Sort out most bad files (missing, empty, not images, bombs) from
-        # their headers before any encoding starts.
-        n_early = 0
-        for path in paths:
-            try:
-                probe_image(
-                    path, max_pixels=crop.max_pixels, max_file_size=crop.max_file_size
-                )
-            except ImageReadError:
-                n_early += 1
-        if n_early:
-            logger.warning(
-                "%d of %d files cannot be used; the others are still read, "
-                "without encoding, so that one error lists every bad file",
-                n_early,
-                len(paths),
-            )
         blocks: list[np.ndarray] = []
-        errors = []
-        fitted = not fit
-        stream = crop._crop_stream(paths, all_faces=False, progress=False)
-        chunk: list[np.ndarray] = []
-        bar = progress_iter(
-            range(len(paths)), total=len(paths), desc="Images", progress=crop.progress
-        )
-        for (_, _, crops, error), _ in zip(stream, bar, strict=True):
-            if error is not None:
-                errors.append(error)
-                if len(errors) == 1 and not n_early:
-                    logger.warning(
-                        "%s; encoding stops, the remaining files are still read "
-                        "so that one error lists every bad file",
-                        error,
-                    )
-                continue
-            if errors or n_early:
-                continue
-            chunk.append(crops[0])
-            if len(chunk) == self.chunk_size:
-                blocks.append(self._through(np.stack(chunk), rest, fit and not fitted))
-                fitted = True
-                chunk = []
-        if errors:
-            raise BadImagesError(errors, len(paths))
-        if chunk:
-            blocks.append(self._through(np.stack(chunk), rest, fit and not fitted))
+        chunks = iter_crop_chunks(
+            crop, paths, chunk_size=self.chunk_size, strict=True,
+            progress=crop.progress,
+        )  # fmt: skip
+        for chunk in chunks:
+            crops = np.stack([crops[0] for _, _, crops, _ in chunk])
+            blocks.append(self._through(crops, rest, fit and not blocks))
         if self.verbose:
             print(
                 f"[EmotionPipeline] ... images (crop, gray, encode; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 
@@ -77,65 +78,7 @@ def _error_record(path: str, reason: str) -> dict:
     return dict.fromkeys(RECORD_FIELDS) | {"path": path, "error": reason}
 
 
-#: Bytes of face crops kept in memory between the checking pass and the
-#: predicting pass of ``iter_predict_topk(..., skip_bad=False)``; chunks beyond
-#: this are cropped again rather than kept, so memory stays bounded.
-KEEP_CROPS_BYTES = 256 * 1024 * 1024
-
-_Item = tuple  # (path, boxes, crops, error), as FaceCropper.crop_each yields
-
-
-def _unexpected(path: str, exc: BaseException):
-    from .exceptions import ImageReadError
-
-    logger.debug("%s: unexpected error", path, exc_info=exc)
-    return ImageReadError(
-        path, f"could not be read or cropped ({type(exc).__name__}: {exc})"
-    )
-
-
-def _crop_alone(crop, path: str, all_faces: bool) -> _Item:
-    try:
-        return next(iter(crop.crop_each([path], all_faces=all_faces)))
-    except Exception as exc:
-        return path, None, None, _unexpected(path, exc)
-
-
-def _crop_chunk(
-    crop, paths: list[str], all_faces: bool, max_file_size: int | None
-) -> list[_Item]:
-    """Crop a chunk of paths; never raises: one item per path, in order.
-
-    Paths failing the cheap file checks (missing, special file, empty, too
-    large) never reach the cropper. Should the cropper fail on a chunk with
-    an error that is not an ImageReadError, the chunk is cropped path by path
-    so that the failure is pinned on its file and the others are kept.
-    """
-    from .datasets._image_io import check_image_file
-    from .exceptions import ImageReadError
-
-    items: list[_Item | None] = [None] * len(paths)
-    todo = []
-    for i, path in enumerate(paths):
-        try:
-            check_image_file(path, max_file_size=max_file_size)
-        except ImageReadError as exc:
-            items[i] = (path, None, None, exc)
-        else:
-            todo.append(i)
-    if todo:
-        try:
-            cropped = list(
-                crop.crop_each([paths[i] for i in todo], all_faces=all_faces)
-            )
-        except Exception:
-            cropped = [_crop_alone(crop, paths[i], all_faces) for i in todo]
-        for i, item in zip(todo, cropped, strict=True):
-            items[i] = item
-    return items  # type: ignore[return-value]
-
-
-def _predict_chunk(rest, items: list[_Item], skip_bad: bool) -> dict:
+def _predict_chunk(rest, items: list[tuple], skip_bad: bool) -> dict:
     """Class probabilities of the faces of each good item, by item index.
 
     Values are arrays ``(n_faces, n_classes)``, or a reason (str) when the
@@ -195,10 +138,15 @@ def iter_predict_topk(
         Label every face found in an image, not only the one the cropper's
         ``multiple_faces`` policy picks.
     skip_bad : bool, default=False
-        Give bad files an error record instead of raising. Without it, every
-        file is read and cropped first, and one
-        :class:`~skemotion.exceptions.BadImagesError` listing every bad file
-        is raised before anything is encoded or yielded.
+        Give bad files an error record instead of raising, and yield each
+        image's records as soon as its chunk is done. Without it, one
+        :class:`~skemotion.exceptions.BadImagesError` listing every bad file is
+        raised before any record is yielded: every file's header is checked
+        first (a missing, empty, oversized or non-image file stops everything
+        before any encoding), and a file whose pixel data turns out truncated
+        when it is decoded stops the encoding there; the records of the good
+        files (a few numbers per face, not images) are kept until every file
+        was read. Every front end follows this rule (``skemotion._streaming``).
     chunk_size : int, default=128
         Images cropped and encoded together.
     max_file_size : int or None, default=268_435_456
@@ -217,8 +165,8 @@ def iter_predict_topk(
         When some files cannot be used and ``skip_bad`` is False; it lists
         every one of them, each with its reason.
     """
+    from ._streaming import iter_crop_chunks
     from ._validation import check_paths
-    from .exceptions import BadImagesError
 
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -230,38 +178,37 @@ def iter_predict_topk(
             "model must be a fitted skemotion pipeline whose first step is a "
             "FaceCropper named 'crop'"
         )
-    rest = model[1:]
-    classes = model.classes_
-    paths = check_paths(paths)
-    chunks = [paths[s : s + chunk_size] for s in range(0, len(paths), chunk_size)]
-    kept: dict[int, list[_Item]] = {}
-    if not skip_bad:  # look at every file first: one error lists every bad file
-        errors, kept_bytes = [], 0
-        for c, chunk in enumerate(chunks):
-            items = _crop_chunk(crop, chunk, all_faces, max_file_size)
-            errors.extend(item[3] for item in items if item[3] is not None)
-            size = sum(item[2].nbytes for item in items if item[2] is not None)
-            if errors:
-                kept.clear()
-            elif kept_bytes + size <= KEEP_CROPS_BYTES:
-                kept[c], kept_bytes = items, kept_bytes + size
-        if errors:
-            raise BadImagesError(errors, len(paths))
-    for c, chunk in enumerate(chunks):
-        items = kept.pop(c, None)
-        if items is None:
-            items = _crop_chunk(crop, chunk, all_faces, max_file_size)
-        proba = _predict_chunk(rest, items, skip_bad)
-        for i, (path, boxes, _, error) in enumerate(items):
-            if error is not None:
-                yield [_error_record(path, error.reason)]
-                continue
-            if i not in proba:
-                yield [_error_record(path, "no face crop to label")]
-                continue
-            if isinstance(proba[i], str):
-                yield [_error_record(path, proba[i])]
-                continue
+    if max_file_size != crop.max_file_size:
+        crop = copy.copy(crop)  # the model itself is left as it is
+        crop.max_file_size = max_file_size
+    rest, classes = model[1:], model.classes_
+    chunks = iter_crop_chunks(
+        crop, check_paths(paths), chunk_size=chunk_size, strict=not skip_bad,
+        all_faces=all_faces, progress=crop.progress,
+    )  # fmt: skip
+    if skip_bad:
+        for chunk in chunks:
+            yield from _records(chunk, _predict_chunk(rest, chunk, True), classes, k)
+        return
+    # Strict: nothing is yielded before every file is known to be good. What
+    # is kept meanwhile is the records (a few numbers per face), not images.
+    done = []
+    for chunk in chunks:
+        done.extend(_records(chunk, _predict_chunk(rest, chunk, False), classes, k))
+    yield from done
+
+
+def _records(items: list[tuple], proba: dict, classes, k: int) -> list[list[dict]]:
+    """Each item's records, in order: its faces' top-k, or its error."""
+    out = []
+    for i, (path, boxes, _, error) in enumerate(items):
+        if error is not None:
+            out.append([_error_record(path, error.reason)])
+        elif i not in proba:
+            out.append([_error_record(path, "no face crop to label")])
+        elif isinstance(proba[i], str):
+            out.append([_error_record(path, proba[i])])
+        else:
             records = []
             ranked = top_k(proba[i], classes, k)
             for face, (box, pairs) in enumerate(zip(boxes, ranked, strict=True)):
@@ -270,7 +217,8 @@ def iter_predict_topk(
                         "path": path, "face": face, "box": [int(v) for v in box],
                         "rank": rank, "label": label, "probability": p, "error": None,
                     })  # fmt: skip
-            yield records
+            out.append(records)
+    return out
 
 
 def predict_topk(

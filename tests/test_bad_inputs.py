@@ -463,52 +463,53 @@ def test_predict_topk_raises_listing_all_or_skips(corpus, tiny_model, encoder_ca
 
 
 def test_batches_stay_bounded(corpus, tiny_model, monkeypatch):
-    import skemotion.prediction as prediction
-
+    """Images go through the model chunk_size at a time, whatever their
+    number; skipping bad files, records come chunk by chunk."""
     good, _ = _mixed(corpus)
     paths = good * 3
-    crop = tiny_model.named_steps["crop"]
+    gray = tiny_model.named_steps["gray"]
     sizes: list[int] = []
-    real = crop.crop_each
+    real = gray.transform
 
-    def counting(X, **kwargs):
+    def counting(X):
         sizes.append(len(X))
-        return real(X, **kwargs)
+        return real(X)
 
-    monkeypatch.setattr(crop, "crop_each", counting)
-    kept = predict_topk(tiny_model, paths, k=1)  # crops kept between passes
+    monkeypatch.setattr(gray, "transform", counting)
+    strict = predict_topk(tiny_model, paths, k=1)
     assert max(sizes) <= 128 and sum(sizes) == len(paths)
     sizes.clear()
-    stream = iter_predict_topk(tiny_model, paths, k=1, chunk_size=5)
+    stream = iter_predict_topk(tiny_model, paths, k=1, chunk_size=5, skip_bad=True)
     first = next(stream)  # the first image's records come after one chunk
-    assert sizes == [5, 5, 2] and first[0]["path"] == paths[0]
-    sizes.clear()
-    monkeypatch.setattr(prediction, "KEEP_CROPS_BYTES", 0)  # nothing kept
-    again = [r for rs in iter_predict_topk(tiny_model, paths, k=1, chunk_size=5)
-             for r in rs]  # fmt: skip
-    assert sizes == [5, 5, 2, 5, 5, 2]  # checked, then cropped again
-    assert [(r["path"], r["label"]) for r in again] == [
-        (r["path"], r["label"]) for r in kept
+    assert sizes == [5] and first[0]["path"] == paths[0]
+    rest = [r for rs in stream for r in rs]
+    assert sizes == [5, 5, 2]
+    streamed = first + rest
+    assert [(r["path"], r["label"]) for r in streamed] == [
+        (r["path"], r["label"]) for r in strict
     ]
     np.testing.assert_allclose(
-        [r["probability"] for r in again], [r["probability"] for r in kept], rtol=1e-5
+        [r["probability"] for r in streamed],
+        [r["probability"] for r in strict],
+        rtol=1e-5,
     )
 
 
 def test_unexpected_cropper_failure_is_pinned_on_its_file(
     corpus, tiny_model, monkeypatch
 ):
+    import skemotion.preprocessing._face_cropping as cropping
+
     good, _ = _mixed(corpus)
     poison = good[1]
-    crop = tiny_model.named_steps["crop"]
-    real = crop.crop_each
+    real = cropping.read_image
 
-    def fragile(X, **kwargs):
-        if poison in list(X):
+    def fragile(path, **kwargs):
+        if str(path) == poison:
             raise RuntimeError("decoder library crashed")
-        return real(X, **kwargs)
+        return real(path, **kwargs)
 
-    monkeypatch.setattr(crop, "crop_each", fragile)
+    monkeypatch.setattr(cropping, "read_image", fragile)
     records = predict_topk(tiny_model, good, k=1, skip_bad=True)
     assert [r["path"] for r in records] == good
     errors = {r["path"]: r["error"] for r in records if r["error"]}

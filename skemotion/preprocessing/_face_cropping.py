@@ -477,6 +477,10 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             return boxes, crops, error, event, False
         except ImageReadError as exc:
             return None, None, exc, _policy_event(exc), None
+        except Exception as exc:  # a bug or a broken library: this file only
+            logger.debug("%s: unexpected error", path, exc_info=True)
+            reason = f"could not be read or cropped ({type(exc).__name__}: {exc})"
+            return None, None, ImageReadError(path, reason), None, None
 
     def _crop_one(
         self, path: str, size: tuple[int, int], all_faces: bool
