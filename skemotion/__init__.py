@@ -21,11 +21,8 @@ and the command line's ``--help`` stay fast, and the worker processes of
 from __future__ import annotations
 
 import importlib
-import os as _os
 
-# Keep TensorFlow's C++ start-up chatter out of users' terminals unless asked for.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+from . import _logging
 from . import exceptions as _exceptions
 from ._version import __version__ as __version__
 
@@ -33,9 +30,11 @@ from ._version import __version__ as __version__
 _PUBLIC = {
     ".classification": ("EmotionClassifier",),
     ".datasets": (
+        "FolderLayout",
         "UnreadableImagesWarning",
         "check_image_file",
         "fetch_seed_faces",
+        "folder_layout",
         "load_image_folder",
         "probe_image",
         "read_image",
@@ -70,6 +69,9 @@ _PUBLIC = {
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 
 __all__ = sorted([*_WHERE, "__version__"], key=str.lower)
+
+# TensorFlow's C++ code logs only warnings and errors, unless the user set it.
+_logging.set_default_log_level()
 
 
 def __getattr__(name: str):

@@ -47,13 +47,64 @@ def model_file(data_dir, tmp_path_factory):
     return out
 
 
+def _commands() -> list[str]:
+    """Every command the parser knows, so that a new one is covered too."""
+    from skemotion.cli._arguments import build_parser
+    from skemotion.cli._commands import COMMANDS
+
+    parser = build_parser(COMMANDS)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
 def test_help_for_every_command(capsys):
-    for argv in ([], ["train"], ["predict"], ["demo"]):
-        with pytest.raises(SystemExit) as info:
-            main([*argv, "--help"])
-        assert info.value.code == 0
+    commands = _commands()
+    assert set(commands) == {"train", "predict", "check", "evaluate", "demo",
+                             "finetune"}  # fmt: skip
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n    {c} " in out for c in commands)
+    for command in commands:
+        assert main([command, "--help"]) == 0
         out = capsys.readouterr().out
-        assert out.startswith("usage: skemotion")
+        assert out.startswith(f"usage: skemotion {command}")
+        assert "--quiet" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "m.joblib", "x.jpg", "--top-k", "0"],
+        ["evaluate", "m.joblib", ".", "--top-k", "0"],
+        ["demo", "--folds", "0"],
+        ["demo", "--size", "-3"],
+        ["finetune", ".", "-o", "x.weights.h5", "--epochs", "two"],
+        ["predict", "m.joblib", "x.jpg", "--max-file-size", "lots"],
+        ["check", ".", "--detector", "eyes"],
+    ],
+)
+def test_invalid_option_values_are_usage_errors(argv, capsys):
+    """Checked by argparse before anything runs: exit status 2, the usage line
+    and what is wrong, never an 'unexpected error'."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: skemotion")
+    assert "error: argument" in err and "unexpected" not in err
+
+
+def test_weights_option_reads_the_same_in_every_command():
+    from skemotion.cli._arguments import build_parser
+    from skemotion.cli._commands import COMMANDS
+
+    parser = build_parser(COMMANDS)
+    for spelling in ("none", "None", "NONE"):
+        demo = parser.parse_args(["demo", "--weights", spelling])
+        tune = parser.parse_args(["finetune", ".", "-o", "x.weights.h5",
+                                  "--weights", spelling])  # fmt: skip
+        assert demo.weights is None and tune.weights is None
+    tune = parser.parse_args(["finetune", ".", "-o", "a.weights.h5", "--weights",
+                              "ImageNet"])  # fmt: skip
+    assert tune.weights == "imagenet"
 
 
 def test_console_entry_point_runs():

@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,92 @@ from .._progress import progress_iter
 from ..exceptions import BadImagesError, ImageReadError
 from ._image_io import IMAGE_EXTENSIONS, read_image
 
-__all__ = ["UnreadableImagesWarning", "load_image_folder"]
+__all__ = [
+    "SPLIT_NAMES",
+    "FolderLayout",
+    "UnreadableImagesWarning",
+    "folder_layout",
+    "load_image_folder",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Sub-folders of a data folder taken as splits (in any letter case), in order.
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a data folder keeps its images: split folders, or labels directly.
+
+    A data folder is either ``root/<split>/<label>/<image>`` with split
+    folders named ``train``, ``validation`` and ``test`` (any letter case; any
+    of them may be missing), or ``root/<label>/<image>`` (no split). Every
+    command and function that takes a data folder reads it this one way.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+    splits : dict of str to pathlib.Path
+        ``{"train": ..., "validation": ..., "test": ...}`` for the split
+        folders found, in that order; empty for a folder without splits.
+    """
+
+    root: Path
+    splits: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def train(self) -> Path:
+        """The images to train on: ``train/``, else the whole folder."""
+        return self.splits.get("train", self.root) if self.splits else self.root
+
+    @property
+    def held_out(self) -> tuple[str, Path] | None:
+        """The split to measure a trained model on, and its name.
+
+        ``test`` when there is one, else ``validation``; None without either
+        (a folder without splits is all training data).
+        """
+        for name in ("test", "validation"):
+            if name in self.splits:
+                return name, self.splits[name]
+        return None
+
+    @property
+    def evaluation(self) -> Path:
+        """The images to evaluate a model on: :attr:`held_out`, else all."""
+        held_out = self.held_out
+        return held_out[1] if held_out else self.root
+
+
+def folder_layout(root: str | os.PathLike) -> FolderLayout:
+    """How the data folder ``root`` is laid out (see :class:`FolderLayout`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        An existing folder.
+
+    Returns
+    -------
+    layout : FolderLayout
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``root`` is not a folder.
+    """
+    root = Path(os.fspath(root))
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: data folder does not exist")
+    found = {
+        child.name.lower(): child
+        for child in sorted(root.iterdir())
+        if child.is_dir() and child.name.lower() in SPLIT_NAMES
+    }
+    return FolderLayout(
+        root, {name: found[name] for name in SPLIT_NAMES if name in found}
+    )
 
 
 class UnreadableImagesWarning(UserWarning):

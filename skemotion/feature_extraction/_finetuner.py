@@ -844,6 +844,46 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         """
         return super().score(X, y, sample_weight=sample_weight)
 
+    def format_history(self) -> str:
+        """What training did, in lines a person reads: one per epoch, then a
+        summary (kept epoch, resumption, time, held-out accuracy, recipe).
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self, "model_")
+        history = self.history_
+        lines = []
+        for epoch, loss in enumerate(history.get("loss", [])):
+            line = f"  epoch {epoch + 1}: loss {loss:.4f}"
+            if history.get("val_loss"):
+                line += (f", val_loss {history['val_loss'][epoch]:.4f}, val_accuracy "
+                         f"{history['val_accuracy'][epoch]:.3f}")  # fmt: skip
+            if history.get("seconds"):
+                line += f" ({history['seconds'][epoch]:.0f} s)"
+            lines.append(line)
+        summary = f"Kept epoch {self.best_epoch_} of {self.n_epochs_}"
+        if self.resumed_from_epoch_:
+            summary += f" (resumed after epoch {self.resumed_from_epoch_})"
+        if self.epoch_seconds_:
+            summary += f"; {np.mean(self.epoch_seconds_):.1f} s per epoch in this run"
+        if self.frozen_cache_seconds_:
+            summary += (f", frozen activations cached in "
+                        f"{self.frozen_cache_seconds_:.1f} s")  # fmt: skip
+        lines.append(summary)
+        lines.append(
+            f"Recipe: preprocessing {self.preprocessing_}, batch norm "
+            f"{'on' if self.batch_norm_ else 'off'}, peak learning rate "
+            f"{self.learning_rate_:g} ({self.lr_schedule}), precision {self.precision_}"
+        )
+        if self.heldout_accuracy_ is not None:
+            lines.append(
+                f"Held-out accuracy: {self.heldout_accuracy_:.1%} on "
+                f"{self.n_heldout_} training images kept aside"
+            )
+        return "\n".join(lines)
+
     # ---------------------------------------------------------------- export
     def export_weights(self, path: str | os.PathLike, *, training_files=None) -> Path:
         """Write the adapted convolutional weights for ``VGG16Encoder(weights=path)``.

@@ -24,7 +24,7 @@ from PIL import Image
 
 from .._io import file_sha256
 from .._progress import progress_iter
-from ..datasets._folders import _relabel
+from ..datasets._folders import SPLIT_NAMES, _relabel, folder_layout
 from ..datasets._image_io import IMAGE_EXTENSIONS, read_image
 from ..exceptions import ImageReadError
 from ..preprocessing._face_cropping import detect_faces as _detect_faces
@@ -41,9 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Sub-folder names of ``root`` recognised as splits (compared in lower case).
-SPLIT_NAMES = ("train", "validation", "test")
 
 #: Split name used for a ``root/<label>/<file>`` tree without split folders.
 NO_SPLIT = "all"
@@ -479,12 +476,9 @@ def _walk(
     """Find the splits, labels and files of a tree, and what is left out."""
     ignored: list[FileIssue] = []
     top = sorted(root.iterdir())
-    split_dirs = {
-        p.name.lower(): p for p in top if p.is_dir() and p.name.lower() in SPLIT_NAMES
-    }
+    split_dirs = folder_layout(root).splits
     if split_dirs:
-        splits = [(split_dirs[s].name, split_dirs[s]) for s in SPLIT_NAMES
-                  if s in split_dirs]  # fmt: skip
+        splits = [(d.name, d) for d in split_dirs.values()]
         for p in top:
             if p.is_dir() and p not in split_dirs.values():
                 reason = "hidden folder" if p.name.startswith(".") else _BESIDE_SPLITS

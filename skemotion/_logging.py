@@ -1,0 +1,95 @@
+"""TensorFlow's chatter, kept off a user's terminal unless they ask for it.
+
+TensorFlow prints lines at start-up and while it works that look like
+failures to a newcomer ("WARNING: All log messages before absl::InitializeLog()
+...", "oneDNN custom operations are on ...", "NodeDef mentions attribute
+use_unbounded_threadpool ..."), and warnings about retracing functions. Some of
+them come from C++ before any log level applies, so only silencing the
+process's standard error while TensorFlow is imported keeps them away.
+
+* Importing skemotion only sets ``TF_CPP_MIN_LOG_LEVEL=2`` (warnings and
+  errors of TensorFlow's C++ code) when the user has not set it.
+* The command line calls :func:`quiet_tensorflow` unless ``--verbose``: C++
+  log level 3, TensorFlow's and absl's Python loggers at ERROR, and standard
+  error silenced while TensorFlow is imported. A user who set
+  ``TF_CPP_MIN_LOG_LEVEL`` themselves keeps what they chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import logging
+import os
+import sys
+
+__all__ = ["quiet_tensorflow", "set_default_log_level"]
+
+_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+#: Whether the user set TensorFlow's C++ log level before skemotion was imported.
+_USER_SET_LEVEL = _LEVEL in os.environ
+
+
+def set_default_log_level() -> None:
+    """TensorFlow's C++ code logs warnings and errors only, unless set already."""
+    os.environ.setdefault(_LEVEL, "2")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send file descriptor 2 to the null device for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with _stderr_silenced():
+            self._loader.exec_module(module)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports ``tensorflow`` (when something first does) with stderr silenced."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one import only; find the real module
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up lines, C++ logs and Python warnings away.
+
+    Does nothing to the C++ log level when the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` before skemotion was imported; TensorFlow's own
+    import is silenced only when it has not happened yet.
+    """
+    if not _USER_SET_LEVEL:
+        os.environ[_LEVEL] = "3"
+        if "tensorflow" not in sys.modules and not any(
+            isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
+        ):
+            sys.meta_path.insert(0, _QuietTensorFlowImport())
+    for name in ("tensorflow", "absl"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)

@@ -1,0 +1,360 @@
+"""The command line's parser: every option defined once, validated by its type."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+__all__ = ["build_parser"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+PRECISIONS = ("auto", "float32", "bfloat16")
+DETECTORS = ("hog", "haar", "none")
+TRUST = "Only load model files you trust: loading runs code stored in the file."
+
+
+# ------------------------------------------------------------------- types
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def file_size(text: str) -> int:
+    """argparse type: a size in bytes, with an optional K, M or G (binary) unit."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 50M, 1G or 1048576 (bytes), got {text!r}"
+        )
+    factor = 1024 ** " kmg".index(match[2].lower() or " ")
+    size = int(float(match[1]) * factor)
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
+    return size
+
+
+def weights_value(text: str) -> str | None:
+    """argparse type: ``imagenet``, ``none`` (any case: random weights) or a file."""
+    if text.lower() == "none":
+        return None
+    if text.lower() == "imagenet":
+        return "imagenet"
+    return text
+
+
+# ------------------------------------------------------- shared arguments
+def _data_dir(parser, what: str) -> None:
+    parser.add_argument("data_dir", metavar="DATA_DIR", help=what)
+
+
+def _strip_suffix(parser) -> None:
+    parser.add_argument(
+        "--strip-suffix",
+        metavar="SUFFIX",
+        help="remove SUFFIX from folder names to make labels (e.g. _face)",
+    )
+
+
+def _params(parser, example: str) -> None:
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help=f"a pipeline parameter, e.g. {example} (VALUE is a Python literal, "
+        "else a string); repeat for several",
+    )
+
+
+def _weights(parser, default: str, what: str) -> None:
+    parser.add_argument(
+        "--weights",
+        type=weights_value,
+        default=default,
+        metavar="WEIGHTS",
+        help=f"{what}: 'imagenet' (downloaded once), 'none' (random, seeded by "
+        f"--random-state) or a weights file (default: {default})",
+    )
+
+
+def _precision(parser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="what the network computes in (default: auto, bfloat16 where the "
+        "hardware runs it natively)",
+    )
+
+
+def _top_k(parser, what: str = "emotions listed per face") -> None:
+    parser.add_argument(
+        "-k",
+        "--top-k",
+        type=positive_int,
+        default=2,
+        metavar="K",
+        help=f"{what} (default: 2)",
+    )
+
+
+def _random_state(parser) -> None:
+    parser.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        help="seed of random weights, training and folds (default: 0)",
+    )
+
+
+def _format(parser, choices: tuple[str, ...], what: str) -> None:
+    parser.add_argument("--format", choices=choices, default="text", help=what)
+
+
+def _detector(parser, what: str) -> None:
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default="hog",
+        help=f"{what} (default: hog; 'none' for images that are already face crops)",
+    )
+
+
+# ------------------------------------------------------------------ parser
+def build_parser(commands: dict) -> argparse.ArgumentParser:
+    """The ``skemotion`` parser; ``commands`` maps each command to its function."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="skemotion",
+        description="Predict a person's emotion from a photo of their face.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"skemotion {__version__}"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log progress details and TensorFlow's own messages",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a model on a folder of labelled images",
+        description="Train the emotion pipeline on DATA_DIR/<label>/<image> or on "
+        "DATA_DIR/train/<label>/<image> (then the accuracy on DATA_DIR/test, else "
+        "DATA_DIR/validation, is reported) and save the fitted pipeline with "
+        "joblib, with the skemotion, scikit-learn and Keras versions it was made "
+        f"with. {TRUST}",
+    )
+    _data_dir(train, "the labelled images")
+    train.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.joblib",
+        help="where to save the fitted pipeline",
+    )
+    _params(train, "crop__size='(64, 64)' or encode__weights=None")
+    _strip_suffix(train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="print the top-k emotions of images",
+        description="Print each image's most probable emotions, e.g. "
+        "'photo.jpg: 62.1% happy, 20.4% shocked'. Bad files (missing, empty, "
+        "truncated, not an image, too large...) never stop the run: each gets one "
+        "error line on stderr naming it and the problem, and every good file is "
+        "still predicted. Exit status: 0 when every image was predicted, 1 when "
+        "some could not be, 2 on usage errors (including a model file that is "
+        "missing, damaged or not a model). A model saved with other skemotion, "
+        f"scikit-learn or Keras versions gives a warning. {TRUST}",
+    )
+    predict.add_argument("model", metavar="MODEL.joblib")
+    predict.add_argument("images", metavar="IMAGE", nargs="+")
+    _top_k(predict)
+    _format(
+        predict,
+        ("text", "json", "csv"),
+        "text: one line per image; json: one JSON object per face and rank "
+        "(JSON Lines); csv: one row per face and rank, with a header. A bad "
+        "file gives an error record in json/csv, and an error line on stderr",
+    )
+    predict.add_argument(
+        "--all-faces",
+        action="store_true",
+        help="label every face found in an image, not only the largest",
+    )
+    predict.add_argument(
+        "--annotate",
+        metavar="DIR",
+        help="write each image to DIR with its face boxes and top-k labels drawn",
+    )
+    predict.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse images with more than N pixels, read from the file header "
+        "before decoding (default: the model's crop__max_pixels, 100000000)",
+    )
+    predict.add_argument(
+        "--max-file-size",
+        type=file_size,
+        default=256 * 1024 * 1024,
+        metavar="SIZE",
+        help="refuse files larger than SIZE, e.g. 50M or 1G (default: 256M)",
+    )
+
+    check = sub.add_parser(
+        "check",
+        help="look for problems in a folder of labelled images before training",
+        description="Audit DATA_DIR/<label>/* or DATA_DIR/{train,validation,test}/"
+        "<label>/*: counts per class and split, class imbalance, unreadable files, "
+        "byte-identical duplicates, the same image in two splits (leak) or under "
+        "two labels (conflict), images with no face or several faces, sizes and "
+        "modes. Exit status: 0 when no problem was found, 1 when some were, 2 on "
+        "usage errors.",
+    )
+    _data_dir(check, "the labelled images")
+    _format(check, ("text", "json"), "text for people, json for machines")
+    _detector(check, "face detector used to count faces")
+    check.add_argument(
+        "--no-faces", action="store_true", help="skip face detection (faster)"
+    )
+    _strip_suffix(check)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure a model on labelled images and write a report",
+        description="Evaluate MODEL on DATA_DIR/test (else DATA_DIR/validation, "
+        "else DATA_DIR/<label>/*): accuracy and per-class precision, recall and "
+        "F1; with --report DIR, also a confusion-matrix PNG, a PNG of the worst "
+        f"mistakes and a self-contained HTML report (model card). {TRUST}",
+    )
+    evaluate.add_argument("model", metavar="MODEL.joblib")
+    _data_dir(evaluate, "the labelled images")
+    evaluate.add_argument("--report", metavar="DIR", help="write the report here")
+    _format(evaluate, ("text", "json"), "text for people, json for machines")
+    _top_k(evaluate, "classes listed per mistake")
+    _strip_suffix(evaluate)
+
+    demo = sub.add_parser(
+        "demo",
+        help="reproduce the original post's experiment end to end",
+        description="Fetch the original post's 6-class data (or use the copy in "
+        "SKEMOTION_DATA), encode it, train, and report validation and "
+        "cross-validated accuracy and a few top-k predictions, with the weights "
+        "and precision used. Falls back to random VGG16 weights, and says so, "
+        "when ImageNet weights cannot be downloaded.",
+    )
+    demo.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="folder holding (or to receive) seed/; default: "
+        "$SKEMOTION_DATA or ~/skemotion_data",
+    )
+    demo.add_argument(
+        "--size",
+        type=positive_int,
+        default=None,
+        help="face crop side in pixels (default: the size an adapted weights "
+        "file was trained on, else 224 as in the post)",
+    )
+    _weights(demo, "imagenet", "the encoder's weights")
+    _precision(demo)
+    demo.add_argument(
+        "--folds",
+        type=positive_int,
+        default=5,
+        help="cross-validation folds (default: 5)",
+    )
+    _top_k(demo)
+    demo.add_argument(
+        "--n-examples",
+        type=positive_int,
+        default=4,
+        help="validation images whose predictions are printed",
+    )
+    _random_state(demo)
+    demo.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL.joblib",
+        help="also save the fitted pipeline here",
+    )
+
+    finetune = sub.add_parser(
+        "finetune",
+        help="adapt VGG16 to faces: train it on labelled images",
+        description="Train VGG16 (its top --trainable-blocks blocks; 5: all, from "
+        "scratch) with a dense head on DATA_DIR/<label>/<image> or "
+        "DATA_DIR/train/<label>/<image>, with the recipe for faces (per-image "
+        "standardisation, batch normalisation folded at export, warm-up and "
+        "cosine learning rate, label smoothing, augmentation, early stopping), "
+        "then write the adapted convolutional weights, with a record of how they "
+        "were made, to OUTPUT for VGG16Encoder(weights=OUTPUT), i.e. `skemotion "
+        "train --param encode__weights=OUTPUT`. With --checkpoint-dir, every "
+        "completed epoch is saved and running the same command again resumes. "
+        "Accuracy on DATA_DIR/test (else DATA_DIR/validation) is reported.",
+    )
+    _data_dir(finetune, "the labelled images")
+    finetune.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE.weights.h5",
+        help="where to write the adapted encoder weights",
+    )
+    _weights(finetune, "imagenet", "where training starts")
+    finetune.add_argument(
+        "--trainable-blocks",
+        type=int,
+        default=2,
+        choices=range(0, 6),
+        metavar="N",
+        help="train the top N of the 5 blocks (default: 2; 5: all)",
+    )
+    finetune.add_argument("--epochs", type=positive_int, default=30)
+    finetune.add_argument(
+        "--size",
+        type=positive_int,
+        default=224,
+        help="face crop side in pixels (default: 224; FER2013: 48)",
+    )
+    _detector(finetune, "face detector")
+    finetune.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="save every epoch here and resume from it",
+    )
+    finetune.add_argument("--no-augment", action="store_true")
+    finetune.add_argument(
+        "--no-cache-frozen",
+        action="store_true",
+        help="run the frozen blocks every epoch (fresh augmentation each batch) "
+        "instead of caching their activations once",
+    )
+    _precision(finetune)
+    _random_state(finetune)
+    _params(finetune, "finetune__learning_rate=1e-3 or finetune__batch_size=32")
+    finetune.add_argument(
+        "--model",
+        metavar="MODEL.joblib",
+        help="also save the fine-tuned pipeline (it predicts by itself)",
+    )
+    _strip_suffix(finetune)
+
+    for name, command in sub.choices.items():
+        command.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bars"
+        )
+        command.set_defaults(func=commands[name])
+    return parser
