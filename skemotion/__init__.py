@@ -29,6 +29,7 @@ from ._version import __version__ as __version__
 #: Sub-package or module of every public name.
 _PUBLIC = {
     ".classification": ("EmotionClassifier",),
+    ".demo": ("DemoResult", "run_demo"),
     ".datasets": (
         "FolderLayout",
         "UnreadableImagesWarning",

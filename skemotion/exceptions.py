@@ -34,15 +34,23 @@ class SkemotionError(Exception):
     Errors travel between processes (the cropper's worker processes, a
     cluster's workers): each one pickles as the arguments it was made with,
     whatever its constructor's signature.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words.
     """
 
-    def __new__(cls, *args, **kwargs):
-        self = super().__new__(cls, *args)
-        self._init_args = args
-        return self
+    def __init__(self, message: str) -> None:
+        # BaseException.__new__ keeps the constructor's own arguments in
+        # self.args, and pickling rebuilds the error from them: leave them
+        # (OSError's __new__ leaves them to __init__ when it is overridden).
+        if not self.args:
+            self.args = (message,)
+        self.message = message
 
-    def __reduce__(self):
-        return (type(self), self._init_args)
+    def __str__(self) -> str:
+        return self.message
 
 
 class ImageReadError(SkemotionError, ValueError):
@@ -70,11 +78,27 @@ class ImageReadError(SkemotionError, ValueError):
 
 
 class NoFaceError(ImageReadError):
-    """No face was found in an image and the policy is ``no_face="raise"``."""
+    """No face was found in an image and the policy is ``no_face="raise"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image.
+    reason : str
+        What the detector found, in words.
+    """
 
 
 class MultipleFacesError(ImageReadError):
-    """Several faces were found and the policy is ``multiple_faces="raise"``."""
+    """Several faces were found and the policy is ``multiple_faces="raise"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image.
+    reason : str
+        What the detector found, in words.
+    """
 
 
 class BadImagesError(SkemotionError, ValueError):
@@ -99,15 +123,33 @@ class BadImagesError(SkemotionError, ValueError):
 
 
 class WeightsError(SkemotionError, ValueError):
-    """Encoder weights could not be obtained or loaded."""
+    """Encoder weights could not be obtained or loaded.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words.
+    """
 
 
 class DownloadError(SkemotionError, OSError):
-    """A data set could not be downloaded or found locally."""
+    """A data set could not be downloaded or found locally.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words.
+    """
 
 
 class ChecksumError(DownloadError):
-    """A downloaded file does not match its expected sha256 checksum."""
+    """A downloaded file does not match its expected sha256 checksum.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words.
+    """
 
 
 class CheckpointError(SkemotionError, ValueError):
@@ -116,6 +158,11 @@ class CheckpointError(SkemotionError, ValueError):
     Raised by :class:`~skemotion.VGG16FineTuner` when ``checkpoint_dir``
     holds a run with other parameters or other training data, or files that
     are damaged.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in words.
     """
 
 

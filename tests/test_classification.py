@@ -7,15 +7,11 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import (
-    GridSearchCV,
-    StratifiedKFold,
-    check_cv,
-    cross_val_score,
-)
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skemotion import EmotionClassifier
+from skemotion._validation import stratified_holdout
 
 LABELS = np.array(["angry", "happy", "sad"])
 
@@ -69,11 +65,19 @@ def test_learns_separable_classes(blobs):
 
 
 def test_regression_is_classifier_and_stratified_cv(blobs):
-    # scikeras 0.13 + scikit-learn >= 1.7: is_classifier() was False
-    clf = EmotionClassifier()
-    assert is_classifier(clf)
-    _X, y = blobs
-    assert isinstance(check_cv(5, y, classifier=is_classifier(clf)), StratifiedKFold)
+    """scikeras 0.13 + scikit-learn >= 1.7: is_classifier() was False, so
+    cross_val_score(cv=3) used KFold: on labels sorted by class each test fold
+    held one class. Now every fold holds all three."""
+    assert is_classifier(EmotionClassifier())
+    X, y = blobs
+    order = np.argsort(y, kind="stable")
+
+    def classes_in_fold(estimator, X, y):
+        return len(set(y))
+
+    held = cross_val_score(small(epochs=1), X[order], y[order], cv=3,
+                           scoring=classes_in_fold)  # fmt: skip
+    assert held.tolist() == [3, 3, 3]
 
 
 def test_regression_probability_scorer_is_finite(blobs):
@@ -120,13 +124,22 @@ def test_early_stopping_on_validation_loss(blobs):
     assert "val_loss" not in no_val.history_ and len(no_val.history_["loss"]) == 3
 
 
-def test_hold_out_is_stratified(blobs):
-    X, _y = blobs
-    clf = small(validation_split=0.25)
-    y_codes = np.repeat(np.arange(3), 20)
-    _, y_train, _, (_X_val, y_val) = clf._hold_out(X, y_codes, None)
-    assert np.bincount(y_val).tolist() == [5, 5, 5]
-    assert len(y_train) == 45
+def test_hold_out_is_stratified_and_refuses_to_leave_nothing():
+    """The one hold-out of EmotionClassifier and VGG16FineTuner."""
+    labels = np.repeat(["a", "b", "c"], 20)
+    train, held_out = stratified_holdout(labels, 0.25, 0)
+    assert len(train) == 45 and len(held_out) == 15
+    assert sorted(np.unique(labels[held_out], return_counts=True)[1]) == [5, 5, 5]
+    assert set(train).isdisjoint(held_out) and len({*train, *held_out}) == 60
+    # ceil: any fraction holds at least one sample out
+    assert len(stratified_holdout(labels[:7], 0.01, 0)[1]) == 1
+    # a class with one sample cannot be stratified: the split is at random
+    odd = np.array(["a"] * 9 + ["b"])
+    train, held_out = stratified_holdout(odd, 0.2, 0)
+    assert len(held_out) == 2
+    with pytest.raises(ValueError, match="leaves no sample to train on"):
+        stratified_holdout(labels[:1], 0.1, 0)
+    assert len(stratified_holdout(labels, 0, 0)[1]) == 0
 
 
 def test_grid_search_clone_and_params(blobs):
@@ -151,16 +164,18 @@ def test_pickle_gives_identical_probabilities(blobs):
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "error", "match"),
     [
-        {"optimizer": "lbfgs"},
-        {"dropout": 1.5},
-        {"learning_rate": 0},
-        {"hidden_layer_sizes": (16, 0)},
-        {"epochs": 0},
+        ({"optimizer": "lbfgs"}, InvalidParameterError, "'optimizer' parameter"),
+        ({"dropout": 1.5}, InvalidParameterError, "'dropout' parameter"),
+        ({"learning_rate": 0}, InvalidParameterError, "'learning_rate' parameter"),
+        ({"epochs": 0}, InvalidParameterError, "'epochs' parameter"),
+        ({"loss": "mse"}, InvalidParameterError, "'loss' parameter"),
+        ({"hidden_layer_sizes": (16, 0)}, ValueError,
+         r"hidden_layer_sizes must be a tuple of positive ints, got \(16, 0\)"),
     ],
-)
-def test_invalid_parameters(params, blobs):
+)  # fmt: skip
+def test_invalid_parameters(params, error, match, blobs):
     X, y = blobs
-    with pytest.raises((InvalidParameterError, ValueError)):
+    with pytest.raises(error, match=match):
         small(**params).fit(X, y)

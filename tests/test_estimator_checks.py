@@ -24,7 +24,9 @@ before fit raises ``NotFittedError``, subset invariance, pickling).
 from __future__ import annotations
 
 import pickle
+from copy import deepcopy
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -37,12 +39,12 @@ from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_mixin_order,
     check_no_attributes_set_in_init,
+    check_param_validation,
     check_parameters_default_constructible,
     check_set_params,
     check_valid_tag_types,
     parametrize_with_checks,
 )
-from sklearn.utils.validation import check_is_fitted
 
 from skemotion import (
     EmotionClassifier,
@@ -126,39 +128,101 @@ def test_sklearn_checks_on_classifier(estimator, check):
     check(estimator)
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_param_validation(estimator):
+    """scikit-learn's own check_param_validation, on every estimator.
+
+    It fits on a 2-D table, but every estimator validates its parameters
+    before it looks at the data, so a bad parameter is an
+    ``InvalidParameterError`` naming it whatever the input.
+    """
+    check_param_validation(type(estimator).__name__, clone(estimator))
+
+
 @pytest.fixture(scope="module")
-def image_stages(seed_dir):
+def fitted_cases(seed_dir, shared_data):
+    """Each image estimator with real input it takes: paths, crops, gray faces."""
+    from skemotion import load_image_folder
+
     paths = np.array(
         sorted(str(p) for p in (seed_dir / "train" / "sad_face").iterdir())[:5],
         dtype=object,
     )
     crops = FaceCropper(size=48).transform(paths)
     gray = GrayscaleConverter().fit_transform(crops)
-    return [
-        (FaceCropper(size=48), paths),
-        (GrayscaleConverter(), crops),
-        (VGG16Encoder(weights=None, random_state=0, pooling="avg"), gray),
-    ]
+    fer, labels = load_image_folder(shared_data / "fer2013" / "train")
+    keep = [i for c in ("happy", "sad") for i in np.flatnonzero(labels == c)[:4]]
+    faces = GrayscaleConverter().fit_transform(
+        FaceCropper(detector="none", size=32).transform(fer[keep])
+    )
+    tuner = VGG16FineTuner(weights=None, trainable_blocks=1, epochs=1,
+                           hidden_layer_sizes=(8,), validation_split=0,
+                           random_state=0, progress=False)  # fmt: skip
+    return {
+        "FaceCropper": (FaceCropper(size=48), paths, None),
+        "GrayscaleConverter": (GrayscaleConverter(), crops, None),
+        "VGG16Encoder": (
+            VGG16Encoder(weights=None, random_state=0, pooling="avg"),
+            gray,
+            None,
+        ),
+        "VGG16FineTuner": (tuner, faces, labels[keep]),
+    }
 
 
-@pytest.mark.parametrize(
-    "index", [0, 1, 2], ids=["FaceCropper", "GrayscaleConverter", "VGG16Encoder"]
-)
-def test_image_native_contract(image_stages, index):
-    estimator, X = image_stages[index]
-    params_before = estimator.get_params()
-    if index > 0:
+IMAGE_ESTIMATORS = [
+    "FaceCropper",
+    "GrayscaleConverter",
+    "VGG16Encoder",
+    "VGG16FineTuner",
+]
+
+
+@pytest.mark.parametrize("name", IMAGE_ESTIMATORS)
+def test_dict_unchanged_on_images(fitted_cases, name):
+    """scikit-learn's check_dict_unchanged, on images: predicting or
+    transforming changes nothing in the estimator."""
+    estimator, X, y = fitted_cases[name]
+    estimator = clone(estimator).fit(X, y)
+    for method in ("predict", "transform", "decision_function", "predict_proba",
+                   "score"):  # fmt: skip
+        if hasattr(estimator, method):
+            before = estimator.__dict__.copy()
+            args = (X, y) if method == "score" else (X,)
+            getattr(estimator, method)(*args)
+            assert estimator.__dict__ == before, f"{name}.{method} changes __dict__"
+
+
+@pytest.mark.parametrize("name", IMAGE_ESTIMATORS)
+def test_estimators_overwrite_params_on_images(fitted_cases, name):
+    """scikit-learn's check_estimators_overwrite_params, on images: fit does
+    not change or mutate any parameter (compared by joblib's deep hash)."""
+    estimator, X, y = fitted_cases[name]
+    estimator = clone(estimator)
+    params = deepcopy(estimator.get_params())
+    estimator.fit(X, y)
+    for key, value in estimator.get_params().items():
+        assert joblib.hash(value) == joblib.hash(params[key]), (name, key)
+
+
+@pytest.mark.parametrize("name", IMAGE_ESTIMATORS)
+def test_image_native_contract(fitted_cases, name):
+    """The data-dependent rest of the contract, on images: fit returns self,
+    a fresh estimator raises NotFittedError, subset invariance, a repeated
+    fit gives the same result, pickling keeps it, feature names out."""
+    estimator, X, y = fitted_cases[name]
+    estimator = clone(estimator)
+    output = "predict_proba" if hasattr(estimator, "predict_proba") else "transform"
+    if name != "FaceCropper":  # stateless: nothing to fit but its parameters
         with pytest.raises(NotFittedError):
-            estimator.transform(X)
-    fitted = estimator.fit(X)
-    assert fitted is estimator  # fit returns self
-    check_is_fitted(estimator)
-    assert estimator.get_params() == params_before  # fit changes no parameter
-    full = estimator.transform(X)
-    subset = estimator.transform(X[1:3])
-    np.testing.assert_allclose(subset, full[1:3], rtol=1e-5, atol=1e-4)
-    again = clone(estimator).fit(X).transform(X)  # idempotent, deterministic fit
-    np.testing.assert_allclose(again, full, rtol=1e-5, atol=1e-4)
+            getattr(estimator, output)(X)
+    assert estimator.fit(X, y) is estimator
+    full = getattr(estimator, output)(X)
+    np.testing.assert_allclose(getattr(estimator, output)(X[1:3]), full[1:3],
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
+    again = getattr(clone(estimator).fit(X, y), output)(X)
+    np.testing.assert_allclose(again, full, rtol=1e-4, atol=1e-4)
     restored = pickle.loads(pickle.dumps(estimator))
-    np.testing.assert_array_equal(restored.transform(X), full)
-    assert len(estimator.get_feature_names_out()) == int(np.prod(full.shape[1:]))
+    np.testing.assert_array_equal(getattr(restored, output)(X), full)
+    if output == "transform":
+        assert len(estimator.get_feature_names_out()) == int(np.prod(full.shape[1:]))

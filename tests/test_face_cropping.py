@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
@@ -15,7 +16,6 @@ from skemotion import (
     NoFaceError,
     read_image,
 )
-from skemotion.preprocessing._face_cropping import _resize
 
 
 def _images(folder: Path) -> list[str]:
@@ -66,7 +66,9 @@ def test_crop_is_the_face_box_with_margin(single):
     assert boxes.shape == (1, 4)
     left, top, right, bottom = boxes[0]
     got = FaceCropper(size=64, margin=0.0).transform([path])[0]
-    expected = _resize(image[top:bottom, left:right], (64, 64))
+    # the box itself, shrunk to 64x64 with area averaging (no margin)
+    face = image[top:bottom, left:right]
+    expected = cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(got, expected)
     # a margin widens the crop: the face then fills less of it
     wide = FaceCropper(size=64, margin=0.5).transform([path])[0]
@@ -77,7 +79,8 @@ def test_no_face_policy(no_face):
     paths = no_face[:3]
     full = FaceCropper(size=32, no_face="full_image").transform(paths)
     for path, crop in zip(paths, full, strict=True):
-        np.testing.assert_array_equal(crop, _resize(read_image(path), (32, 32)))
+        whole = cv2.resize(read_image(path), (32, 32), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(crop, whole)
     with pytest.raises(BadImagesError) as info:
         FaceCropper(size=32, no_face="raise").transform(paths)
     assert len(info.value.errors) == 3
@@ -93,7 +96,8 @@ def test_multiple_faces_policy(multi):
     assert areas[0] == areas.max()  # largest first
     largest = FaceCropper(size=32, margin=0).transform([path])[0]
     left, top, right, bottom = boxes[0]
-    expected = _resize(read_image(path)[top:bottom, left:right], (32, 32))
+    face = read_image(path)[top:bottom, left:right]
+    expected = cv2.resize(face, (32, 32), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(largest, expected)
     with pytest.raises(BadImagesError) as info:
         FaceCropper(multiple_faces="raise").transform([path])

@@ -231,10 +231,13 @@ default="rmsprop"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Feature vectors.
         y : array-like of shape (n_samples,)
+            Labels.
         classes : array-like of shape (n_classes,), optional
             Every class, on the first call.
         sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples in the loss.
         **kwargs
             Passed to scikeras' ``partial_fit``.
 
@@ -256,6 +259,8 @@ default="rmsprop"
         ----------
         X : array-like of shape (n_samples, n_features)
             Feature vectors.
+        **kwargs
+            Passed to scikeras' ``predict_proba``.
 
         Returns
         -------
@@ -271,6 +276,8 @@ default="rmsprop"
         ----------
         X : array-like of shape (n_samples, n_features)
             Feature vectors.
+        **kwargs
+            Passed to :meth:`predict_proba`.
 
         Returns
         -------

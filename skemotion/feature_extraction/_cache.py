@@ -60,14 +60,24 @@ class FeatureCache:
 
     @property
     def hits(self) -> int:
+        """Look-ups of this location answered from the cache, in this process."""
         return _COUNTS[(self.location, "hits")]
 
     @property
     def misses(self) -> int:
+        """Look-ups of this location not in the cache, in this process."""
         return _COUNTS[(self.location, "misses")]
 
     def count(self, *, hits: int = 0, misses: int = 0) -> None:
-        """Add look-ups made elsewhere (in worker processes) to the counts."""
+        """Add look-ups made elsewhere (in worker processes) to the counts.
+
+        Parameters
+        ----------
+        hits : int, default=0
+            Look-ups answered from the cache.
+        misses : int, default=0
+            Look-ups not found.
+        """
         with _COUNTS_LOCK:
             _COUNTS[(self.location, "hits")] += hits
             _COUNTS[(self.location, "misses")] += misses
@@ -93,7 +103,21 @@ class FeatureCache:
 
     @staticmethod
     def key(kind: str, content: bytes | str, params: dict) -> str:
-        """A key from a kind of result, the input's bytes and the parameters."""
+        """A key from a kind of result, the input's bytes and the parameters.
+
+        Parameters
+        ----------
+        kind : str
+            What is stored (``"crop"``, ``"vgg16"``): a sub-folder.
+        content : bytes or str
+            The input (an image file's bytes, a crop's pixels).
+        params : dict
+            Every parameter that changes the result (JSON-serialisable).
+
+        Returns
+        -------
+        key : str
+        """
         digest = hashlib.sha256()
         header = json.dumps(
             {"kind": kind, "format": CACHE_FORMAT, "params": params},
@@ -108,7 +132,18 @@ class FeatureCache:
         return self.location / kind / key[-64:-62] / f"{key}.npz"
 
     def get(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays stored under ``key``, by name, or None."""
+        """The arrays stored under ``key``, by name, or None.
+
+        Parameters
+        ----------
+        key : str
+            From :meth:`key`.
+
+        Returns
+        -------
+        arrays : dict of str to ndarray, or None
+            None when nothing is stored (or the file is unreadable).
+        """
         try:
             with np.load(self._path(key), allow_pickle=False) as stored:
                 value = {name: stored[name] for name in stored.files}
@@ -119,7 +154,15 @@ class FeatureCache:
         return value
 
     def put(self, key: str, **arrays: np.ndarray) -> None:
-        """Store named arrays under ``key``, atomically (never half a file)."""
+        """Store named arrays under ``key``, atomically (never half a file).
+
+        Parameters
+        ----------
+        key : str
+            From :meth:`key`.
+        **arrays : ndarray
+            The arrays, by name.
+        """
         with atomic_path(self._path(key), suffix=".tmp") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)

@@ -255,7 +255,7 @@ class VGG16Encoder(
     """
 
     _parameter_constraints: dict = {
-        "weights": [StrOptions({"imagenet"}), str, os.PathLike, None],
+        "weights": [str, os.PathLike, None],  # "imagenet" or a file
         "pooling": [StrOptions({"flatten", "avg", "max"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],

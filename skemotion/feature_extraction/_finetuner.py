@@ -235,6 +235,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     epochs : int, default=30
         Most epochs; early stopping may end sooner.
     batch_size : int, default=64
+        Images per gradient step.
     patience : int or None, default=5
         Epochs without a better validation loss before training stops; the
         weights of the best epoch are kept. ``None``: never stop early.
@@ -325,7 +326,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "weights": [StrOptions({"imagenet"}), str, os.PathLike, None],
+        "weights": [str, os.PathLike, None],  # "imagenet" or a file
         "random_init": [StrOptions({"he", "glorot"})],
         "trainable_blocks": [Interval(Integral, 0, 5, closed="both")],
         "batch_norm": [StrOptions({"auto"}), "boolean"],
@@ -792,6 +793,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_images, height, width, 3)
+            Face crops of the size trained on.
 
         Returns
         -------
@@ -821,6 +823,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_images, height, width, 3)
+            Face crops of the size trained on.
 
         Returns
         -------
@@ -835,8 +838,11 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_images, height, width, 3)
+            Face crops of the size trained on.
         y : array-like of shape (n_images,)
+            Their labels.
         sample_weight : array-like of shape (n_images,), default=None
+            Weight of each image in the accuracy.
 
         Returns
         -------

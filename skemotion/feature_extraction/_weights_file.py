@@ -101,7 +101,13 @@ class WeightsInfo:
     created: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain JSON-ready values."""
+        """The record as plain JSON-ready values.
+
+        Returns
+        -------
+        record : dict
+            Every field, ``input_size`` as a list.
+        """
         record = asdict(self)
         record["input_size"] = list(self.input_size)
         return record

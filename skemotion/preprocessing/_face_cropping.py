@@ -186,11 +186,6 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         above that changes the crop, so repeated work (cross-validation,
         grid search, a second run) reads and detects each image once.
 
-    Attributes
-    ----------
-    size_ : tuple of (int, int)
-        The validated output ``(height, width)``, set by :meth:`fit`.
-
     See Also
     --------
     GrayscaleConverter : the next step of the pipeline.
@@ -199,7 +194,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     Notes
     -----
     The transformer is stateless: :meth:`fit` only validates the parameters,
-    and :meth:`transform` works without it. Every path is read and checked
+    learns nothing and sets no fitted attribute, and :meth:`transform` works
+    without it. Every path is read and checked
     before any crop is returned; when some files are bad, one
     :class:`~skemotion.exceptions.BadImagesError` lists every one of them.
 
@@ -280,7 +276,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self : FaceCropper
         """
         check_paths(X)
-        self.size_ = normalize_size(self.size)
+        normalize_size(self.size)
         return self
 
     def transform(self, X) -> np.ndarray:
