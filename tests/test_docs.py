@@ -41,8 +41,8 @@ def _documented() -> list[str]:
         names.append(f"{obj.__module__}.{obj.__qualname__}")
         if inspect.isclass(obj) and not issubclass(obj, BaseException):
             for attr, value in vars(obj).items():
-                if not attr.startswith("_") and (callable(value) or
-                                                 isinstance(value, property)):  # fmt: skip
+                public = not attr.startswith("_")
+                if public and (callable(value) or isinstance(value, property)):
                     names.append(f"{obj.__module__}.{obj.__qualname__}.{attr}")
     return names
 
