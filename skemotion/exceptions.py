@@ -53,7 +53,24 @@ class SkemotionError(Exception):
         return self.message
 
 
-class ImageReadError(SkemotionError, ValueError):
+class _FileError(SkemotionError):
+    """An error about one file: ``PATH: reason`` (base of the file errors).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    reason : str
+        What is wrong with it, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ImageReadError(_FileError, ValueError):
     """One file could not be used as an image.
 
     Raised for a file that does not exist, is a folder or a special file
@@ -70,11 +87,6 @@ class ImageReadError(SkemotionError, ValueError):
     reason : str
         What is wrong with it, in words.
     """
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class NoFaceError(ImageReadError):
@@ -166,7 +178,7 @@ class CheckpointError(SkemotionError, ValueError):
     """
 
 
-class ModelFileError(SkemotionError, ValueError):
+class ModelFileError(_FileError, ValueError):
     """A model file could not be loaded.
 
     Raised by :func:`~skemotion.load_model` for a file that is missing,
@@ -181,11 +193,6 @@ class ModelFileError(SkemotionError, ValueError):
     reason : str
         What is wrong with it, in words.
     """
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 class ModelVersionWarning(UserWarning):

@@ -29,6 +29,7 @@ from copy import deepcopy
 import joblib
 import numpy as np
 import pytest
+from numpydoc.docscrape import ClassDoc
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
@@ -203,6 +204,27 @@ def test_estimators_overwrite_params_on_images(fitted_cases, name):
     estimator.fit(X, y)
     for key, value in estimator.get_params().items():
         assert joblib.hash(value) == joblib.hash(params[key]), (name, key)
+
+
+@pytest.mark.parametrize("name", [*IMAGE_ESTIMATORS, "EmotionClassifier"])
+def test_every_fitted_attribute_is_documented(fitted_cases, name):
+    """Each public attribute fit sets is in the class's Attributes section."""
+    if name == "EmotionClassifier":
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(20, 4)).astype(np.float32), np.array(["a", "b"] * 10)
+        estimator = EmotionClassifier(hidden_layer_sizes=(4,), epochs=1,
+                                      random_state=0, progress=False)  # fmt: skip
+    else:
+        estimator, X, y = fitted_cases[name]
+        estimator = clone(estimator)
+    estimator.fit(X, y)
+    fitted = {k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")}
+    documented = {
+        part.strip()
+        for entry in ClassDoc(type(estimator))["Attributes"]
+        for part in entry.name.split(",")
+    }
+    assert fitted - documented == set()
 
 
 @pytest.mark.parametrize("name", IMAGE_ESTIMATORS)

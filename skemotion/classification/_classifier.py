@@ -116,6 +116,21 @@ default="rmsprop"
         Length of the input feature vectors.
     precision_ : {"float32", "bfloat16"}
         What the hidden layers computed in (``precision`` resolved).
+    n_classes_ : int
+        Number of classes.
+    X_dtype_, y_dtype_ : numpy dtype
+        Data types of the training features and labels (kept by scikeras).
+    X_shape_ : tuple of int
+        Shape of the training features.
+    y_ndim_ : int
+        Dimensions of the training labels.
+    target_type_ : str
+        scikit-learn's type of the target (``"binary"``, ``"multiclass"``).
+    n_outputs_, n_outputs_expected_ : int
+        Outputs of the network, as scikeras counts them.
+    feature_encoder_, target_encoder_ : transformer
+        scikeras' encoders of the features and of the labels (labels to class
+        indices and back).
 
     Examples
     --------

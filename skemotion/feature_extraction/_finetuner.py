@@ -48,9 +48,6 @@ from .._keras import (
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
-    conv_layer_names,
-    dense_head,
-    fold_batch_norm,
     make_optimizer,
     predict_in_batches,
     recalibrate_batch_norm,
@@ -64,8 +61,15 @@ from .._validation import (
 )
 from .._version import __version__
 from ..exceptions import CheckpointError
+from ._activation_cache import frozen_activations
 from ._checkpoints import CheckpointStore
 from ._encoder import MIN_INPUT_SIZE, load_vgg16, preprocess_images
+from ._finetune_network import (
+    assemble,
+    export_plain_vgg16,
+    he_rescale,
+    trained_convs,
+)
 from ._training import (
     batch_rng,
     best_epoch_callback,
@@ -79,8 +83,6 @@ __all__ = ["VGG16FineTuner", "augment_faces"]
 
 logger = logging.getLogger(__name__)
 
-#: Typical standard deviation of "caffe" inputs (0-255 minus the channel means).
-_INPUT_STD = 64.0
 #: Rows per call when the network only predicts (no gradients: bigger is fine).
 _PREDICT_BATCH = 128
 #: Batches of training images that re-estimate the batch-norm statistics.
@@ -160,11 +162,6 @@ def _digest_arrays(*arrays) -> str:
         h.update(str((a.shape, a.dtype.str)).encode())
         h.update(memoryview(a).cast("B"))
     return h.hexdigest()
-
-
-def _block_of(layer_name: str) -> int:
-    """The VGG16 block (1-5) a layer belongs to (``block3_conv2_bn`` -> 3)."""
-    return int(layer_name[len("block")])
 
 
 class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
@@ -460,63 +457,26 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         X, codes = self._check_training_data(X, y)
         seed = self._seed()
         train_idx, val_idx = stratified_holdout(codes, self.validation_split, seed)
-        self.input_shape_ = (int(X.shape[1]), int(X.shape[2]), 3)
-        self.n_features_in_ = int(np.prod(X.shape[1:]))
-        self.precision_ = resolve_precision(self.precision)
-        self.batch_norm_ = (
-            self.weights is None if self.batch_norm == "auto" else bool(self.batch_norm)
-        )
-        start = self._start_network(seed)
-        whole, frozen, trained = self._assemble(start, seed)
+        whole, frozen, trained = self._network(X, seed)
         self._fingerprint_value = self._fingerprint(X, codes, seed)
         self.training_data_sha256_ = _digest_arrays(X[train_idx], codes[train_idx])
         self.n_training_images_ = len(train_idx)
-
-        steps_per_epoch = math.ceil(len(train_idx) / self.batch_size)
-        cached = self.cache_frozen and frozen is not None
-        fitted = trained if cached else whole
-        self._compile(fitted, steps_per_epoch)
+        cached = frozen if self.cache_frozen and frozen is not None else None
+        fitted = trained if cached is not None else whole
+        self._compile(fitted, math.ceil(len(train_idx) / self.batch_size))
         store = self._checkpoint_store()
         record = store.load(fitted, fitted.optimizer) if store else None
         self.resumed_from_epoch_ = int(record["epoch"]) if record else 0
-        if record:
-            logger.info("resuming after epoch %d", self.resumed_from_epoch_)
         best = best_epoch_callback(
             self.patience if len(val_idx) else None,
             record["best"] if record else None,
             record["best_weights"] if record else None,
         )
         history = record["history"] if record else {}
-        to_train = self.resumed_from_epoch_ < self.epochs and not best.exhausted
-
-        targets = self._targets(codes)
-        sample_w = self._class_weights(codes[train_idx])[codes].astype(np.float32)
-        self.frozen_cache_seconds_ = 0.0
-        self.epoch_seconds_ = []
-        if to_train:
-            inputs = self._inputs(X, train_idx, frozen if cached else None, seed)
-            validation = None
-            if len(val_idx):
-                val_x = self._preprocess(X[val_idx])
-                if cached:
-                    val_x = predict_in_batches(frozen, val_x, _PREDICT_BATCH)
-                validation = (val_x, targets[val_idx], sample_w[val_idx])
-            batches = face_batches(
-                n_images=len(train_idx), batch_size=self.batch_size, seed=seed,
-                first_epoch=self.resumed_from_epoch_, targets=targets[train_idx],
-                sample_weight=sample_w[train_idx], make_inputs=inputs,
-            )  # fmt: skip
-            log = epoch_log(self.epochs, progress_enabled(self.progress), history)
-            callbacks = [best, log]
-            if store is not None:
-                callbacks.append(_checkpoint_callback(store, best, history))
-            fitted.fit(
-                batches, validation_data=validation, epochs=self.epochs,
-                initial_epoch=self.resumed_from_epoch_, callbacks=callbacks,
-                shuffle=False,  # the batches come in a seeded order already
-                verbose=0,
-            )  # fmt: skip
-            self.epoch_seconds_ = log.seconds
+        self.frozen_cache_seconds_, self.epoch_seconds_ = 0.0, []
+        if self.resumed_from_epoch_ < self.epochs and not best.exhausted:
+            self._train(fitted, cached, X, codes, (train_idx, val_idx), seed,
+                        callbacks=(best, store, history))  # fmt: skip
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
         self.n_epochs_ = len(self.history_.get("loss", []))
         if best.best_weights is not None:
@@ -526,20 +486,50 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         if self.batch_norm_:
             self._recalibrate(X[train_idx], seed)
         self.n_heldout_ = len(val_idx)
-        self.heldout_accuracy_ = None
-        if len(val_idx):
-            predicted = self.predict(X[val_idx])
-            self.heldout_accuracy_ = float(
-                np.mean(predicted == self.classes_[codes[val_idx]])
-            )
+        self.heldout_accuracy_ = (
+            float(self.score(X[val_idx], self.classes_[codes[val_idx]]))
+            if len(val_idx) else None
+        )  # fmt: skip
         return self
+
+    def _train(self, fitted, frozen, X, codes, split, seed, *, callbacks) -> None:
+        """Keras' fit over seeded batches, from the epoch a checkpoint ended."""
+        best, store, history = callbacks
+        train_idx, val_idx = split
+        targets = np.eye(len(self.classes_), dtype=np.float32)[codes]
+        sample_w = self._class_weights(codes[train_idx])[codes].astype(np.float32)
+        validation = None
+        if len(val_idx):
+            val_x = preprocess_images(X[val_idx], self.preprocessing_)
+            if frozen is not None:
+                val_x = predict_in_batches(frozen, val_x, _PREDICT_BATCH)
+            validation = (val_x, targets[val_idx], sample_w[val_idx])
+        batches = face_batches(
+            n_images=len(train_idx), batch_size=self.batch_size, seed=seed,
+            first_epoch=self.resumed_from_epoch_, targets=targets[train_idx],
+            sample_weight=sample_w[train_idx],
+            make_inputs=self._inputs(X[train_idx], frozen, seed),
+        )  # fmt: skip
+        log = epoch_log(self.epochs, progress_enabled(self.progress), history)
+        steps = [best, log]
+        if store is not None:
+            steps.append(_checkpoint_callback(store, best, history))
+        if self.resumed_from_epoch_:
+            logger.info("resuming after epoch %d", self.resumed_from_epoch_)
+        fitted.fit(
+            batches, validation_data=validation, epochs=self.epochs,
+            initial_epoch=self.resumed_from_epoch_, callbacks=steps,
+            shuffle=False,  # the batches come in a seeded order already
+            verbose=0,
+        )  # fmt: skip
+        self.epoch_seconds_ = log.seconds
 
     def _recalibrate(self, images: np.ndarray, seed: int) -> None:
         """Batch-norm statistics of the kept weights, on training images."""
         order = np.random.default_rng([seed, 9]).permutation(len(images))
         size = self.batch_size
         batches = (
-            self._preprocess(images[order[s : s + size]])
+            preprocess_images(images[order[s : s + size]], self.preprocessing_)
             for s in range(0, min(len(images), _RECALIBRATION_BATCHES * size), size)
         )
         recalibrate_batch_norm(self.model_, batches)
@@ -565,16 +555,23 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     # --------------------------------------------------------------- network
-    def _trained_convs(self) -> list[str]:
-        first = 6 - self.trainable_blocks
-        return [name for name in conv_layer_names() if _block_of(name) >= first]
+    def _network(self, X: np.ndarray, seed: int):
+        """Resolve the recipe, load the start weights, assemble the network.
 
-    def _start_network(self, seed: int):
-        """VGG16 with the start weights; sets ``weights_used_``, ``preprocessing_``."""
-        model, used, key, info = load_vgg16(
+        Sets ``input_shape_``, ``n_features_in_``, ``precision_``,
+        ``batch_norm_``, ``preprocessing_``, ``weights_used_`` and
+        ``learning_rate_``; returns ``(whole, frozen, trained)``.
+        """
+        self.input_shape_ = (int(X.shape[1]), int(X.shape[2]), 3)
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.precision_ = resolve_precision(self.precision)
+        self.batch_norm_ = (
+            self.weights is None if self.batch_norm == "auto" else bool(self.batch_norm)
+        )
+        start, used, key, info = load_vgg16(
             self.weights, self.input_shape_, pooling="none",
             precision=self.precision_, random_state=seed,
-            batch_norm=self._trained_convs() if self.batch_norm_ else False,
+            batch_norm=self._batch_norm_convs(),
         )  # fmt: skip
         if self.preprocessing != "auto":
             self.preprocessing_ = self.preprocessing
@@ -583,75 +580,32 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         else:
             self.preprocessing_ = info.preprocessing if info else "caffe"
         if self.weights is None and self.random_init == "he":
-            # He-uniform from the same draw: Glorot's limit sqrt(6 / (fan_in +
-            # fan_out)) becomes sqrt(6 / fan_in)
-            for name in conv_layer_names():
-                layer = model.get_layer(name)
-                kernel, bias = layer.get_weights()
-                kh, kw, fan_in_ch, fan_out_ch = kernel.shape
-                fan_in, fan_out = kh * kw * fan_in_ch, kh * kw * fan_out_ch
-                scale = np.sqrt((fan_in + fan_out) / fan_in)
-                if name == "block1_conv1" and self.preprocessing_ == "caffe":
-                    scale /= _INPUT_STD  # inputs are 0-255 minus means, not unit-scale
-                layer.set_weights([kernel * scale, bias])
+            he_rescale(start, caffe_inputs=self.preprocessing_ == "caffe")
             used = used.replace("random", "random He")
             key = None if key is None else key + ":he"
-        self.weights_used_ = used
-        self._weights_key = key
-        if self.learning_rate == "auto":
-            self.learning_rate_ = 1e-3 if self.weights is None else 1e-4
-        else:
-            self.learning_rate_ = float(self.learning_rate)
-        return model
+        self.weights_used_, self._weights_key = used, key
+        self.learning_rate_ = (
+            (1e-3 if self.weights is None else 1e-4)
+            if self.learning_rate == "auto" else float(self.learning_rate)
+        )  # fmt: skip
+        return self._assemble(start, seed)
+
+    def _batch_norm_convs(self) -> list[str]:
+        """The convolutions followed by batch norm: the trained ones, or none."""
+        return trained_convs(self.trainable_blocks) if self.batch_norm_ else []
 
     def _assemble(self, start, seed: int):
-        """The start network split into a frozen part and a trained part with
-        the head: ``(whole, frozen or None, trained)``, sharing layers."""
-        import keras
-        from keras import layers
-
-        policy = "mixed_bfloat16" if self.precision_ == "bfloat16" else "float32"
-        first_trained = 6 - self.trainable_blocks
-        chain = [layer for layer in start.layers[1:] if layer.name != "features"]
-        frozen_layers = [lay for lay in chain if _block_of(lay.name) < first_trained]
-        trained_layers = [lay for lay in chain if _block_of(lay.name) >= first_trained]
-        for layer in frozen_layers:
-            layer.trainable = False
-        pool = {
-            "flatten": layers.Flatten(dtype=policy, name="head_flatten"),
-            "avg": layers.GlobalAveragePooling2D(dtype=policy, name="head_avg"),
-            "max": layers.GlobalMaxPooling2D(dtype=policy, name="head_max"),
-        }[self.pooling]
-        trained_layers.append(pool)
-
-        def run(tensor, stack):
-            for layer in stack:
-                tensor = layer(tensor)
-            return tensor
-
-        image = keras.Input(shape=self.input_shape_, name="image")
-        frozen = None
-        if frozen_layers:
-            frozen = keras.Model(image, run(image, frozen_layers), name="frozen")
-            middle = keras.Input(shape=frozen.output_shape[1:], name="frozen_output")
-        else:
-            middle = keras.Input(shape=self.input_shape_, name="image_in")
-        probabilities = dense_head(
-            run(middle, trained_layers), self.hidden_layer_sizes, len(self.classes_),
-            dropout=self.dropout, input_dropout=True, precision=self.precision_,
-            seed=seed,
+        return assemble(
+            start, trainable_blocks=self.trainable_blocks, pooling=self.pooling,
+            hidden_layer_sizes=self.hidden_layer_sizes, dropout=self.dropout,
+            n_classes=len(self.classes_), precision=self.precision_, seed=seed,
         )  # fmt: skip
-        trained = keras.Model(middle, probabilities, name="trained")
-        whole = keras.Model(
-            image, trained(frozen(image) if frozen is not None else image), name="whole"
-        )
-        return whole, frozen, trained
 
     def _build_network(self):
         """The architecture again (for unpickling): weights are set after."""
         start = build_vgg16(
             self.input_shape_, pooling="none", precision=self.precision_,
-            batch_norm=self._trained_convs() if self.batch_norm_ else False,
+            batch_norm=self._batch_norm_convs(),
         )  # fmt: skip
         whole, _, _ = self._assemble(start, 0)
         return whole
@@ -674,33 +628,33 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ data
-    def _preprocess(self, images: np.ndarray) -> np.ndarray:
-        return preprocess_images(images, self.preprocessing_)
-
-    def _targets(self, codes: np.ndarray) -> np.ndarray:
-        return np.eye(len(self.classes_), dtype=np.float32)[codes]
-
     def _augment(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return augment_faces(
             images, rng, flip=self.flip, shift=self.shift, rotation=self.rotation,
             zoom=self.zoom, brightness=self.brightness,
         )  # fmt: skip
 
-    def _inputs(self, X: np.ndarray, train_idx: np.ndarray, frozen, seed: int):
+    def _inputs(self, images: np.ndarray, frozen, seed: int):
         """``make_inputs(rows, epoch, batch)`` for :func:`face_batches`."""
-        images = X[train_idx]
+
+        def preprocess(batch):
+            return preprocess_images(batch, self.preprocessing_)
+
         if frozen is None:
 
             def live(rows, epoch, batch):
                 chosen = images[rows]
                 if self.augment:
-                    chosen = self._augment(
-                        chosen, batch_rng(seed, epoch, batch, "augment")
-                    )
-                return self._preprocess(chosen)
+                    rng = batch_rng(seed, epoch, batch, "augment")
+                    chosen = self._augment(chosen, rng)
+                return preprocess(chosen)
 
             return live
-        cached = self._frozen_activations(frozen, images, seed)
+        cached, self.frozen_cache_seconds_ = frozen_activations(
+            frozen, images, copies=self.augment_copies if self.augment else 0,
+            augment=self._augment, preprocess=preprocess, seed=seed,
+            progress=self.progress,
+        )  # fmt: skip
 
         def from_cache(rows, epoch, batch):
             version = batch_rng(seed, epoch, batch, "pick").integers(
@@ -709,34 +663,6 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             return cached[version, rows]
 
         return from_cache
-
-    def _frozen_activations(self, frozen, images: np.ndarray, seed: int) -> np.ndarray:
-        """The frozen blocks' output for each image and its augmented copies."""
-        import time
-
-        started = time.perf_counter()
-        copies = self.augment_copies if self.augment else 0
-        cached = np.empty(
-            (copies + 1, len(images), *frozen.output_shape[1:]), dtype=np.float32
-        )
-        show = progress_enabled(self.progress)
-        for k in range(copies + 1):
-            rng = np.random.default_rng([seed, 7, k])
-            starts = range(0, len(images), _PREDICT_BATCH)
-            if show:
-                from tqdm.auto import tqdm
-
-                starts = tqdm(starts, desc=f"Frozen blocks, copy {k + 1}/{copies + 1}",
-                              unit="batch", leave=False)  # fmt: skip
-            for s in starts:
-                batch = images[s : s + _PREDICT_BATCH]
-                if k:
-                    batch = self._augment(batch, rng)
-                cached[k, s : s + len(batch)] = predict_in_batches(
-                    frozen, self._preprocess(batch), _PREDICT_BATCH
-                )
-        self.frozen_cache_seconds_ = time.perf_counter() - started
-        return cached
 
     def _class_weights(self, train_codes: np.ndarray) -> np.ndarray:
         n = len(self.classes_)
@@ -808,7 +734,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             )
         proba = np.empty((len(X), len(self.classes_)), dtype=np.float32)
         for s in range(0, len(X), _PREDICT_BATCH):
-            x = self._preprocess(X[s : s + _PREDICT_BATCH])
+            x = preprocess_images(X[s : s + _PREDICT_BATCH], self.preprocessing_)
             p = predict_in_batches(self.model_, x, _PREDICT_BATCH)
             if self.flip_tta:
                 p = (
@@ -916,9 +842,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         path = Path(os.fspath(path))
         if not path.name.endswith(".weights.h5"):
             raise ValueError(f"{path}: the file name must end in .weights.h5")
-        plain = build_vgg16(self.input_shape_, pooling="none", precision="float32")
-        for name in conv_layer_names():
-            plain.get_layer(name).set_weights(self._conv_weights(name))
+        plain = export_plain_vgg16(self.model_, self.input_shape_)
         files_digest = None
         if training_files is not None:
             names = sorted(
@@ -947,26 +871,6 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         return write_weights_file(plain, path, info)
-
-    def _conv_weights(self, name: str) -> list[np.ndarray]:
-        """A convolution's kernel and bias, with its batch norm folded in."""
-        kernel, bias = self._layer(name).get_weights()
-        bn = self._layer(f"{name}_bn", required=False)
-        if bn is None:
-            return [kernel, bias]
-        gamma, beta, mean, variance = bn.get_weights()
-        return list(fold_batch_norm(kernel, bias, gamma, beta, mean, variance,
-                                    bn.epsilon))  # fmt: skip
-
-    def _layer(self, name: str, required: bool = True):
-        for model in self.model_.layers:
-            if hasattr(model, "layers"):
-                for layer in model.layers:
-                    if layer.name == name:
-                        return layer
-        if required:
-            raise KeyError(name)
-        return None
 
 
 def _checkpoint_callback(store: CheckpointStore, best, history: dict):
