@@ -249,3 +249,31 @@ def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):
     sample = str(next((shared_data / "seed" / "validation").rglob("*.jpg")))
     saved = joblib.load(tmp_path / "demo.joblib")
     assert saved.predict_proba([sample]).shape == (1, 6)
+
+
+def _run_cli(args: list[str], env_extra: dict | None = None):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "skemotion", *args],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+
+
+TF_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "TensorFlow binary")
+
+
+def test_tensorflow_chatter_stays_off_the_terminal(model_file, data_dir):
+    """A newcomer's terminal shows results and real problems only; a user who
+    set TensorFlow's log level, or asked for --verbose, gets its lines."""
+    image = str(next((data_dir / "validation").rglob("*.*")))
+    quiet = _run_cli(["predict", str(model_file), image])
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout.startswith(image)
+    assert not any(noise in quiet.stderr for noise in TF_NOISE), quiet.stderr
+    chosen = _run_cli(["predict", str(model_file), image],
+                      {"TF_CPP_MIN_LOG_LEVEL": "0"})  # fmt: skip
+    assert chosen.returncode == 0
+    assert any(noise in chosen.stderr for noise in TF_NOISE)
