@@ -12,18 +12,20 @@ import os
 import sys
 from pathlib import Path
 
-import skemotion
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's skemotion, whatever is installed
+
+import skemotion  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _write_cli_help() -> None:
     """Write every command's --help text for cli.rst to include."""
-    from skemotion.cli import _parser
+    from skemotion.cli._arguments import build_parser
+    from skemotion.cli._commands import COMMANDS
 
-    parser = _parser()
+    parser = build_parser(COMMANDS)
     sub = next(a for a in parser._actions if a.__class__.__name__.startswith("_Sub"))
     parts = [parser.format_help()]
     for name, command in sub.choices.items():

@@ -51,6 +51,7 @@ def pipeline(memory, **params):
     return make_emotion_pipeline(memory=memory, **{**defaults, **params})
 
 
+@pytest.mark.slow
 def test_grid_search_encodes_each_image_once(sample, work, tmp_path):
     paths, labels = sample
     cache = FeatureCache(tmp_path / "cache")

@@ -66,6 +66,7 @@ def _groups(hashes: dict[str, str], key) -> list[list[str]]:
 # --- the real seed folder -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seed_counts_and_balance(seed_report):
     assert seed_report.splits == ["train", "validation"]
     assert seed_report.labels == SEED_LABELS
@@ -86,6 +87,7 @@ def test_seed_counts_and_balance(seed_report):
     ]
 
 
+@pytest.mark.slow
 def test_seed_identical_groups_match_an_independent_count(seed_report, seed_hashes):
     # ../shared/README.md's "15 groups of byte-identical duplicates" are all
     # groups of identical files anywhere in the tree.
@@ -100,6 +102,7 @@ def test_seed_identical_groups_match_an_independent_count(seed_report, seed_hash
     assert all(len(g.splits) == len(g.labels) == 1 for g in seed_report.duplicates)
 
 
+@pytest.mark.slow
 def test_seed_leaks_and_conflicts(seed_report, seed_hashes):
     def spanning(part: int) -> list[list[str]]:
         groups = _groups(seed_hashes, lambda rel, digest: digest)
@@ -135,6 +138,7 @@ def test_seed_leaks_and_conflicts(seed_report, seed_hashes):
     assert sum(p.startswith("validation/") for g in leaks for p in g) == 2
 
 
+@pytest.mark.slow
 def test_seed_faces_sizes_modes_formats(seed_report):
     assert seed_report.detector == "hog"
     assert seed_report.faces_checked == 365
@@ -151,6 +155,7 @@ def test_seed_faces_sizes_modes_formats(seed_report):
     assert sum(seed_report.modes.values()) == sum(seed_report.formats.values()) == 365
 
 
+@pytest.mark.slow
 def test_seed_problems_text_and_json(seed_report):
     assert seed_report.has_problems
     problems = "\n".join(seed_report.problems)

@@ -142,6 +142,7 @@ def test_hold_out_is_stratified_and_refuses_to_leave_nothing():
     assert len(stratified_holdout(labels, 0, 0)[1]) == 0
 
 
+@pytest.mark.slow
 def test_grid_search_clone_and_params(blobs):
     X, y = blobs
     grid = GridSearchCV(

@@ -224,6 +224,7 @@ def test_train_without_images_is_a_usage_error(tmp_path, capsys):
     assert err.startswith("skemotion train: error: ") and "no images found" in err
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):
     """The README's main job, small: the real data, 2 folds, no ImageNet download."""
 

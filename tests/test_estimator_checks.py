@@ -125,6 +125,7 @@ def test_data_independent_sklearn_checks(estimator, check):
     ],
     expected_failed_checks=lambda est: CLASSIFIER_NOT_APPLICABLE,
 )
+@pytest.mark.slow
 def test_sklearn_checks_on_classifier(estimator, check):
     check(estimator)
 

@@ -106,6 +106,7 @@ def test_image_native_estimator_contract(faces):
         clone(tuner).fit(X, y[:-1])
 
 
+@pytest.mark.slow
 def test_export_changes_only_the_trained_blocks(faces, tmp_path):
     X, y = faces
     start = tmp_path / "start.weights.h5"
@@ -137,6 +138,7 @@ def test_export_changes_only_the_trained_blocks(faces, tmp_path):
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.slow
 def test_exported_file_is_plain_vgg16_computing_the_trained_features(
     faces, tmp_path, batch_norm
 ):
@@ -193,6 +195,7 @@ def test_standard_pipeline_on_adapted_weights(fer_paths, faces, tmp_path):
     np.testing.assert_array_equal(reloaded.predict_proba(paths[:3]), proba)
 
 
+@pytest.mark.slow
 def test_cached_frozen_activations_train_like_uncached(faces):
     """Without augmentation the cache is exact: both paths train the same."""
     X, y = faces
@@ -206,6 +209,7 @@ def test_cached_frozen_activations_train_like_uncached(faces):
         )
 
 
+@pytest.mark.slow
 def test_training_all_blocks_has_nothing_to_cache(faces):
     X, y = faces
     tuner = _tuner(trainable_blocks=5, epochs=1).fit(X, y)
@@ -213,6 +217,7 @@ def test_training_all_blocks_has_nothing_to_cache(faces):
     assert tuner.model_.get_layer("trained").get_layer("block1_conv1").trainable
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
     X, y = faces
     uninterrupted = _tuner(epochs=3).fit(X, y)
@@ -248,6 +253,7 @@ def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
                                rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_run_is_refused(faces, tmp_path):
     X, y = faces
     checkpoint = tmp_path / "ckpt"
@@ -266,6 +272,7 @@ def test_checkpoint_of_another_run_is_refused(faces, tmp_path):
         _tuner(random_state=None, checkpoint_dir=tmp_path / "other").fit(X, y)
 
 
+@pytest.mark.slow
 def test_pickled_tuner_predicts_the_same(faces, tmp_path):
     X, y = faces
     tuner = _tuner(epochs=1).fit(X, y)
@@ -280,6 +287,7 @@ def test_pickled_tuner_predicts_the_same(faces, tmp_path):
         reloaded.export_weights(tmp_path / "r.h5")
 
 
+@pytest.mark.slow
 def test_class_weights_change_the_loss(faces):
     """Weighing a class up changes the loss the network is trained on."""
     X, y = faces
@@ -325,6 +333,7 @@ def test_augment_faces_is_seeded_and_keeps_faces_upright(faces):
     assert 0 < mirrored < 8
 
 
+@pytest.mark.slow
 def test_cross_validation_and_clone(fer_paths):
     paths, labels = fer_paths
     pipe = make_finetune_pipeline(
@@ -343,6 +352,7 @@ def test_cross_validation_and_clone(fer_paths):
     np.testing.assert_allclose(scores, by_hand)
 
 
+@pytest.mark.slow
 def test_cli_finetune_then_train_on_the_adapted_weights(fer_paths, tmp_path, capsys):
     paths, labels = fer_paths
     data = tmp_path / "data"

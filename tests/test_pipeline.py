@@ -101,6 +101,7 @@ def test_fit_predict_on_real_images(fitted, seed_sample):
     assert len(fitted[:-1].get_feature_names_out()) == 512
 
 
+@pytest.mark.slow
 def test_cross_val_score_is_stratified(seed_sample):
     """cv=3 on the pipeline folds by class: each test fold holds every class.
 
@@ -120,6 +121,7 @@ def test_cross_val_score_is_stratified(seed_sample):
     assert np.isfinite(log_loss).all()
 
 
+@pytest.mark.slow
 def test_grid_search_over_any_step(seed_sample):
     paths, labels = seed_sample
     grid = GridSearchCV(

@@ -71,6 +71,7 @@ def encode_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_parallel_cropping_matches_serial(faces, caplog):
     with caplog.at_level(logging.INFO, logger="skemotion.preprocessing._face_cropping"):
         serial = list(FaceCropper(size=40).crop_each(faces))
@@ -111,6 +112,7 @@ def test_cropping_fills_the_cache_and_counts_each_look_up_once(faces, tmp_path, 
     np.testing.assert_array_equal(first, FaceCropper(size=40).transform(good))
 
 
+@pytest.mark.slow
 def test_streaming_pipeline_matches_plain_pipeline(sample, encode_calls):
     paths, labels = sample
     streamed = make_emotion_pipeline(chunk_size=5, **PARAMS).fit(paths, labels)
@@ -128,6 +130,7 @@ def test_streaming_pipeline_matches_plain_pipeline(sample, encode_calls):
     assert hasattr(plain, "predict_log_proba") is hasattr(streamed, "predict_log_proba")
 
 
+@pytest.mark.slow
 def test_parallel_streaming_pipeline_gives_the_same_model(sample):
     paths, labels = sample
     one = make_emotion_pipeline(chunk_size=4, **PARAMS).fit(paths, labels)
