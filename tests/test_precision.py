@@ -156,6 +156,7 @@ def test_global_dtype_policy_is_untouched(seed_sample, faces, tmp_path):
     assert keras.config.dtype_policy().name == before.name
 
 
+@pytest.mark.slow
 def test_persistence_keeps_the_precision(seed_sample, tmp_path):
     paths, labels = seed_sample
     pipe = make_emotion_pipeline(

@@ -51,6 +51,7 @@ def adapted(fer, tmp_path_factory):
     return tuner, tuner.export_weights(path, training_files=paths)
 
 
+@pytest.mark.slow
 def test_record_round_trips_with_the_file(fer, adapted):
     paths, X, y = fer
     tuner, path = adapted
