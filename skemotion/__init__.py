@@ -59,8 +59,10 @@ _PUBLIC = {
     ".persistence": ("load_model", "save_model"),
     ".pipeline": ("EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"),
     ".prediction": (
+        "ImagePrediction",
         "annotate_image",
         "format_topk",
+        "iter_predict_proba",
         "iter_predict_topk",
         "predict_topk",
         "top_k",

@@ -5,14 +5,17 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
 from .datasets._image_io import DEFAULT_MAX_FILE_SIZE
 
 __all__ = [
+    "ImagePrediction",
     "annotate_image",
     "format_topk",
+    "iter_predict_proba",
     "iter_predict_topk",
     "predict_topk",
     "top_k",
@@ -108,6 +111,136 @@ def _predict_chunk(rest, items: list[tuple], skip_bad: bool) -> dict:
     return out
 
 
+class ImagePrediction(NamedTuple):
+    """What the model says about one image (:func:`iter_predict_proba`).
+
+    Attributes
+    ----------
+    path : str
+        The image, as given.
+    boxes : ndarray of shape (n_faces, 4) or None
+        ``(left, top, right, bottom)`` of each face in the upright image, the
+        largest first (the whole image when no face was found); None for an
+        image that could not be used.
+    proba : ndarray of shape (n_faces, n_classes) or None
+        Each face's class probabilities, columns in the model's
+        ``classes_`` order; None for an image that could not be used.
+    error : str or None
+        Why the image could not be used, else None.
+    """
+
+    path: str
+    boxes: np.ndarray | None
+    proba: np.ndarray | None
+    error: str | None
+
+
+def _check_model(model):
+    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
+    if crop is None:
+        raise ValueError(
+            "model must be a fitted skemotion pipeline whose first step is a "
+            "FaceCropper named 'crop'"
+        )
+    return crop
+
+
+def iter_predict_proba(
+    model,
+    paths,
+    *,
+    all_faces: bool = False,
+    skip_bad: bool = False,
+    chunk_size: int = 128,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+) -> Iterator[ImagePrediction]:
+    """Every face's class probabilities, image by image, in chunks.
+
+    The engine behind :func:`iter_predict_topk`, :func:`predict_topk` and
+    the front ends, for callers that want every probability (a table of
+    results, a cluster's partitions): memory stays bounded by ``chunk_size``
+    images whatever the number of paths.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted pipeline from :func:`~skemotion.make_emotion_pipeline`
+        (its first step must be a :class:`~skemotion.FaceCropper` named
+        ``crop``).
+    paths : array-like of str or os.PathLike
+        Image files.
+    all_faces : bool, default=False
+        Every face found in an image, not only the one the cropper's
+        ``multiple_faces`` policy picks.
+    skip_bad : bool, default=False
+        Give bad files an :class:`ImagePrediction` whose ``error`` says why,
+        and yield each image as soon as its chunk is done. Without it, one
+        :class:`~skemotion.exceptions.BadImagesError` listing every bad file is
+        raised before anything is yielded: every file's header is checked
+        first (a missing, empty, oversized or non-image file stops everything
+        before any encoding), and a file whose pixel data turns out truncated
+        when it is decoded stops the encoding there; the results of the good
+        files (a few numbers per face, not images) are kept until every file
+        was read. Every front end follows this rule (``skemotion._streaming``).
+    chunk_size : int, default=128
+        Images cropped and encoded together.
+    max_file_size : int or None, default=268_435_456
+        Files larger than this many bytes (256 MiB) are bad files, refused
+        before they are opened. ``None`` disables the check. The pixel limit
+        is the cropper's ``max_pixels``.
+
+    Yields
+    ------
+    prediction : ImagePrediction
+        One per path, in input order.
+
+    Raises
+    ------
+    BadImagesError
+        When some files cannot be used and ``skip_bad`` is False; it lists
+        every one of them, each with its reason.
+    """
+    from ._streaming import iter_crop_chunks
+    from ._validation import check_paths
+
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    crop = _check_model(model)
+    if max_file_size != crop.max_file_size:
+        crop = copy.copy(crop)  # the model itself is left as it is
+        crop.max_file_size = max_file_size
+    rest = model[1:]
+    chunks = iter_crop_chunks(
+        crop, check_paths(paths), chunk_size=chunk_size, strict=not skip_bad,
+        all_faces=all_faces, progress=crop.progress,
+    )  # fmt: skip
+    if skip_bad:
+        for chunk in chunks:
+            yield from _predictions(chunk, _predict_chunk(rest, chunk, True))
+        return
+    # Strict: nothing is yielded before every file is known to be good. What
+    # is kept meanwhile is the probabilities (a few numbers per face).
+    done = []
+    for chunk in chunks:
+        done.extend(_predictions(chunk, _predict_chunk(rest, chunk, False)))
+    yield from done
+
+
+def _predictions(items: list[tuple], proba: dict) -> list[ImagePrediction]:
+    out = []
+    for i, (path, boxes, _, error) in enumerate(items):
+        if error is not None:
+            out.append(ImagePrediction(path, None, None, error.reason))
+        elif i not in proba:
+            out.append(ImagePrediction(path, None, None, "no face crop to label"))
+        elif isinstance(proba[i], str):
+            out.append(ImagePrediction(path, None, None, proba[i]))
+        else:
+            boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+            out.append(ImagePrediction(path, boxes, np.asarray(proba[i]), None))
+    return out
+
+
 def iter_predict_topk(
     model,
     paths,
@@ -138,15 +271,8 @@ def iter_predict_topk(
         Label every face found in an image, not only the one the cropper's
         ``multiple_faces`` policy picks.
     skip_bad : bool, default=False
-        Give bad files an error record instead of raising, and yield each
-        image's records as soon as its chunk is done. Without it, one
-        :class:`~skemotion.exceptions.BadImagesError` listing every bad file is
-        raised before any record is yielded: every file's header is checked
-        first (a missing, empty, oversized or non-image file stops everything
-        before any encoding), and a file whose pixel data turns out truncated
-        when it is decoded stops the encoding there; the records of the good
-        files (a few numbers per face, not images) are kept until every file
-        was read. Every front end follows this rule (``skemotion._streaming``).
+        Give bad files an error record instead of raising (the rule about
+        bad files is :func:`iter_predict_proba`'s).
     chunk_size : int, default=128
         Images cropped and encoded together.
     max_file_size : int or None, default=268_435_456
@@ -165,60 +291,31 @@ def iter_predict_topk(
         When some files cannot be used and ``skip_bad`` is False; it lists
         every one of them, each with its reason.
     """
-    from ._streaming import iter_crop_chunks
-    from ._validation import check_paths
-
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
-    if crop is None:
-        raise ValueError(
-            "model must be a fitted skemotion pipeline whose first step is a "
-            "FaceCropper named 'crop'"
-        )
-    if max_file_size != crop.max_file_size:
-        crop = copy.copy(crop)  # the model itself is left as it is
-        crop.max_file_size = max_file_size
-    rest, classes = model[1:], model.classes_
-    chunks = iter_crop_chunks(
-        crop, check_paths(paths), chunk_size=chunk_size, strict=not skip_bad,
-        all_faces=all_faces, progress=crop.progress,
-    )  # fmt: skip
-    if skip_bad:
-        for chunk in chunks:
-            yield from _records(chunk, _predict_chunk(rest, chunk, True), classes, k)
-        return
-    # Strict: nothing is yielded before every file is known to be good. What
-    # is kept meanwhile is the records (a few numbers per face), not images.
-    done = []
-    for chunk in chunks:
-        done.extend(_records(chunk, _predict_chunk(rest, chunk, False), classes, k))
-    yield from done
+    _check_model(model)
+    classes = model.classes_
+    for prediction in iter_predict_proba(
+        model, paths, all_faces=all_faces, skip_bad=skip_bad,
+        chunk_size=chunk_size, max_file_size=max_file_size,
+    ):  # fmt: skip
+        yield _records(prediction, classes, k)
 
 
-def _records(items: list[tuple], proba: dict, classes, k: int) -> list[list[dict]]:
-    """Each item's records, in order: its faces' top-k, or its error."""
-    out = []
-    for i, (path, boxes, _, error) in enumerate(items):
-        if error is not None:
-            out.append([_error_record(path, error.reason)])
-        elif i not in proba:
-            out.append([_error_record(path, "no face crop to label")])
-        elif isinstance(proba[i], str):
-            out.append([_error_record(path, proba[i])])
-        else:
-            records = []
-            ranked = top_k(proba[i], classes, k)
-            for face, (box, pairs) in enumerate(zip(boxes, ranked, strict=True)):
-                for rank, (label, p) in enumerate(pairs, start=1):
-                    records.append({
-                        "path": path, "face": face, "box": [int(v) for v in box],
-                        "rank": rank, "label": label, "probability": p, "error": None,
-                    })  # fmt: skip
-            out.append(records)
-    return out
+def _records(prediction: ImagePrediction, classes, k: int) -> list[dict]:
+    """One image's records: its faces' top-k, or its error."""
+    path, boxes, proba, error = prediction
+    if error is not None:
+        return [_error_record(path, error)]
+    records = []
+    ranked = top_k(proba, classes, k)
+    for face, (box, pairs) in enumerate(zip(boxes, ranked, strict=True)):
+        for rank, (label, p) in enumerate(pairs, start=1):
+            records.append({
+                "path": path, "face": face, "box": [int(v) for v in box],
+                "rank": rank, "label": label, "probability": p, "error": None,
+            })  # fmt: skip
+    return records
 
 
 def predict_topk(

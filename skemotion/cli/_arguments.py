@@ -205,6 +205,33 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="refuse images with more than N pixels, read from the file header "
         "before decoding (default: the model's crop__max_pixels, 100000000)",
     )
+    cluster = predict.add_argument_group(
+        "on a Dask cluster (needs skemotion[dask])",
+        "With --output, the images are split into partitions predicted by the "
+        "cluster's workers, each loading the model once; every partition becomes "
+        "a Parquet file in DIR (path, face box, top-k labels, every class's "
+        "probability, error). Running the same command again skips the "
+        "partitions already written.",
+    )
+    cluster.add_argument("--output", metavar="DIR", help="folder of the result files")
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    where.add_argument(
+        "--local-cluster",
+        type=positive_int,
+        metavar="N",
+        help="start a cluster of N worker processes on this machine, one thread each",
+    )
+    cluster.add_argument(
+        "--partition-size",
+        type=positive_int,
+        metavar="N",
+        help="images per partition (default: about 4 per worker)",
+    )
     predict.add_argument(
         "--max-file-size",
         type=file_size,

@@ -165,10 +165,72 @@ def _annotated_name(path: str, used: set[str]) -> str:
     return name
 
 
+def _predict_on_cluster(args) -> int:
+    """``predict --output DIR``: partitions on a Dask cluster, Parquet files."""
+    if args.scheduler is None and args.local_cluster is None:
+        raise UsageError("--output needs --scheduler ADDRESS or --local-cluster N")
+    unsupported = [
+        flag
+        for flag, used in (
+            ("--all-faces", args.all_faces),
+            ("--annotate", args.annotate),
+            ("--format", args.format != "text"),
+            ("--max-pixels", args.max_pixels is not None),
+        )
+        if used
+    ]
+    if unsupported:
+        raise UsageError(f"{', '.join(unsupported)} cannot be used with --output")
+    try:
+        from distributed import Client, LocalCluster
+
+        from ..distributed import predict_files
+    except ImportError:
+        raise UsageError("--output needs Dask: pip install 'skemotion[dask]'") from None
+    _load_model(args.model)  # a clear error here, not on every worker
+    if args.scheduler is not None:
+        try:
+            context = Client(args.scheduler, timeout=20)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {args.scheduler} ({exc})"
+            ) from None
+    else:
+        cluster = LocalCluster(
+            n_workers=args.local_cluster,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        context = Client(cluster)
+    with context as client:
+        run = predict_files(
+            args.model,
+            args.images,
+            args.output,
+            client=client,
+            partition_size=args.partition_size,
+            top_k=args.top_k,
+            progress=args.progress,
+        )
+        if args.local_cluster is not None:
+            cluster.close()
+    print(
+        f"{run.n_images} images in {run.n_partitions} partitions "
+        f"({run.n_skipped} found done) written to {run.output_dir}; "
+        f"{run.n_errors} could not be used; {run.seconds:.1f} s"
+    )
+    return EXIT_FAILED if run.n_errors else EXIT_OK
+
+
 def predict(args) -> int:
     from ..exceptions import SkemotionError
     from ..prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
 
+    if args.output is not None:
+        return _predict_on_cluster(args)
+    if args.scheduler is not None or args.local_cluster is not None:
+        raise UsageError("--scheduler and --local-cluster need --output DIR")
     model = _load_model(args.model)
     _set_progress(model, args.progress)
     if args.max_pixels is not None:

@@ -1,0 +1,91 @@
+"""A fitted model, loaded once in each worker process of a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+
+from distributed import WorkerPlugin
+
+__all__ = ["ModelPlugin", "load_counts", "worker_model"]
+
+logger = logging.getLogger(__name__)
+
+#: Models loaded in this process, by the model file's sha256 (tests count it).
+_LOADS: Counter = Counter()
+
+
+def load_counts() -> dict[str, int]:
+    """How many times this process loaded each model (by sha256)."""
+    return dict(_LOADS)
+
+
+def limit_threads(n_threads: int) -> None:
+    """One TensorFlow per worker process, with as many threads as the worker.
+
+    TensorFlow reads ``TF_NUM_INTRAOP_THREADS`` and ``TF_NUM_INTEROP_THREADS``
+    when it starts; once it has started in this process, the running
+    configuration is changed instead, where TensorFlow still allows it.
+    """
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(n_threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", str(n_threads))
+    import sys
+
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n_threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already ran something: keep it
+            logger.debug("TensorFlow's threads were set already", exc_info=True)
+
+
+class ModelPlugin(WorkerPlugin):
+    """Load a model file once per worker process (``Client.register_plugin``).
+
+    Registered under a name made from the file's sha256, so registering the
+    same model again does nothing, and a worker started later (a replacement
+    for one that died, or one added to the cluster) loads it when it starts.
+
+    Parameters
+    ----------
+    path : str
+        The model file (from :func:`~skemotion.save_model`), on a file system
+        every worker reads.
+    sha256 : str
+        The file's digest: what the name and the load counts go by.
+    """
+
+    idempotent = True
+
+    def __init__(self, path: str, sha256: str) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self.model = None
+
+    @property
+    def name(self) -> str:
+        return f"skemotion-model-{self.sha256[:16]}"
+
+    def setup(self, worker) -> None:
+        limit_threads(max(1, int(worker.state.nthreads)))
+        from ..persistence import load_model
+
+        self.model = load_model(self.path)
+        _LOADS[self.sha256] += 1
+        logger.info("%s: loaded %s (%d threads)", worker.address, self.path,
+                    worker.state.nthreads)  # fmt: skip
+
+    def teardown(self, worker) -> None:
+        self.model = None
+
+
+def worker_model(plugin_name: str):
+    """The model the plugin ``plugin_name`` loaded in this worker process."""
+    from distributed import get_worker
+
+    plugin = get_worker().plugins[plugin_name]
+    return plugin.model
