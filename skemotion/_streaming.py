@@ -29,7 +29,7 @@ import logging
 from collections.abc import Iterator
 
 from ._progress import progress_iter
-from .datasets._image_io import probe_image
+from .datasets._sources import probe_source, source_name
 from .exceptions import BadImagesError, ImageReadError
 
 __all__ = ["iter_crop_chunks"]
@@ -55,8 +55,8 @@ def iter_crop_chunks(
     Parameters
     ----------
     crop : FaceCropper
-    paths : list of str
-        Validated paths (``check_paths``).
+    paths : list of str or InMemoryImage
+        Validated sources (``as_sources``): paths or images in memory.
     chunk_size : int
         Items per chunk handed on (strict: good files only).
     strict : bool
@@ -69,8 +69,8 @@ def iter_crop_chunks(
 
     Yields
     ------
-    chunk : list of (path, boxes, crops, error)
-        In input order.
+    chunk : list of (name, boxes, crops, error)
+        In input order; ``name`` is the path, or an in-memory image's name.
 
     Raises
     ------
@@ -81,7 +81,7 @@ def iter_crop_chunks(
     early: dict[int, ImageReadError] = {}
     for i, path in enumerate(paths):
         try:
-            probe_image(
+            probe_source(
                 path, max_pixels=crop.max_pixels, max_file_size=crop.max_file_size
             )
         except ImageReadError as exc:
@@ -97,7 +97,7 @@ def iter_crop_chunks(
     for i in progress_iter(range(len(paths)), total=len(paths), desc="Images",
                            progress=progress):  # fmt: skip
         if i in early:
-            item = (paths[i], None, None, early[i])
+            item = (source_name(paths[i]), None, None, early[i])
         else:
             item = next(results)
         error = item[3]

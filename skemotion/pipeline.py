@@ -12,8 +12,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
 from ._streaming import iter_crop_chunks
-from ._validation import check_paths
 from .classification._classifier import EmotionClassifier
+from .datasets._sources import as_sources
 from .feature_extraction._encoder import VGG16Encoder
 from .preprocessing._face_cropping import FaceCropper
 from .preprocessing._grayscale import GrayscaleConverter
@@ -131,7 +131,7 @@ class EmotionPipeline(Pipeline):
         crop, *rest = self._image_steps(with_final=with_final)
         if fit:
             crop.fit(X)
-        paths = check_paths(X)
+        paths = as_sources(X)
         started = time.perf_counter()
         blocks: list[np.ndarray] = []
         chunks = iter_crop_chunks(

@@ -201,7 +201,7 @@ def iter_predict_proba(
         every one of them, each with its reason.
     """
     from ._streaming import iter_crop_chunks
-    from ._validation import check_paths
+    from .datasets._sources import as_sources
 
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -211,7 +211,7 @@ def iter_predict_proba(
         crop.max_file_size = max_file_size
     rest = model[1:]
     chunks = iter_crop_chunks(
-        crop, check_paths(paths), chunk_size=chunk_size, strict=not skip_bad,
+        crop, as_sources(paths), chunk_size=chunk_size, strict=not skip_bad,
         all_faces=all_faces, progress=crop.progress,
     )  # fmt: skip
     if skip_bad:

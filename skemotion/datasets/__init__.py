@@ -14,15 +14,23 @@ from ._folders import (
     folder_layout,
     load_image_folder,
 )
-from ._image_io import check_image_file, probe_image, read_image
+from ._image_io import (
+    check_image_file,
+    decode_image,
+    image_from_array,
+    probe_image,
+    read_image,
+)
 from ._seed_faces import fetch_seed_faces
 
 __all__ = [
     "FolderLayout",
     "UnreadableImagesWarning",
     "check_image_file",
+    "decode_image",
     "fetch_seed_faces",
     "folder_layout",
+    "image_from_array",
     "load_image_folder",
     "probe_image",
     "read_image",

@@ -18,6 +18,7 @@ exception from Pillow, OpenCV or NumPy escapes.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "check_image_file",
+    "decode_image",
     "probe_image",
     "read_image",
 ]
@@ -229,8 +231,11 @@ def _quiet_opencv():
         log.setLogLevel(previous)
 
 
-def _read_with_opencv(path: Path) -> np.ndarray | None:
-    data = np.fromfile(path, dtype=np.uint8)
+def _read_with_opencv(path: Path | bytes) -> np.ndarray | None:
+    if isinstance(path, bytes):
+        data = np.frombuffer(path, dtype=np.uint8)
+    else:
+        data = np.fromfile(path, dtype=np.uint8)
     with _quiet_opencv():
         try:
             bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -241,7 +246,9 @@ def _read_with_opencv(path: Path) -> np.ndarray | None:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _read_head(path: Path, n: int = 512) -> bytes:
+def _read_head(path: Path | bytes, n: int = 512) -> bytes:
+    if isinstance(path, bytes):
+        return path[:n]
     try:
         with open(path, "rb") as fh:
             return fh.read(n)
@@ -300,27 +307,35 @@ def _bomb_reason(exc: Exception) -> str:
     )
 
 
-def _read_with_pillow(path: Path, max_pixels: int | None) -> np.ndarray:
+def _read_with_pillow(
+    path: Path, max_pixels: int | None, data: bytes | None = None
+) -> np.ndarray:
+    """Decode with Pillow: the file at ``path``, or ``data`` named ``path``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            width, height = img.size
-            if max_pixels is not None and width * height > max_pixels:
-                raise _too_many_pixels(path, width, height, max_pixels)
-            if width < 1 or height < 1:
-                raise ImageReadError(path, f"image has no pixels ({width}x{height})")
-            img.load()
-            try:
-                upright = ImageOps.exif_transpose(img)
-            except Exception as exc:  # a broken EXIF block: keep the pixels
-                logger.warning(
-                    "%s: EXIF orientation could not be read (%s); the image is "
-                    "used as stored",
-                    path,
-                    exc,
-                )
-                upright = img
-            return _to_rgb(upright if upright is not None else img)
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
+            return _pillow_to_rgb(img, path, max_pixels)
+
+
+def _pillow_to_rgb(img: Image.Image, path, max_pixels: int | None) -> np.ndarray:
+    """An opened Pillow image, upright, as RGB; ``path`` names it in errors."""
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise _too_many_pixels(path, width, height, max_pixels)
+    if width < 1 or height < 1:
+        raise ImageReadError(path, f"image has no pixels ({width}x{height})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img.load()
+    try:
+        upright = ImageOps.exif_transpose(img)
+    except Exception as exc:  # a broken EXIF block: keep the pixels
+        logger.warning(
+            "%s: EXIF orientation could not be read (%s); the image is used as "
+            "stored", path, exc,
+        )  # fmt: skip
+        upright = img
+    return _to_rgb(upright if upright is not None else img)
 
 
 def probe_image(
@@ -410,64 +425,185 @@ def read_image(
     """
     path = Path(os.fspath(path))
     check_image_file(path, max_file_size=max_file_size)
+    return _decode(path, path, max_pixels)
+
+
+def decode_image(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+) -> np.ndarray:
+    """Decode an image file's content, held in memory, as an RGB uint8 array.
+
+    What :func:`read_image` does for a file, for its bytes (an upload, a
+    blob from a database, a frame from a stream): the same formats,
+    conversions, limits and errors.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The content of an image file (JPEG, PNG, ...).
+    name : str, default="<bytes>"
+        What errors call it.
+    max_pixels : int or None, default=100_000_000
+        As for :func:`read_image`.
+    max_file_size : int or None, default=268_435_456
+        Refuse more bytes than this, as for a file.
+
+    Returns
+    -------
+    image : ndarray of shape (height, width, 3), dtype uint8
+
+    Raises
+    ------
+    ImageReadError
+        If the bytes are empty, too many, truncated or corrupt, too large in
+        pixels, or not an image; the message starts with ``name``.
+    """
+    data = bytes(data)
+    if not data:
+        raise ImageReadError(name, "no bytes (0 bytes)")
+    if max_file_size is not None and len(data) > max_file_size:
+        raise ImageReadError(
+            name,
+            f"is {_human_size(len(data))}, more than the limit of "
+            f"{_human_size(max_file_size)} (max_file_size={max_file_size})",
+        )
+    return _decode(data, name, max_pixels)
+
+
+def _decode(source: Path | bytes, name, max_pixels: int | None) -> np.ndarray:
+    """Decode a file (a path) or its content (bytes); errors name ``name``."""
+    data = source if isinstance(source, bytes) else None
     rgb = None
     try:
-        rgb = _read_with_pillow(path, max_pixels)
+        rgb = _read_with_pillow(source if data is None else name, max_pixels, data)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
         pass  # tried below, outside this handler: no chained Pillow traceback
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, _bomb_reason(exc)) from None
+        raise ImageReadError(name, _bomb_reason(exc)) from None
     except FileNotFoundError:
         raise ImageReadError(
-            path, "file does not exist (it disappeared while being read)"
+            name, "file does not exist (it disappeared while being read)"
         ) from None
     except PermissionError:
         raise ImageReadError(
-            path, "permission denied: the file cannot be read"
+            name, "permission denied: the file cannot be read"
         ) from None
     except MemoryError:
-        raise ImageReadError(path, "not enough memory to decode the image") from None
+        raise ImageReadError(name, "not enough memory to decode the image") from None
     except Exception as exc:  # Pillow's decoders raise many types on bad data
-        logger.debug("%s: decoding failed", path, exc_info=True)
-        kind = _sniff_format(_read_head(path)) or "image"
-        detail = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, OSError):
-            detail = str(exc)
+        logger.debug("%s: decoding failed", name, exc_info=True)
+        kind = _sniff_format(_read_head(source)) or "image"
+        detail = (
+            str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        )
         raise ImageReadError(
-            path, f"truncated or corrupt {kind} data ({detail})"
+            name, f"truncated or corrupt {kind} data ({detail})"
         ) from None
     if rgb is None:
-        rgb = _read_unidentified(path, max_pixels)
+        rgb = _read_unidentified(source, name, max_pixels)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ImageReadError(path, f"image has no usable pixels (shape {rgb.shape})")
+        raise ImageReadError(name, f"image has no usable pixels (shape {rgb.shape})")
     return np.ascontiguousarray(rgb)
 
 
-def _read_unidentified(path: Path, max_pixels: int | None) -> np.ndarray:
-    """Try OpenCV on a file Pillow cannot identify; say what the file is if not."""
-    head = _read_head(path)
+def _read_unidentified(
+    source: Path | bytes, name, max_pixels: int | None
+) -> np.ndarray:
+    """Try OpenCV on what Pillow cannot identify; say what it is if not an image."""
+    head = _read_head(source)
     kind = _sniff_format(head)
     if kind is not None:  # a format Pillow reads: its verdict is final
         raise ImageReadError(
-            path,
+            name,
             f"truncated or corrupt {kind} file: its first bytes say {kind} but its "
             "header cannot be decoded",
         )
     try:
-        rgb = _read_with_opencv(path)
+        rgb = _read_with_opencv(source)
     except MemoryError:
-        raise ImageReadError(path, "not enough memory to decode the image") from None
+        raise ImageReadError(name, "not enough memory to decode the image") from None
     except (OSError, ValueError) as exc:
-        raise ImageReadError(path, f"cannot be read ({exc})") from None
+        raise ImageReadError(name, f"cannot be read ({exc})") from None
     if rgb is None:
         raise ImageReadError(
-            path,
+            name,
             "not an image file that Pillow or OpenCV can read: "
             + _describe_content(head),
         )
     height, width = rgb.shape[:2]
     if max_pixels is not None and width * height > max_pixels:
-        raise _too_many_pixels(path, width, height, max_pixels)
+        raise _too_many_pixels(name, width, height, max_pixels)
     return rgb
+
+
+def image_from_array(
+    image, *, name: str = "<array>", max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """An image held in memory (an array or a Pillow image) as RGB uint8.
+
+    Parameters
+    ----------
+    image : ndarray or PIL.Image.Image
+        An array of shape ``(height, width)`` (gray), ``(height, width, 1)``,
+        ``(height, width, 3)`` (RGB) or ``(height, width, 4)`` (RGBA,
+        composited on white), of any numeric dtype: uint8 as it is; bool as
+        black and white; other types mapped to 0-255 as :func:`read_image`
+        maps 16-bit, 32-bit and float images. Or a Pillow image, converted as
+        :func:`read_image` converts a file's.
+    name : str, default="<array>"
+        What errors call it.
+    max_pixels : int or None, default=100_000_000
+        Refuse images with more pixels than this.
+
+    Returns
+    -------
+    image : ndarray of shape (height, width, 3), dtype uint8
+
+    Raises
+    ------
+    ImageReadError
+        If it is not an image of those shapes and types, or too large.
+    """
+    if isinstance(image, Image.Image):
+        try:
+            return np.ascontiguousarray(_pillow_to_rgb(image, name, max_pixels))
+        except ImageReadError:
+            raise
+        except Exception as exc:
+            raise ImageReadError(
+                name, f"Pillow image cannot be converted ({type(exc).__name__}: {exc})"
+            ) from None
+    arr = np.asarray(image)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ImageReadError(name, f"is not a numeric image array (dtype {arr.dtype})")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageReadError(
+            name,
+            f"is not an image: shape {arr.shape}, expected (height, width), "
+            "(height, width, 3) or (height, width, 4)",
+        )
+    height, width = arr.shape[:2]
+    if height < 1 or width < 1:
+        raise ImageReadError(name, f"image has no pixels ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise _too_many_pixels(name, width, height, max_pixels)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        mode = "F" if arr.dtype.kind == "f" else "I"
+        arr = _scale_gray(arr, mode)
+    if arr.ndim == 2:
+        return np.ascontiguousarray(np.repeat(arr[..., None], 3, axis=2))
+    if arr.shape[2] == 4:  # transparent pixels on white, as a viewer shows them
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        rgb = arr[..., :3] * alpha + 255.0 * (1.0 - alpha)
+        return np.ascontiguousarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+    return np.ascontiguousarray(arr)

@@ -17,13 +17,12 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._progress import progress_iter
-from .._validation import check_paths, normalize_size
+from .._validation import normalize_size
 from ..datasets._image_io import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_PIXELS,
-    check_image_file,
-    read_image,
 )
+from ..datasets._sources import as_sources, read_source, source_content, source_name
 from ..exceptions import (
     BadImagesError,
     ImageReadError,
@@ -275,7 +274,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         -------
         self : FaceCropper
         """
-        check_paths(X)
+        as_sources(X)
         normalize_size(self.size)
         return self
 
@@ -301,7 +300,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         size = normalize_size(self.size)
-        paths = check_paths(X)
+        paths = as_sources(X)
         out = np.empty((len(paths), *size, 3), dtype=np.uint8)
         errors: list[ImageReadError] = []
         for i, (_, _, crops, error) in enumerate(self.crop_each(paths)):
@@ -318,15 +317,17 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_images,)
-            Image paths.
+        X : array-like of shape (n_images,) or ndarray of shape (n_images, H, W, 3)
+            Image paths or images in memory (arrays, PIL images, encoded
+            bytes), as for :meth:`transform`.
         all_faces : bool, default=False
             Crop every face found instead of applying ``multiple_faces``.
 
         Yields
         ------
         path : str
-            The image path.
+            The image path, or a name for an image in memory
+            (``"<array #3>"``).
         boxes : ndarray of shape (n_faces, 4) or None
             ``(left, top, right, bottom)`` of each cropped face in the upright
             image; the whole image when no face was found (``no_face=
@@ -339,7 +340,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         yield from self._crop_stream(
-            check_paths(X), all_faces=all_faces, progress=self.progress
+            as_sources(X), all_faces=all_faces, progress=self.progress
         )
 
     def _crop_stream(
@@ -361,7 +362,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             if in_workers and cache is not None and hit is not None:
                 # a worker's look-up was counted in its own process only
                 cache.count(hits=int(hit), misses=int(not hit))
-            yield path, boxes, crops, error
+            yield source_name(path), boxes, crops, error
         if self.detector != "none":
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
@@ -412,9 +413,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         result = []
-        for path in check_paths(X):
-            image = read_image(
-                path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
+        for source in as_sources(X):
+            image = read_source(
+                source, max_pixels=self.max_pixels, max_file_size=self.max_file_size
             )
             result.append(self._find(image))
         return result
@@ -450,12 +451,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         try:
             if cache is None:
                 return (*self._crop_one(path, size, all_faces), None)
-            try:
-                # stat first: never read a huge file whole, never open a FIFO
-                check_image_file(path, max_file_size=self.max_file_size)
-                with open(path, "rb") as fh:
-                    content = fh.read()
-            except OSError:  # read_image will name the problem
+            # a file is stat-ed first: never read a huge file whole, never a FIFO
+            content = source_content(path, max_file_size=self.max_file_size)
+            if content is None:  # read_source will name the problem
                 return (*self._crop_one(path, size, all_faces), None)
             key = cache.key("crop", content, self._cache_params(size, all_faces))
             stored = cache.get(key)
@@ -474,17 +472,19 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         except ImageReadError as exc:
             return None, None, exc, _policy_event(exc), None
         except Exception as exc:  # a bug or a broken library: this file only
-            logger.debug("%s: unexpected error", path, exc_info=True)
+            name = source_name(path)
+            logger.debug("%s: unexpected error", name, exc_info=True)
             reason = f"could not be read or cropped ({type(exc).__name__}: {exc})"
-            return None, None, ImageReadError(path, reason), None, None
+            return None, None, ImageReadError(name, reason), None, None
 
     def _crop_one(
         self, path: str, size: tuple[int, int], all_faces: bool
     ) -> tuple[np.ndarray, np.ndarray, None, str | None]:
-        """``(boxes, crops, None, event)`` for one file; raises ImageReadError."""
-        image = read_image(
+        """``(boxes, crops, None, event)`` for one source; raises ImageReadError."""
+        image = read_source(
             path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
         )
+        path = source_name(path)
         h, w = image.shape[:2]
         whole = np.array([[0, 0, w, h]])
         if self.detector == "none":
