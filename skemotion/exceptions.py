@@ -23,6 +23,7 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "SkemotionError",
+    "VideoError",
     "WeightsError",
     "WeightsWarning",
 ]
@@ -213,4 +214,17 @@ class WeightsWarning(UserWarning):
     trained on another crop size than the images it is given, or with another
     preprocessing than the one asked for: features are still computed, but
     worse than the file can give.
+    """
+
+
+class VideoError(_FileError, ValueError):
+    """A video file cannot be read: missing, empty, not a video, truncated
+    before its index, or in a codec this OpenCV cannot decode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The video file.
+    reason : str
+        What is wrong with it, in words.
     """

@@ -39,6 +39,33 @@ def file_size(text: str) -> int:
     return size
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a time in seconds, 0 or more (``90``, ``1:30``)."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds such as 90 or 1:30, got {text!r}"
+        ) from None
+    value = 0.0
+    for part in parts:
+        value = value * 60 + part
+    if value < 0 or len(parts) > 3:
+        raise argparse.ArgumentTypeError(f"expected a time of 0 or more, got {text!r}")
+    return value
+
+
 def weights_value(text: str) -> str | None:
     """argparse type: ``imagenet``, ``none`` (any case: random weights) or a file."""
     if text.lower() == "none":
@@ -378,6 +405,66 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="also save the fine-tuned pipeline (it predicts by itself)",
     )
     _strip_suffix(finetune)
+
+    video = sub.add_parser(
+        "video",
+        help="label every face of a video over time, one track per person",
+        description="Sample a video's frames, find every face, follow each person "
+        "with a track id, classify the faces with MODEL and write one row per "
+        "(frame, face) to OUTPUT (.csv, or .parquet: a folder of files): frame, "
+        "time in seconds, track, face box, top-k labels and every class's "
+        "probability; OUTPUT.json describes the run. Memory stays flat whatever "
+        f"the video's length; --resume continues an interrupted run. {TRUST}",
+    )
+    video.add_argument("model", metavar="MODEL.joblib")
+    video.add_argument("video", metavar="VIDEO")
+    video.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.csv|OUT.parquet",
+        help="the table of results",
+    )
+    sampling = video.add_mutually_exclusive_group()
+    sampling.add_argument(
+        "--every",
+        type=positive_int,
+        metavar="N",
+        help="sample one frame in N (default: every frame)",
+    )
+    sampling.add_argument(
+        "--fps",
+        type=positive_float,
+        metavar="F",
+        help="sample F frames per second of video",
+    )
+    video.add_argument("--start", type=seconds, metavar="S", help="from S seconds")
+    video.add_argument("--end", type=seconds, metavar="S", help="to S seconds")
+    video.add_argument(
+        "--max-frames", type=positive_int, metavar="N", help="sample N frames at most"
+    )
+    _top_k(video)
+    video.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from OUTPUT"
+    )
+    video.add_argument(
+        "--timeline",
+        metavar="DIR",
+        help="write a PNG per person: each emotion against time",
+    )
+    video.add_argument(
+        "--smooth",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="moving average of N samples in the timelines (the "
+        "table keeps the raw values)",
+    )
+    video.add_argument(
+        "--annotate",
+        metavar="OUT.mp4",
+        help="write the sampled frames with boxes, track ids and labels drawn",
+    )
 
     for name, command in sub.choices.items():
         command.add_argument(

@@ -429,6 +429,53 @@ def finetune(args) -> int:
     return EXIT_OK
 
 
+def video(args) -> int:
+    from ..video import predict_video
+
+    output = Path(args.output)
+    if output.suffix not in (".csv", ".parquet"):
+        raise UsageError(f"--output {output}: use a name ending in .csv or .parquet")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise UsageError(f"--end {args.end} is not after --start {args.start}")
+    _load_model(args.model)  # a clear error before the video is opened
+    result = predict_video(
+        args.model,
+        args.video,
+        output,
+        every=args.every,
+        fps=args.fps,
+        start=args.start,
+        end=args.end,
+        max_frames=args.max_frames,
+        top_k=args.top_k,
+        resume=args.resume,
+        timeline_dir=args.timeline,
+        smooth=args.smooth,
+        annotate=args.annotate,
+        progress=args.progress,
+    )
+    info = result.info
+    resumed = (
+        f" (resumed after frame {result.resumed_after})"
+        if result.resumed_after is not None
+        else ""
+    )
+    print(
+        f"{args.video}: {info.width}x{info.height}, {info.fps:g} fps, "
+        f"{info.frame_count} frames declared; {result.n_frames} frames sampled"
+        f"{resumed}, {result.n_rows} faces in {result.n_tracks} tracks, "
+        f"{result.seconds:.1f} s"
+    )
+    if result.n_rows == 0:
+        print("No face was found: the table has its columns and no rows.")
+    print(f"Table: {result.output}; run description: {result.sidecar}")
+    for path in result.timelines:
+        print(f"Timeline: {path}")
+    if result.annotated is not None:
+        print(f"Annotated video: {result.annotated}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "train": train,
     "predict": predict,
@@ -436,4 +483,5 @@ COMMANDS = {
     "evaluate": evaluate,
     "demo": demo,
     "finetune": finetune,
+    "video": video,
 }
