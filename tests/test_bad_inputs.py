@@ -502,14 +502,14 @@ def test_unexpected_cropper_failure_is_pinned_on_its_file(
 
     good, _ = _mixed(corpus)
     poison = good[1]
-    real = cropping.read_image
+    real = cropping.read_source
 
-    def fragile(path, **kwargs):
-        if str(path) == poison:
+    def fragile(source, **kwargs):
+        if str(source) == poison:
             raise RuntimeError("decoder library crashed")
-        return real(path, **kwargs)
+        return real(source, **kwargs)
 
-    monkeypatch.setattr(cropping, "read_image", fragile)
+    monkeypatch.setattr(cropping, "read_source", fragile)
     records = predict_topk(tiny_model, good, k=1, skip_bad=True)
     assert [r["path"] for r in records] == good
     errors = {r["path"]: r["error"] for r in records if r["error"]}

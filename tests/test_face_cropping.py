@@ -127,7 +127,7 @@ def test_every_bad_file_listed_in_one_error(single, tmp_path):
 @pytest.mark.parametrize(
     ("X", "match"),
     [
-        ("photo.jpg", "single path"),
+        ("photo.jpg", "got a single one"),
         ([], "empty"),
         ([1, 2], "expected an image path"),
         (np.zeros((2, 3), dtype=object), "1-D"),
