@@ -1,0 +1,163 @@
+"""The API's OpenAPI 3.1 description, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from .._version import __version__
+
+__all__ = ["openapi_schema"]
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "example": "not_an_image"},
+                "message": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def _errors(*codes: int) -> dict:
+    words = {
+        400: "no image, or an unreadable form",
+        401: "a token is needed",
+        413: "too many bytes, images or pixels",
+        415: "not an image",
+        422: "an image that cannot be decoded",
+        503: "the queue is full",
+    }
+    return {
+        str(c): {
+            "description": words[c],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for c in codes
+    }
+
+
+def openapi_schema(settings) -> dict:
+    """The schema, with the server's own limits in its descriptions."""
+    face = {
+        "type": "object",
+        "properties": {
+            "box": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 4,
+                "maxItems": 4,
+                "description": "left, top, right, bottom",
+            },
+            "label": {"type": "string", "example": "happy"},
+            "top_k": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "label": {"type": "string"},
+                        "probability": {"type": "number"},
+                    },
+                },
+            },
+            "probabilities": {
+                "type": "object",
+                "additionalProperties": {"type": "number"},
+            },
+        },
+    }
+    security = [{"bearer": []}] if settings.token else []
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "skemotion",
+            "version": __version__,
+            "description": "Emotions of the faces in a photo. The server reads "
+            "only the image bytes a request carries: never a path, never a URL.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        },
+        "paths": {
+            "/v1/predict": {
+                "post": {
+                    "summary": "Every face of each image, with its emotions",
+                    "security": security,
+                    "requestBody": {
+                        "required": True,
+                        "description": f"At most {settings.max_files} images, "
+                        f"{settings.max_request_bytes:,} bytes and "
+                        f"{settings.max_pixels:,} pixels each.",
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "image": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "string",
+                                                "format": "binary",
+                                            },
+                                        }
+                                    },
+                                }
+                            },
+                            "image/*": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the faces found",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "images": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "name": {"type": "string"},
+                                                        "width": {"type": "integer"},
+                                                        "height": {"type": "integer"},
+                                                        "faces": {
+                                                            "type": "array",
+                                                            "items": face,
+                                                        },
+                                                    },
+                                                },
+                                            },
+                                            "classes": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/v1/model": {
+                "get": {
+                    "summary": "The model's classes, weights, "
+                    "precision, parameters and versions",
+                    "security": security,
+                    "responses": {"200": {"description": "the model"}, **_errors(401)},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Whether the server runs",
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+        },
+    }
