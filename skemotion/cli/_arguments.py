@@ -466,6 +466,62 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="write the sampled frames with boxes, track ids and labels drawn",
     )
 
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model: a web page and a JSON API on this machine",
+        description="Serve MODEL: a web page at / (choose or drop a photo; every "
+        "face boxed and labelled) and a JSON API (POST /v1/predict, GET /v1/model, "
+        "GET /healthz, GET /openapi.json). Listens on 127.0.0.1 unless told "
+        "otherwise; listening on another address needs --allow-remote and a token "
+        "(SKEMOTION_TOKEN or --token-file), which every API request must then "
+        f"send as 'Authorization: Bearer TOKEN'. Needs skemotion[serve]. {TRUST}",
+    )
+    serve.add_argument("model", metavar="MODEL.joblib")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine)",
+    )
+    serve.add_argument("--port", type=positive_int, default=8000)
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow an address other machines reach (needs a token)",
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="a file holding the token (else $SKEMOTION_TOKEN)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web origin allowed to call the API from a browser "
+        "(none by default); repeat for several",
+    )
+    serve.add_argument(
+        "--max-request-size",
+        type=file_size,
+        default=10_000_000,
+        metavar="SIZE",
+        help="bigger requests get 413 (default: 10M)",
+    )
+    serve.add_argument(
+        "--max-files",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="images per request at most (default: 8)",
+    )
+    serve.add_argument(
+        "--queue",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="images waiting at most; beyond, 503 (default: 64)",
+    )
+
     for name, command in sub.choices.items():
         command.add_argument(
             "-q", "--quiet", action="store_true", help="no progress bars"

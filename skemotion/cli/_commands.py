@@ -476,6 +476,56 @@ def video(args) -> int:
     return EXIT_OK
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def serve(args) -> int:
+    import os
+
+    token = os.environ.get("SKEMOTION_TOKEN")
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"--token-file {args.token_file}: {exc}") from None
+        if not token:
+            raise UsageError(f"--token-file {args.token_file}: the file is empty")
+    if args.host not in _LOOPBACK:
+        if not args.allow_remote:
+            raise UsageError(
+                f"--host {args.host} lets other machines in: add --allow-remote, "
+                "and a token (SKEMOTION_TOKEN or --token-file)"
+            )
+        if not token:
+            raise UsageError(
+                "--allow-remote needs a token: SKEMOTION_TOKEN or --token-file"
+            )
+    try:
+        import uvicorn
+
+        from ..serve import ServeSettings, create_app
+    except ImportError:
+        raise UsageError(
+            "serve needs Starlette and uvicorn: pip install 'skemotion[serve]'"
+        ) from None
+    _load_model(args.model)  # a clear error before the server starts
+    settings = ServeSettings(
+        max_request_bytes=args.max_request_size,
+        max_files=args.max_files,
+        max_queue=args.queue,
+        token=token,
+        cors_origins=args.cors_origin or (),
+    )
+    app = create_app(args.model, settings=settings)
+    print(
+        f"Serving {args.model} on http://{args.host}:{args.port}/ "
+        f"({'token required' if token else 'no token'}); Ctrl-C stops"
+    )
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
 COMMANDS = {
     "train": train,
     "predict": predict,
@@ -484,4 +534,5 @@ COMMANDS = {
     "demo": demo,
     "finetune": finetune,
     "video": video,
+    "serve": serve,
 }
