@@ -1,0 +1,315 @@
+"""skemotion serve: the JSON API through Starlette's test client, the page in a
+real headless Chromium, and a real server under concurrent load."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import struct
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from skemotion import save_model
+from skemotion.cli import main
+from skemotion.serve import ServeSettings, create_app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def model_file(tiny_model, tmp_path_factory) -> Path:
+    return save_model(tiny_model, tmp_path_factory.mktemp("serve") / "tiny.joblib")
+
+
+@pytest.fixture(scope="module")
+def client(model_file):
+    with TestClient(create_app(model_file)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def photos(face_count_dir):
+    return {
+        "one": (face_count_dir / "single_face" / "facerec_obama.jpg").read_bytes(),
+        "many": (face_count_dir / "multi_face" / "facerec_two_people.jpg").read_bytes(),
+        "none": next((face_count_dir / "no_face").iterdir()).read_bytes(),
+    }
+
+
+def _post(client, data: bytes, name="photo.jpg", kind="image/jpeg", **kwargs):
+    return client.post("/v1/predict", files={"image": (name, data, kind)}, **kwargs)
+
+
+def test_predict_faces(client, photos, tiny_model):
+    answer = _post(client, photos["one"])
+    assert answer.status_code == 200, answer.text
+    (image,) = answer.json()["images"]
+    assert image["name"] == "photo.jpg" and len(image["faces"]) == 1
+    face = image["faces"][0]
+    assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+    assert set(face["probabilities"]) == {str(c) for c in tiny_model.classes_}
+    assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert face["label"] == face["top_k"][0]["label"]
+    many = _post(client, photos["many"]).json()["images"][0]["faces"]
+    assert len(many) >= 2
+    none = _post(client, photos["none"], name="scene.jpg").json()["images"][0]
+    assert none["faces"] == []
+    raw = client.post(
+        "/v1/predict", content=photos["one"], headers={"content-type": "image/jpeg"}
+    )
+    assert raw.status_code == 200 and len(raw.json()["images"][0]["faces"]) == 1
+    two = client.post(
+        "/v1/predict",
+        files=[
+            ("image", ("a.jpg", photos["one"])),
+            ("image", ("b.jpg", photos["many"])),
+        ],
+    )
+    assert [i["name"] for i in two.json()["images"]] == ["a.jpg", "b.jpg"]
+
+
+def _bomb() -> bytes:
+    """A valid PNG header declaring 100,000 x 100,000 pixels."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+BAD_REQUESTS = {
+    "text file named .jpg": (lambda p: _post_files(b"hello, not an image" * 10), 415),
+    "HTML page": (lambda p: _post_files(b"<!DOCTYPE html><html></html>"), 415),
+    "truncated JPEG": (lambda p: _post_files(p["one"][: len(p["one"]) // 3]), 422),
+    "decompression bomb": (lambda p: _post_files(_bomb(), "bomb.png"), 413),
+    "too many files": (
+        lambda p: {"files": [("image", (f"{i}.jpg", p["one"])) for i in range(9)]},
+        413,
+    ),
+    "no image in the form": (
+        lambda p: {"data": {"note": "x"}, "files": {"other": ("a.txt", b"")}},
+        400,
+    ),
+    "a path instead of an image": (lambda p: {"json": {"path": "/etc/passwd"}}, 415),
+    "a URL instead of an image": (
+        lambda p: {
+            "content": b"https://example.com/a.jpg",
+            "headers": {"content-type": "text/plain"},
+        },
+        415,
+    ),
+    "empty body": (
+        lambda p: {"content": b"", "headers": {"content-type": "image/png"}},
+        400,
+    ),
+}
+
+
+def _post_files(data: bytes, name: str = "x.jpg") -> dict:
+    return {"files": {"image": (name, data, "image/jpeg")}}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_requests_get_clear_json_errors(client, photos, case):
+    make, status = BAD_REQUESTS[case]
+    answer = client.post("/v1/predict", **make(photos))
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["code"] and error["message"]
+    assert "Traceback" not in answer.text and "/etc/passwd" not in error["message"]
+
+
+def test_size_limit_is_answered_before_reading(model_file, photos):
+    settings = ServeSettings(max_request_bytes=10_000)
+    with TestClient(create_app(model_file, settings=settings)) as small:
+        answer = _post(small, photos["one"])
+        assert answer.status_code == 413
+        assert "more than the limit of 10,000" in answer.json()["error"]["message"]
+
+
+def test_other_routes_and_methods(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    model = client.get("/v1/model").json()
+    assert model["weights"] == "random (seed 0)" and model["precision"]
+    assert model["auth"] is False and model["limits"]["max_files"] == 8
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/v1/predict", "/v1/model", "/healthz"}
+    assert client.get("/v1/predict").status_code == 405
+    missing = client.get("/v2/nothing")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    page = client.get("/")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert (
+        "access-control-allow-origin"
+        not in client.options(
+            "/v1/predict",
+            headers={
+                "Origin": "https://evil.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        ).headers
+    )
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert client.get(asset).status_code == 200
+
+
+def test_token_when_required(model_file, photos):
+    settings = ServeSettings(token="s3cret-token", cors_origins=["https://app.example"])
+    with TestClient(create_app(model_file, settings=settings)) as guarded:
+        assert _post(guarded, photos["one"]).status_code == 401
+        wrong = {"Authorization": "Bearer s3cret-tokeN"}
+        assert _post(guarded, photos["one"], headers=wrong).status_code == 401
+        right = {"Authorization": "Bearer s3cret-token"}
+        assert _post(guarded, photos["one"], headers=right).status_code == 200
+        assert guarded.get("/v1/model").status_code == 401
+        assert guarded.get("/healthz").status_code == 200
+        cors = guarded.options(
+            "/v1/predict",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+        assert cors.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_full_queue_answers_503(model_file, photos):
+    settings = ServeSettings(max_queue=2)
+    with TestClient(create_app(model_file, settings=settings)) as busy:
+        files = [("image", (f"{i}.jpg", photos["one"])) for i in range(3)]
+        answer = busy.post("/v1/predict", files=files)
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "busy"
+
+
+def test_cli_refuses_unsafe_addresses(model_file, capsys, monkeypatch):
+    monkeypatch.delenv("SKEMOTION_TOKEN", raising=False)
+    assert main(["serve", str(model_file), "--host", "0.0.0.0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert main(["serve", str(model_file), "--host", "0.0.0.0", "--allow-remote"]) == 2
+    assert "needs a token" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_file):
+    """A real uvicorn server on 127.0.0.1, in this process."""
+    import uvicorn
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(model_file), host="127.0.0.1", port=port, log_level="warning"
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield url
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_page_in_a_real_browser(server, face_count_dir, tiny_model):
+    """Chromium (Debian's) opens the page, uploads a photo, shows boxed faces."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is installed by .ci/run (apt-get)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    photo = face_count_dir / "multi_face" / "facerec_two_people.jpg"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(server + "/")
+        page.wait_for_selector("#model dd:not(:empty)")
+        assert "random (seed 0)" in page.inner_text("#model")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector(".face-box", timeout=60_000)
+        boxes = page.locator(".face-box")
+        assert boxes.count() >= 2
+        labels = page.locator(".faces h3").all_inner_texts()
+        assert len(labels) == boxes.count() and all(": " in t for t in labels)
+        assert page.inner_text("#status") == "Done."
+        meters = page.locator("[role=meter]")
+        # one bar per class for each face
+        assert meters.count() == boxes.count() * len(tiny_model.classes_)
+        page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+        # keyboard: the file input is reachable with Tab
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "file"
+        browser.close()
+    assert (ARTIFACTS / "serve-page.png").stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_load_on_a_real_server(server, photos):
+    """Concurrent clients, a bounded number of requests: no errors, memory flat."""
+    import resource
+
+    def one(i: int) -> int:
+        data = photos["one"] if i % 2 else photos["many"]
+        return httpx.post(
+            server + "/v1/predict", files={"image": ("p.jpg", data)}, timeout=120
+        ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(16))) == {200}  # warm up
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        codes = list(pool.map(one, range(64)))
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert codes == [200] * 64
+    assert (after - before) / 1024 < 150  # MiB: flat, not growing with requests
+
+
+def test_in_memory_upload_matches_the_file(client, photos, tiny_model):
+    image = Image.open(io.BytesIO(photos["one"]))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    as_png = _post(client, buffer.getvalue(), "same.png", "image/png").json()
+    as_jpg = _post(client, photos["one"]).json()
+    assert (
+        as_png["images"][0]["faces"][0]["box"] == as_jpg["images"][0]["faces"][0]["box"]
+    )
