@@ -9,7 +9,7 @@ __all__ = ["build_parser"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 PRECISIONS = ("auto", "float32", "bfloat16")
-DETECTORS = ("hog", "haar", "none")
+DETECTORS = ("hog", "haar", "mtcnn", "none")
 TRUST = "Only load model files you trust: loading runs code stored in the file."
 
 
@@ -208,6 +208,12 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL.joblib")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
     _top_k(predict)
+    predict.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None,
+        help="use this face detector instead of the model's own",
+    )
     _format(
         predict,
         ("text", "json", "csv"),
@@ -279,7 +285,14 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     )
     _data_dir(check, "the labelled images")
     _format(check, ("text", "json"), "text for people, json for machines")
-    _detector(check, "face detector used to count faces")
+    check.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        action="append",
+        metavar="DETECTOR",
+        help="face detector counting faces: hog (default), haar, mtcnn; repeat "
+        "to compare several (each one's no-face and several-face counts)",
+    )
     check.add_argument(
         "--no-faces", action="store_true", help="skip face detection (faster)"
     )
@@ -444,6 +457,12 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "--max-frames", type=positive_int, metavar="N", help="sample N frames at most"
     )
     _top_k(video)
+    video.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None,
+        help="use this face detector instead of the model's own",
+    )
     video.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from OUTPUT"
     )

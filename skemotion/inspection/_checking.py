@@ -49,7 +49,7 @@ NO_SPLIT = "all"
 #: smallest class is reported as a problem.
 IMBALANCE_WARN_RATIO = 1.5
 
-_DETECTORS = ("hog", "haar", "none")
+_DETECTORS = ("hog", "haar", "mtcnn", "none")
 # Ignored folders whose images training would silently miss: reported as problems.
 _NESTED_FOLDER = "folder inside a label folder (its files are not used)"
 _UNLISTED = "label folder cannot be listed"
@@ -200,6 +200,10 @@ class FolderReport:
         Images in which the detector found no face.
     multiple_faces : list of FaceCount
         Images in which it found several faces, with their number.
+    faces_by_detector : dict
+        With several detectors: ``{detector: {"faces_checked", "no_face",
+        "multiple_faces"}}`` for each (``no_face`` and ``multiple_faces``
+        counts); the fields above are the first detector's.
     sizes : dict
         Over readable images, as the pipeline sees them (EXIF rotation
         applied): ``"width"``, ``"height"`` and ``"shortest_side"``, each
@@ -231,6 +235,7 @@ class FolderReport:
     faces_checked: int = 0
     no_face: list[str] = field(default_factory=list)
     multiple_faces: list[FaceCount] = field(default_factory=list)
+    faces_by_detector: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes: dict[str, Any] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
     formats: dict[str, int] = field(default_factory=dict)
@@ -389,6 +394,13 @@ class FolderReport:
                 f"searched; one face in {n_one}, none in {len(self.no_face)}, "
                 f"several in {len(self.multiple_faces)}",
             ]
+            if len(self.faces_by_detector) > 1:
+                lines.append("Faces per detector:")
+                for name, c in self.faces_by_detector.items():
+                    lines.append(
+                        f"  {name}: no face in {c['no_face']} of {c['faces_checked']}, "
+                        f"several in {c['multiple_faces']}"
+                    )
 
         def section(title: str, items: list[str]) -> None:
             if items:
@@ -436,7 +448,7 @@ class _Inspection:
     height: int = 0
     mode: str = ""
     format: str = ""
-    faces: int | None = None
+    faces: dict[str, int] | None = None  # by detector
 
 
 @dataclass
@@ -528,7 +540,7 @@ def _outside_issue(path: Path, root: Path) -> FileIssue:
     return FileIssue(_rel(path, root), "file outside a label folder")
 
 
-def _inspect(path: Path, detector: str | None) -> _Inspection:
+def _inspect(path: Path, detectors: list[str]) -> _Inspection:
     """Decode one file, read its mode and format, and count its faces."""
     try:
         image = read_image(path)
@@ -541,9 +553,9 @@ def _inspect(path: Path, detector: str | None) -> _Inspection:
     except Exception:  # read by OpenCV only
         mode, fmt = "unknown", "unknown (read by OpenCV)"
     faces = None
-    if detector is not None:
+    if detectors:
         try:
-            faces = len(_detect_faces(image, detector))
+            faces = {d: len(_detect_faces(image, d)) for d in detectors}
         except cv2.error as exc:  # pragma: no cover - defensive
             return _Inspection(error=f"face detection failed ({exc})")
     return _Inspection(width=width, height=height, mode=mode, format=fmt, faces=faces)
@@ -566,7 +578,7 @@ def _group(sha: str, members: list[_Entry]) -> IdenticalGroup:
 def check_image_folder(
     root: str | os.PathLike,
     *,
-    detector: str = "hog",
+    detector: str | list[str] = "hog",
     detect_faces: bool = True,
     strip_suffix: str | None = None,
     progress: bool | None = None,
@@ -585,11 +597,13 @@ def check_image_folder(
         ``root/<label>/<file>``, or ``root/<split>/<label>/<file>`` where the
         split folders are named ``train``, ``validation`` or ``test`` (any
         case). Labels come from the folder names.
-    detector : {"hog", "haar", "none"}, default="hog"
+    detector : {"hog", "haar", "mtcnn", "none"} or list of them, default="hog"
         Face detector used to count faces (see
         :func:`~skemotion.detect_faces`, run with its
         defaults, as :class:`~skemotion.FaceCropper` does); ``"none"`` skips
-        face counting.
+        face counting. Several: each counts faces, and the report says how
+        many images each finds no face or several in
+        (``faces_by_detector``).
     detect_faces : bool, default=True
         Count faces (the slow part); False skips it.
     strip_suffix : str, optional
@@ -637,11 +651,14 @@ def check_image_folder(
         raise FileNotFoundError(f"{root}: folder does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: is not a folder")
-    if detector not in _DETECTORS:
-        raise ValueError(
-            f"unknown detector {detector!r}; use one of {', '.join(_DETECTORS)}"
-        )
-    use_detector = detector if detect_faces and detector != "none" else None
+    asked = [detector] if isinstance(detector, str) else list(detector)
+    for name in asked:
+        if name not in _DETECTORS:
+            raise ValueError(
+                f"unknown detector {name!r}; use one of {', '.join(_DETECTORS)}"
+            )
+    detectors = [d for d in dict.fromkeys(asked) if d != "none"] if detect_faces else []
+    use_detector = detectors[0] if detectors else None
     splits, labels, entries, ignored = _walk(root, strip_suffix)
     if not labels:
         raise ValueError(
@@ -657,7 +674,7 @@ def check_image_folder(
         entry.sha256 = _sha256(entry.path)
         cached = seen.get(entry.sha256) if entry.sha256 is not None else None
         if cached is None:
-            cached = _inspect(entry.path, use_detector)
+            cached = _inspect(entry.path, detectors)
             n_decoded += 1
             if entry.sha256 is not None:
                 seen[entry.sha256] = cached
@@ -691,7 +708,7 @@ def check_image_folder(
             report.counts[entry.split][entry.label] += 1
     _fill_balance(report)
     _fill_identical(report, readable)
-    _fill_faces(report, readable)
+    _fill_faces(report, readable, detectors)
     _fill_sizes(report, readable)
     logger.info(
         "Checked %d files under %s (%d decoded, the rest identical to one already "
@@ -747,13 +764,23 @@ def _fill_identical(report: FolderReport, readable: list[_Entry]) -> None:
     report.duplicates.sort(key=lambda g: g.paths[0])
 
 
-def _fill_faces(report: FolderReport, readable: list[_Entry]) -> None:
+def _fill_faces(report: FolderReport, readable: list[_Entry], detectors) -> None:
     if report.detector is None:
         return
+    for name in detectors:
+        report.faces_by_detector[name] = dict.fromkeys(
+            ("faces_checked", "no_face", "multiple_faces"), 0
+        )
     for entry in readable:
-        faces = entry.result.faces
-        if faces is None:  # pragma: no cover - detector always ran
+        found = entry.result.faces
+        if found is None:  # pragma: no cover - detector always ran
             continue
+        for name, n in found.items():
+            counts = report.faces_by_detector[name]
+            counts["faces_checked"] += 1
+            counts["no_face"] += n == 0
+            counts["multiple_faces"] += n > 1
+        faces = found[report.detector]
         report.faces_checked += 1
         if faces == 0:
             report.no_face.append(entry.rel)
