@@ -233,6 +233,8 @@ def predict(args) -> int:
         raise UsageError("--scheduler and --local-cluster need --output DIR")
     model = _load_model(args.model)
     _set_progress(model, args.progress)
+    if args.detector is not None:
+        model.named_steps["crop"].set_params(detector=args.detector)
     if args.max_pixels is not None:
         model.named_steps["crop"].set_params(max_pixels=args.max_pixels)
     annotate_dir = Path(args.annotate) if args.annotate else None
@@ -293,7 +295,7 @@ def check(args) -> int:
 
     report = check_image_folder(
         _layout(args.data_dir).root,
-        detector=args.detector,
+        detector=args.detector or ["hog"],
         detect_faces=not args.no_faces,
         strip_suffix=args.strip_suffix,
         progress=args.progress,
@@ -437,9 +439,11 @@ def video(args) -> int:
         raise UsageError(f"--output {output}: use a name ending in .csv or .parquet")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise UsageError(f"--end {args.end} is not after --start {args.start}")
-    _load_model(args.model)  # a clear error before the video is opened
+    model = _load_model(args.model)  # a clear error before the video is opened
+    if args.detector is not None:
+        model.named_steps["crop"].set_params(detector=args.detector)
     result = predict_video(
-        args.model,
+        model if args.detector is not None else args.model,
         args.video,
         output,
         every=args.every,
