@@ -73,6 +73,31 @@ def format_topk(pairs: list[tuple[str, float]]) -> str:
     return ", ".join(f"{100 * p:.1f}% {label}" for label, p in pairs)
 
 
+#: The columns of a face's box in result tables (videos, cluster results).
+BOX_COLUMNS = ("face_left", "face_top", "face_right", "face_bottom")
+
+
+def _face_columns(classes, k: int) -> list[str]:
+    """The columns one face fills in a result table, in order: its box, the
+    top-``k`` labels and probabilities, then every class's probability."""
+    return [
+        *BOX_COLUMNS,
+        *[f"label_{r}" for r in range(1, k + 1)],
+        *[f"probability_{r}" for r in range(1, k + 1)],
+        *[f"proba_{c}" for c in classes],
+    ]
+
+
+def _face_values(box, proba, classes, k: int) -> dict:
+    """One face's values for :func:`_face_columns` (``proba``: one row)."""
+    values = dict(zip(BOX_COLUMNS, (int(v) for v in box), strict=True))
+    for rank, (label, p) in enumerate(top_k(proba, classes, k)[0], start=1):
+        values[f"label_{rank}"] = label
+        values[f"probability_{rank}"] = p
+    values.update({f"proba_{c}": float(v) for c, v in zip(classes, proba, strict=True)})
+    return values
+
+
 #: Keys of every record returned by :func:`predict_topk`.
 RECORD_FIELDS = ("path", "face", "box", "rank", "label", "probability", "error")
 

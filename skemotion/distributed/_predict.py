@@ -10,11 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .._io import atomic_path, file_sha256, strings_sha256
 from .._progress import progress_enabled
 from .._validation import check_paths
+from ..prediction import _face_columns, _face_values
 from ._plugin import ModelPlugin, limit_threads, worker_model
 
 __all__ = ["PredictionRun", "encode_to_cache", "predict_files"]
@@ -67,13 +66,7 @@ def _model_file(model) -> tuple[str, str]:
 
 def columns(classes, top_k: int) -> list[str]:
     """The columns of every result file, in order."""
-    return [
-        "path", "face_left", "face_top", "face_right", "face_bottom",
-        *[f"label_{r}" for r in range(1, top_k + 1)],
-        *[f"probability_{r}" for r in range(1, top_k + 1)],
-        *[f"proba_{c}" for c in classes],
-        "error",
-    ]  # fmt: skip
+    return ["path", *_face_columns(classes, top_k), "error"]
 
 
 def _predict_partition(plugin_name: str, paths: list[str], out_file: str,
@@ -93,16 +86,8 @@ def _predict_partition(plugin_name: str, paths: list[str], out_file: str,
         row["path"] = prediction.path
         row["error"] = prediction.error
         if prediction.error is None:
-            box, proba = prediction.boxes[0], prediction.proba[0]
-            for name, value in zip(("face_left", "face_top", "face_right",
-                                    "face_bottom"), box, strict=True):  # fmt: skip
-                row[name] = int(value)
-            order = np.argsort(-proba, kind="stable")[:top_k]
-            for rank, j in enumerate(order, start=1):
-                row[f"label_{rank}"] = classes[j]
-                row[f"probability_{rank}"] = float(proba[j])
-            for c, p in zip(classes, proba, strict=True):
-                row[f"proba_{c}"] = float(p)
+            row.update(_face_values(prediction.boxes[0], prediction.proba[0],
+                                    classes, top_k))  # fmt: skip
         rows.append(row)
     frame = pd.DataFrame(rows, columns=columns(classes, top_k))
     for name in frame.columns:  # the same types in every file, errors or not

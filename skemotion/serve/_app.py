@@ -16,6 +16,7 @@ from .._version import __version__
 from ..datasets._image_io import _sniff_format
 from ..datasets._sources import InMemoryImage
 from ..exceptions import ImageReadError, NoFaceError
+from ..prediction import top_k as most_probable
 from ._batcher import Batcher, QueueFull
 
 __all__ = ["ServeSettings", "create_app"]
@@ -113,6 +114,8 @@ def _model_description(model, path: str | None) -> dict:
 
 def _predictor(model, top_k: int):
     """``work(images)``: every face of each image, classified in one batch."""
+    if top_k < 1:  # refused at start-up, not request by request
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
     from sklearn.base import clone
 
     crop = clone(model.named_steps["crop"]).set_params(no_face="raise", progress=False)
@@ -136,14 +139,14 @@ def _predictor(model, top_k: int):
                 proba[start : start + n] if n else [],
                 strict=True,
             ):
-                order = np.argsort(-p, kind="stable")
+                best = most_probable(p, classes, top_k)[0]
                 faces.append(
                     {
                         "box": [int(v) for v in box],
-                        "label": classes[order[0]],
+                        "label": best[0][0],
                         "top_k": [
-                            {"label": classes[j], "probability": round(float(p[j]), 6)}
-                            for j in order[:top_k]
+                            {"label": label, "probability": round(v, 6)}
+                            for label, v in best
                         ],
                         "probabilities": {
                             c: round(float(v), 6)

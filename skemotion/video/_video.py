@@ -18,6 +18,7 @@ from .._io import atomic_path, file_sha256
 from .._progress import progress_enabled
 from ..datasets._sources import InMemoryImage
 from ..exceptions import NoFaceError, VideoError
+from ..prediction import _face_columns, _face_values
 from ._reader import VideoInfo, open_video, sampled_frames
 from ._tracker import BoxTracker
 
@@ -26,20 +27,11 @@ __all__ = ["VideoResult", "predict_video", "video_columns"]
 logger = logging.getLogger(__name__)
 
 _FORMAT = 1
-_BOX = ("face_left", "face_top", "face_right", "face_bottom")
 
 
 def video_columns(classes, top_k: int) -> list[str]:
     """The columns of a video's table, in order."""
-    return [
-        "frame",
-        "time",
-        "track",
-        *_BOX,
-        *[f"label_{r}" for r in range(1, top_k + 1)],
-        *[f"probability_{r}" for r in range(1, top_k + 1)],
-        *[f"proba_{c}" for c in classes],
-    ]
+    return ["frame", "time", "track", *_face_columns(classes, top_k)]
 
 
 @dataclass
@@ -451,19 +443,12 @@ def _classify(batch, rest, classes, top_k, tracker, writer) -> list[dict]:
         found = np.asarray(boxes).reshape(-1, 4).tolist()
         frame_rows = []
         for box, track, p in zip(found, tracker.update(found), face_proba, strict=True):
-            order = np.argsort(-p, kind="stable")[:top_k]
             row = {
                 "frame": int(index),
                 "time": round(float(stamp), 6),
                 "track": int(track),
+                **_face_values(box, p, classes, top_k),
             }
-            row.update(zip(_BOX, (int(v) for v in box), strict=True))
-            for rank, j in enumerate(order, start=1):
-                row[f"label_{rank}"] = classes[j]
-                row[f"probability_{rank}"] = float(p[j])
-            row.update(
-                {f"proba_{c}": float(v) for c, v in zip(classes, p, strict=True)}
-            )
             frame_rows.append(row)
         if writer is not None:
             writer.write(rgb, frame_rows)
