@@ -18,6 +18,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "ImageReadError",
+    "ImageTooLargeError",
     "ModelFileError",
     "ModelVersionWarning",
     "MultipleFacesError",
@@ -87,6 +88,19 @@ class ImageReadError(_FileError, ValueError):
         The file.
     reason : str
         What is wrong with it, in words.
+    """
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image is over a size limit: its bytes (``max_file_size``) or its
+    pixels (``max_pixels``, Pillow's decompression-bomb limit).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    reason : str
+        Which limit, and by how much.
     """
 
 

@@ -32,6 +32,7 @@ from skemotion import (
     BadImagesError,
     FaceCropper,
     ImageReadError,
+    ImageTooLargeError,
     MultipleFacesError,
     NoFaceError,
     SkemotionError,
@@ -258,7 +259,7 @@ def test_no_permission_checked_before_opening(corpus, monkeypatch):
 def test_file_size_limit(corpus):
     path = corpus["upright JPEG (reference)"].path
     size = path.stat().st_size
-    with pytest.raises(ImageReadError) as info:
+    with pytest.raises(ImageTooLargeError) as info:
         read_image(path, max_file_size=size - 1)
     assert "more than the limit of" in str(info.value)
     assert f"max_file_size={size - 1}" in str(info.value)
@@ -269,7 +270,7 @@ def test_file_size_limit(corpus):
 def test_pixel_limit_is_configurable(corpus):
     path = corpus["upright JPEG (reference)"].path
     h, w = read_image(path).shape[:2]
-    with pytest.raises(ImageReadError, match=f"{w}x{h} = {w * h:,} pixels"):
+    with pytest.raises(ImageTooLargeError, match=f"{w}x{h} = {w * h:,} pixels"):
         read_image(path, max_pixels=w * h - 1)
     (*_, error), *_ = FaceCropper(max_pixels=w * h - 1, progress=False).crop_each(
         [path]

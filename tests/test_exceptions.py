@@ -14,6 +14,7 @@ from skemotion.exceptions import (
     ChecksumError,
     DownloadError,
     ImageReadError,
+    ImageTooLargeError,
     ModelFileError,
     MultipleFacesError,
     NoFaceError,
@@ -23,6 +24,7 @@ from skemotion.exceptions import (
 
 ERRORS = [
     ImageReadError("a.jpg", "file is empty (0 bytes)"),
+    ImageTooLargeError("d.jpg", "file is 2.0 MiB, more than the limit of 1.0 MiB"),
     NoFaceError("b.jpg", "no face found (detector='hog')"),
     MultipleFacesError("c.jpg", "8 faces found"),
     BadImagesError([ImageReadError("a.jpg", "file is empty (0 bytes)")], 3),

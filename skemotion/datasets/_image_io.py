@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..exceptions import ImageReadError
+from ..exceptions import ImageReadError, ImageTooLargeError
 
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
@@ -158,7 +158,7 @@ def check_image_file(
     if info.st_size == 0:
         raise ImageReadError(path, "file is empty (0 bytes)")
     if max_file_size is not None and info.st_size > max_file_size:
-        raise ImageReadError(
+        raise ImageTooLargeError(
             path,
             f"file is {_human_size(info.st_size)}, more than the limit of "
             f"{_human_size(max_file_size)} (max_file_size={max_file_size})",
@@ -287,8 +287,10 @@ def _describe_content(head: bytes) -> str:
     return f"{kind} (starts with {head[:16]!r})"
 
 
-def _too_many_pixels(path: Path, width: int, height: int, limit: int) -> ImageReadError:
-    return ImageReadError(
+def _too_many_pixels(
+    path: Path, width: int, height: int, limit: int
+) -> ImageTooLargeError:
+    return ImageTooLargeError(
         path,
         f"image is {width}x{height} = {width * height:,} pixels, more than the "
         f"limit of {limit:,} pixels (max_pixels; protects against decompression "
@@ -466,7 +468,7 @@ def decode_image(
     if not data:
         raise ImageReadError(name, "no bytes (0 bytes)")
     if max_file_size is not None and len(data) > max_file_size:
-        raise ImageReadError(
+        raise ImageTooLargeError(
             name,
             f"is {_human_size(len(data))}, more than the limit of "
             f"{_human_size(max_file_size)} (max_file_size={max_file_size})",
@@ -485,7 +487,7 @@ def _decode(source: Path | bytes, name, max_pixels: int | None) -> np.ndarray:
     except UnidentifiedImageError:
         pass  # tried below, outside this handler: no chained Pillow traceback
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(name, _bomb_reason(exc)) from None
+        raise ImageTooLargeError(name, _bomb_reason(exc)) from None
     except FileNotFoundError:
         raise ImageReadError(
             name, "file does not exist (it disappeared while being read)"

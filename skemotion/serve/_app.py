@@ -15,7 +15,7 @@ import numpy as np
 from .._version import __version__
 from ..datasets._image_io import _sniff_format
 from ..datasets._sources import InMemoryImage
-from ..exceptions import ImageReadError, NoFaceError
+from ..exceptions import ImageReadError, ImageTooLargeError, NoFaceError
 from ..prediction import top_k as most_probable
 from ._batcher import Batcher, QueueFull
 
@@ -335,12 +335,9 @@ def create_app(model, *, settings: ServeSettings | None = None):
                 max_pixels=settings.max_pixels,
                 max_file_size=settings.max_request_bytes,
             )
+        except ImageTooLargeError as exc:
+            raise _Refusal(413, "too_many_pixels", str(exc)) from None
         except ImageReadError as exc:
-            if (
-                "more than the limit" in exc.reason
-                or "decompression bomb" in exc.reason
-            ):
-                raise _Refusal(413, "too_many_pixels", str(exc)) from None
             raise _Refusal(422, "unreadable_image", str(exc)) from None
 
     async def predict(request):
