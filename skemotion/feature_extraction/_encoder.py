@@ -31,6 +31,7 @@ from .._keras import (
 from .._progress import progress_iter
 from .._validation import check_image_batch
 from ..exceptions import WeightsError, WeightsWarning
+from ..packaged import load_packaged
 from ._cache import FeatureCache, as_cache
 from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
@@ -38,6 +39,9 @@ __all__ = ["VGG16Encoder", "preprocess_images"]
 
 logger = logging.getLogger(__name__)
 
+#: Names of the encoders shipped inside the package (``weights=NAME``) and
+#: their packaged files.
+PACKAGED_WEIGHTS = {"fer2013": "fer2013-vgg16"}
 #: VGG16's smallest input side without its top.
 MIN_INPUT_SIZE = 32
 #: The ImageNet channel means (BGR) subtracted by Keras' VGG16 preprocessing.
@@ -120,6 +124,8 @@ def load_vgg16(weights, input_shape, *, pooling, precision, random_state=None,
         if seed is None:
             return model, "random (unseeded)", None, None
         return model, f"random (seed {seed})", f"random:{seed}", None
+    if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
+        return _load_packaged_weights(model, weights)
     if isinstance(weights, str) and weights == "imagenet":
         import keras
 
@@ -155,6 +161,19 @@ def load_vgg16(weights, input_shape, *, pooling, precision, random_state=None,
     return model, f"file {path} (sha256 {digest[:12]})", f"file:{digest}", info
 
 
+def _load_packaged_weights(model, name: str):
+    """Put a packaged encoder's weights (checked, expanded) into ``model``."""
+    packaged = load_packaged(PACKAGED_WEIGHTS[name])
+    for layer in conv_layer_names():
+        kernel = packaged.arrays[f"{layer}/kernel"]
+        bias = packaged.arrays[f"{layer}/bias"]
+        model.get_layer(layer).set_weights([kernel, bias])
+    info = WeightsInfo.from_dict(packaged.record["weights_info"])
+    digest = packaged.sha256
+    used = f"packaged {name} ({packaged.record['storage']}, sha256 {digest[:12]})"
+    return model, used, f"packaged:{digest}", info
+
+
 def _set_conv_weights(model, source) -> None:
     """Copy the convolutions' weights of ``source`` into ``model`` by name."""
     for layer in source.layers:
@@ -169,9 +188,13 @@ class VGG16Encoder(
 
     Parameters
     ----------
-    weights : "imagenet", None or path, default="imagenet"
+    weights : "imagenet", "fer2013", None or path, default="imagenet"
         ``"imagenet"``: the ImageNet weights Keras downloads once into
-        ``~/.keras/models`` (needs internet the first time). ``None``: random
+        ``~/.keras/models`` (needs internet the first time), the original
+        post's choice. ``"fer2013"``: the face encoder shipped inside the
+        package, trained on FER2013's training faces (48x48 gray crops; see
+        the model card), loaded offline and checked against its sha256;
+        crop faces to 48x48 for it. ``None``: random
         weights (Glorot-uniform, as Keras initialises them) drawn from
         ``random_state``, reproducible and offline. A path: a weights file
         for Keras' VGG16 without its top (``.weights.h5`` as written by

@@ -1,0 +1,267 @@
+"""Packaged arrays and their records: ``files/<name>.npz`` + ``files/<name>.json``.
+
+A record is a JSON object with at least ``format``, ``name``, ``file`` (the
+``.npz`` beside it), ``sha256`` (of that file's bytes) and ``storage``
+(``"float32"``, ``"float16"`` or ``"int8-per-channel"``). The arrays are read
+with ``allow_pickle=False``: loading a packaged model runs no code from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_path, file_sha256
+from ..exceptions import WeightsError
+
+__all__ = [
+    "PackagedModel",
+    "dequantize_per_channel",
+    "load_packaged",
+    "packaged_folder",
+    "packaged_names",
+    "quantize_per_channel",
+    "write_packaged",
+]
+
+#: Layout of a record; bumped when a field changes meaning.
+_FORMAT = 1
+#: Suffixes of the arrays an int8-per-channel kernel is stored as.
+_Q, _SCALE = ".q", ".scale"
+STORAGES = ("float32", "float16", "int8-per-channel")
+
+
+def packaged_folder() -> Path:
+    """The folder holding the packaged files (inside the installed package).
+
+    Returns
+    -------
+    folder : pathlib.Path
+    """
+    return Path(__file__).resolve().parent / "files"
+
+
+def packaged_names(folder: str | os.PathLike | None = None) -> list[str]:
+    """Names of the packaged models present (their ``.json`` records).
+
+    Parameters
+    ----------
+    folder : str, os.PathLike or None, default=None
+        Where to look; None: :func:`packaged_folder`.
+
+    Returns
+    -------
+    names : list of str
+        Sorted.
+    """
+    root = Path(folder) if folder is not None else packaged_folder()
+    return sorted(p.stem for p in root.glob("*.json"))
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A packaged model read back: its record and its float32 arrays.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (its files' stem).
+    record : dict
+        The JSON record (what the model is, how it was made, its sha256).
+    arrays : dict of str to ndarray
+        Every stored array, expanded to float32 where it was stored compact.
+    path : pathlib.Path
+        The ``.npz`` file read.
+    """
+
+    name: str
+    record: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    path: Path
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the ``.npz`` file (checked against the record)."""
+        return self.record["sha256"]
+
+
+def _read_record(name: str, root: Path) -> dict[str, Any]:
+    path = root / f"{name}.json"
+    if not path.is_file():
+        present = ", ".join(packaged_names(root)) or "none"
+        raise WeightsError(
+            f"no packaged model named {name!r} in {root} (present: {present}); "
+            "reinstall skemotion if its files were removed"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("format") != _FORMAT:
+            raise ValueError(f"record format {record.get('format')!r}")
+        for key in ("file", "sha256", "storage"):
+            record[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(
+            f"{path}: unreadable packaged-model record ({exc}); the file is "
+            "damaged or from another skemotion version: reinstall skemotion"
+        ) from None
+    return record
+
+
+def load_packaged(name: str, folder: str | os.PathLike | None = None) -> PackagedModel:
+    """Read a packaged model, check its sha256 and expand its arrays.
+
+    Parameters
+    ----------
+    name : str
+        The model's name, e.g. ``"fer2013-vgg16"``.
+    folder : str, os.PathLike or None, default=None
+        Where its files are; None: :func:`packaged_folder`.
+
+    Returns
+    -------
+    model : PackagedModel
+
+    Raises
+    ------
+    WeightsError
+        If the record or the arrays are missing, or the arrays' sha256 is not
+        the record's (a damaged file is never used).
+    """
+    root = Path(folder) if folder is not None else packaged_folder()
+    record = _read_record(name, root)
+    path = root / record["file"]
+    if not path.is_file():
+        raise WeightsError(
+            f"{path}: packaged model file is missing; reinstall skemotion"
+        )
+    digest = file_sha256(path)
+    if digest != record["sha256"]:
+        raise WeightsError(
+            f"{path}: damaged packaged model file (sha256 {digest[:12]}..., its "
+            f"record says {record['sha256'][:12]}...); reinstall skemotion"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            raw = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: unreadable packaged model file ({exc})") from None
+    return PackagedModel(name, record, _expand(raw, record["storage"]), path)
+
+
+def _expand(raw: dict[str, np.ndarray], storage: str) -> dict[str, np.ndarray]:
+    """Stored arrays to float32 ones (a quantized kernel from its two parts)."""
+    arrays = {}
+    for key, value in raw.items():
+        if key.endswith(_SCALE):
+            continue
+        if key.endswith(_Q):
+            base = key[: -len(_Q)]
+            arrays[base] = dequantize_per_channel(value, raw[base + _SCALE])
+        else:
+            arrays[key] = value.astype(np.float32)
+    return arrays
+
+
+def quantize_per_channel(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 quantization with one scale per output channel (last axis).
+
+    Parameters
+    ----------
+    kernel : ndarray of float
+        A convolution or dense kernel; its last axis is the output channels.
+
+    Returns
+    -------
+    q : ndarray of int8, same shape
+        ``round(kernel / scale)``, in -127..127.
+    scale : ndarray of float32, shape (n_channels,)
+        Each channel's largest absolute value divided by 127 (1 for a channel
+        of zeros).
+    """
+    kernel = np.asarray(kernel, dtype=np.float32)
+    flat = kernel.reshape(-1, kernel.shape[-1])
+    peak = np.abs(flat).max(axis=0)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.rint(kernel / scale), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantize_per_channel(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The float32 kernel back from :func:`quantize_per_channel`'s output.
+
+    Parameters
+    ----------
+    q : ndarray of int8
+    scale : ndarray of float32, shape (n_channels,)
+
+    Returns
+    -------
+    kernel : ndarray of float32, the shape of ``q``
+    """
+    return q.astype(np.float32) * np.asarray(scale, dtype=np.float32)
+
+
+def write_packaged(
+    name: str,
+    arrays: dict[str, np.ndarray],
+    record: dict[str, Any],
+    folder: str | os.PathLike,
+    *,
+    storage: str = "float32",
+    quantize: tuple[str, ...] = (),
+) -> Path:
+    """Write ``<name>.npz`` and its record ``<name>.json`` into ``folder``.
+
+    Parameters
+    ----------
+    name : str
+    arrays : dict of str to ndarray
+        float32 arrays to store.
+    record : dict
+        JSON-ready fields describing the model; ``format``, ``name``,
+        ``file``, ``storage`` and ``sha256`` are added.
+    folder : str or os.PathLike
+    storage : {"float32", "float16", "int8-per-channel"}, default="float32"
+        How the arrays named in ``quantize`` are stored (every other array
+        stays float32): ``"float16"`` halves them, ``"int8-per-channel"``
+        quarters them (:func:`quantize_per_channel`).
+    quantize : tuple of str, default=()
+        Names of the arrays stored compact (kernels; biases stay float32).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The record written.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    stored = {}
+    for key, value in arrays.items():
+        value = np.asarray(value, dtype=np.float32)
+        if key in quantize and storage == "int8-per-channel":
+            stored[key + _Q], stored[key + _SCALE] = quantize_per_channel(value)
+        elif key in quantize and storage == "float16":
+            stored[key] = value.astype(np.float16)
+        else:
+            stored[key] = value
+    root = Path(folder)
+    npz = root / f"{name}.npz"
+    with atomic_path(npz, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **stored)
+    full = {
+        **record, "format": _FORMAT, "name": name, "file": npz.name,
+        "storage": storage, "sha256": file_sha256(npz),
+    }  # fmt: skip
+    path = root / f"{name}.json"
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(
+            json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    for written in (npz, path):  # package data: readable by every user
+        written.chmod(0o644)
+    return path
