@@ -5,6 +5,13 @@
 >= 1.7 live, each with its reason, in ``_scikeras.py``.
 """
 
-from ._classifier import EmotionClassifier
+from ._classifier import EmotionClassifier, apply_temperature, fit_temperature
+from ._export import classifier_from_arrays, classifier_to_arrays
 
-__all__ = ["EmotionClassifier"]
+__all__ = [
+    "EmotionClassifier",
+    "apply_temperature",
+    "classifier_from_arrays",
+    "classifier_to_arrays",
+    "fit_temperature",
+]

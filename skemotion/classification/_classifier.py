@@ -28,9 +28,62 @@ from .._progress import progress_enabled
 from .._validation import check_hidden_layer_sizes, stratified_holdout
 from ._scikeras import ScikerasFixes
 
-__all__ = ["EmotionClassifier"]
+__all__ = ["EmotionClassifier", "apply_temperature", "fit_temperature"]
 
 logger = logging.getLogger(__name__)
+
+
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature-scale probabilities: ``softmax(log(proba) / temperature)``.
+
+    Equal to dividing the network's logits by ``temperature`` (a softmax's
+    log-probabilities are its logits less a constant per row).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+    temperature : float
+        Above 1 softens, below 1 sharpens; 1 returns ``proba`` unchanged.
+
+    Returns
+    -------
+    proba : ndarray of float32, same shape
+    """
+    proba = np.asarray(proba, dtype=np.float32)
+    if temperature == 1.0:
+        return proba
+    z = np.log(np.clip(proba, 1e-12, None)) / np.float32(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(log_proba: np.ndarray, codes: np.ndarray) -> float:
+    """The temperature minimising the log loss of ``codes`` (0.05 to 20).
+
+    Parameters
+    ----------
+    log_proba : ndarray of shape (n_samples, n_classes)
+        Log-probabilities (or logits) on held-out samples.
+    codes : ndarray of shape (n_samples,)
+        Each sample's true class index.
+
+    Returns
+    -------
+    temperature : float
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
+    z = np.asarray(log_proba, dtype=np.float64)
+    rows = np.arange(len(codes))
+
+    def loss(log_t):
+        scaled = z / np.exp(log_t)
+        return float(np.mean(logsumexp(scaled, axis=1) - scaled[rows, codes]))
+
+    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(best.x))
 
 
 def _epoch_progress(epochs: int):
@@ -101,6 +154,13 @@ default="rmsprop"
         (``"auto"``: bfloat16 where the hardware runs it natively). The
         softmax and the probabilities are float32 either way, and the layers
         never take Keras' global dtype policy.
+    calibration : {"temperature"} or None, default=None
+        ``"temperature"``: after training, fit one temperature ``T`` on the
+        hold-out (``validation_split`` must be above 0) by minimising its
+        log loss; :meth:`predict_proba` then returns the softmax of the
+        network's log-probabilities divided by ``T`` (temperature scaling:
+        the same labels, probabilities that mean what they say). The hold-out
+        also drives early stopping. None: ``T = 1``.
     **kwargs
         Other scikeras parameters (``class_weight``, ``callbacks``, ...).
 
@@ -116,6 +176,9 @@ default="rmsprop"
         Length of the input feature vectors.
     precision_ : {"float32", "bfloat16"}
         What the hidden layers computed in (``precision`` resolved).
+    temperature_ : float
+        The temperature :meth:`predict_proba` applies (1.0 without
+        ``calibration``).
     n_classes_ : int
         Number of classes.
     X_dtype_, y_dtype_ : numpy dtype
@@ -159,6 +222,7 @@ default="rmsprop"
         "verbose": [Interval(Integral, 0, 2, closed="both")],
         "progress": ["boolean", None],
         "precision": [StrOptions(set(PRECISIONS))],
+        "calibration": [StrOptions({"temperature"}), None],
         # scikeras' own parameters. The network is built and compiled here,
         # so scikeras' model, build_fn, loss and metrics would be ignored:
         # only their default, None, is accepted.
@@ -189,6 +253,7 @@ default="rmsprop"
         verbose: int = 0,
         progress: bool | None = None,
         precision: str = "auto",
+        calibration: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -207,6 +272,7 @@ default="rmsprop"
         self.patience = patience
         self.progress = progress
         self.precision = precision
+        self.calibration = calibration
 
     # -- scikit-learn contract -------------------------------------------------
     def __sklearn_tags__(self):
@@ -217,6 +283,11 @@ default="rmsprop"
     def _check_params(self) -> None:
         self._validate_params()  # _parameter_constraints
         check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if self.calibration is not None and not self.validation_split:
+            raise ValueError(
+                f"calibration={self.calibration!r} fits its temperature on the "
+                "hold-out: set validation_split above 0 (e.g. 0.1)"
+            )
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         """Train the network on feature vectors ``X`` and labels ``y``.
@@ -238,7 +309,15 @@ default="rmsprop"
         """
         self._check_params()
         self.precision_ = resolve_precision(self.precision)
-        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        self.temperature_ = 1.0
+        super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        held_out = self.__dict__.pop("_last_holdout", None)
+        if self.calibration == "temperature":
+            X_val, y_val = np.asarray(X)[held_out], np.asarray(y)[held_out]
+            logp = np.log(np.clip(super().predict_proba(X_val), 1e-12, None))
+            codes = self.target_encoder_.transform(np.asarray(y_val))
+            self.temperature_ = fit_temperature(logp, np.ravel(codes).astype(int))
+        return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
         """Train for one more epoch (see scikeras' ``partial_fit``).
@@ -263,6 +342,7 @@ default="rmsprop"
         self._check_params()
         if not hasattr(self, "precision_"):
             self.precision_ = resolve_precision(self.precision)
+            self.temperature_ = 1.0
         return super().partial_fit(
             X, y, classes=classes, sample_weight=sample_weight, **kwargs
         )
@@ -280,9 +360,11 @@ default="rmsprop"
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; always 2-D, one sample included.
+            Columns follow ``classes_``; always 2-D, one sample included;
+            temperature-scaled with ``calibration="temperature"``.
         """
-        return super().predict_proba(X, **kwargs)
+        proba = super().predict_proba(X, **kwargs)
+        return apply_temperature(proba, getattr(self, "temperature_", 1.0))
 
     def predict(self, X, **kwargs) -> np.ndarray:
         """Most probable label of each sample.
@@ -329,6 +411,7 @@ default="rmsprop"
         train_idx, val_idx = stratified_holdout(
             labels, self.validation_split, self.random_state
         )
+        self._last_holdout = val_idx  # read (and dropped) by fit's calibration
         if not len(val_idx):
             return X, y, sample_weight, None
         val = (X[val_idx], y[val_idx])
