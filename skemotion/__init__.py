@@ -6,11 +6,13 @@ emotion labels: :class:`FaceCropper` -> :class:`GrayscaleConverter` ->
 :func:`make_emotion_pipeline`.
 
 The package is grouped by domain, from the bottom (used by all) to the top
-(uses all): :mod:`skemotion.datasets` (image files and folders),
+(uses all): :mod:`skemotion.datasets` (image files and folders) and
+:mod:`skemotion.packaged` (model files shipped inside the package),
 :mod:`skemotion.preprocessing` (faces, gray), :mod:`skemotion.feature_extraction`
 (VGG16, its cache and its training), :mod:`skemotion.classification`, then
-``pipeline``, ``prediction`` and ``persistence``, :mod:`skemotion.inspection`
-(check a folder, evaluate a model) and the front ends (:mod:`skemotion.cli`).
+``pipeline``, ``pretrained`` (the ready model: :func:`load_pretrained`),
+``prediction`` and ``persistence``, :mod:`skemotion.inspection` (check a
+folder, evaluate a model) and the front ends (:mod:`skemotion.cli`).
 Every public name is also here, at the top.
 
 The public names are imported on first use (PEP 562): ``import skemotion``
@@ -28,7 +30,13 @@ from ._version import __version__ as __version__
 
 #: Sub-package or module of every public name.
 _PUBLIC = {
-    ".classification": ("EmotionClassifier",),
+    ".classification": (
+        "EmotionClassifier",
+        "apply_temperature",
+        "classifier_from_arrays",
+        "classifier_to_arrays",
+        "fit_temperature",
+    ),
     ".demo": ("DemoResult", "run_demo"),
     ".datasets": (
         "FolderLayout",
@@ -55,9 +63,13 @@ _PUBLIC = {
     ".inspection": (
         "EvaluationResult",
         "FolderReport",
+        "ReliabilityBins",
         "check_image_folder",
         "evaluate_model",
+        "expected_calibration_error",
+        "reliability_bins",
     ),
+    ".packaged": ("PackagedModel", "load_packaged"),
     ".persistence": ("load_model", "save_model"),
     ".pipeline": ("EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"),
     ".prediction": (
@@ -68,6 +80,11 @@ _PUBLIC = {
         "iter_predict_topk",
         "predict_topk",
         "top_k",
+    ),
+    ".pretrained": (
+        "load_pretrained",
+        "pretrained_digest",
+        "pretrained_record",
     ),
     ".preprocessing": ("FaceCropper", "GrayscaleConverter", "detect_faces"),
 }

@@ -123,11 +123,12 @@ class DemoResult:
             f"{self.n_features} features each; weights: {self.weights_used}, "
             f"precision {self.precision}",
             f"Validation accuracy (train on train, {self.n_validation} validation "
-            f"images): {self.validation_accuracy:.1%}   [original post: "
+            f"images): {self.validation_accuracy:.1%} with weights "
+            f"{self.weights_used}   [original post: "
             f"{POST_VALIDATION_ACCURACY:.0%}, ImageNet weights]",
             f"{len(self.cv_scores)}-fold stratified cross-validation accuracy on "
             f"train+validation: {self.cv_mean:.1%} +/- {self.cv_std:.1%} "
-            f"(chance {self.chance:.1%})",
+            f"(chance {self.chance:.1%}) with weights {self.weights_used}",
             f"Training and cross-validation took {self.fit_seconds:.1f} s",
             f"Top-{len(self.examples[0]['top_k']) if self.examples else 0} "
             f"predictions for {len(self.examples)} validation images:",
@@ -159,13 +160,18 @@ def _imagenet_problem(size: tuple[int, int]) -> str | None:
 
 
 def demo_crop_size(weights) -> tuple[int, int]:
-    """The crop size an adapted weights file was trained on, else the post's 224.
+    """The crop size the packaged encoder or an adapted weights file was trained
+    on, else the post's 224.
 
     Raises
     ------
     WeightsError
         If ``weights`` names a file that does not exist.
     """
+    if isinstance(weights, str) and weights == "fer2013":
+        from .pipeline import PACKAGED_ENCODER_SIZE
+
+        return PACKAGED_ENCODER_SIZE
     if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
         from .feature_extraction import read_weights_info
 
@@ -178,7 +184,7 @@ def demo_crop_size(weights) -> tuple[int, int]:
 def run_demo(
     data_home: str | os.PathLike | None = None,
     *,
-    weights: str | os.PathLike | None = "imagenet",
+    weights: str | os.PathLike | None = "fer2013",
     size: int | tuple[int, int] | None = None,
     precision: str = "auto",
     folds: int = 5,
@@ -195,13 +201,15 @@ def run_demo(
         Folder holding (or to receive) ``seed/``; default
         ``$SKEMOTION_DATA`` or ``~/skemotion_data`` (see
         :func:`fetch_seed_faces`).
-    weights : "imagenet", None or path, default="imagenet"
-        The encoder's weights. ImageNet weights that cannot be downloaded
-        fall back to random weights (seeded by ``random_state``), with a
-        warning and the reason in :attr:`DemoResult.imagenet_unavailable`.
+    weights : "fer2013", "imagenet", None or path, default="fer2013"
+        The encoder's weights: the face encoder shipped with skemotion
+        (offline), or the post's ImageNet weights. ImageNet weights that
+        cannot be downloaded fall back to random weights (seeded by
+        ``random_state``), with a warning and the reason in
+        :attr:`DemoResult.imagenet_unavailable`.
     size : int or (int, int), optional
-        Face crop size; default: the size an adapted weights file was
-        trained on, else 224 (the post's).
+        Face crop size; default: the size the packaged encoder or an adapted
+        weights file was trained on, else 224 (the post's).
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         What the encoder computes in.
     folds : int, default=5

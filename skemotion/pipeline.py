@@ -18,6 +18,10 @@ from .feature_extraction._encoder import VGG16Encoder
 from .preprocessing._face_cropping import FaceCropper
 from .preprocessing._grayscale import GrayscaleConverter
 
+#: The crop size of the packaged face encoder (``encode__weights="fer2013"``),
+#: :func:`make_emotion_pipeline`'s default.
+PACKAGED_ENCODER_SIZE = (48, 48)
+
 __all__ = ["EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"]
 
 logger = logging.getLogger(__name__)
@@ -342,6 +346,11 @@ def make_emotion_pipeline(
 ) -> EmotionPipeline:
     """Build the emotion pipeline: ``crop -> gray -> encode -> classify``.
 
+    By default the encoder is the face encoder shipped with skemotion
+    (``encode__weights="fer2013"``, offline) and faces are cropped to its
+    48x48; for the original post's setup, ImageNet's VGG16 at 224x224, pass
+    ``crop__size=224, encode__weights="imagenet"`` (downloaded once).
+
     Parameters
     ----------
     memory : str, joblib.Memory, FeatureCache or None, default=None
@@ -384,9 +393,9 @@ def make_emotion_pipeline(
     """
     pipeline = EmotionPipeline(
         [
-            ("crop", FaceCropper(memory=memory)),
+            ("crop", FaceCropper(size=PACKAGED_ENCODER_SIZE, memory=memory)),
             ("gray", GrayscaleConverter()),
-            ("encode", VGG16Encoder(memory=memory)),
+            ("encode", VGG16Encoder(weights="fer2013", memory=memory)),
             ("classify", EmotionClassifier()),
         ],
         verbose=verbose,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import subprocess
 import sys
@@ -12,6 +14,8 @@ import pytest
 
 from skemotion.cli import main
 
+#: The ready model's classes (FER2013's seven).
+FER2013 = {"angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"}
 LINE = re.compile(r"^(?P<path>.+): (?P<topk>(\d+\.\d% \w+)(, \d+\.\d% \w+)*)$")
 PARAMS = [
     "--param", "crop__size=(48, 48)",
@@ -74,12 +78,12 @@ def test_help_for_every_command(capsys):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["predict", "m.joblib", "x.jpg", "--top-k", "0"],
+        ["predict", "x.jpg", "--top-k", "0"],
         ["evaluate", "m.joblib", ".", "--top-k", "0"],
         ["demo", "--folds", "0"],
         ["demo", "--size", "-3"],
         ["finetune", ".", "-o", "x.weights.h5", "--epochs", "two"],
-        ["predict", "m.joblib", "x.jpg", "--max-file-size", "lots"],
+        ["predict", "x.jpg", "--model", "m.joblib", "--max-file-size", "lots"],
         ["check", ".", "--detector", "eyes"],
     ],
 )
@@ -141,7 +145,7 @@ def test_train_output_mentions_accuracy_and_weights(data_dir, tmp_path, capsys):
 
 def test_predict_prints_topk(model_file, data_dir, capsys):
     images = sorted(str(p) for p in (data_dir / "validation").rglob("*.*"))
-    assert main(["predict", str(model_file), *images, "--top-k", "3"]) == 0
+    assert main(["predict", *images, "--model", str(model_file), "--top-k", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(images)
     model = joblib.load(model_file)
@@ -164,7 +168,8 @@ def test_predict_reports_bad_files_and_keeps_good_ones(
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
     missing = tmp_path / "missing.png"
-    code = main(["predict", str(model_file), good[0], str(bad), str(missing), good[1]])
+    code = main(["predict", "--model", str(model_file), good[0], str(bad),
+                 str(missing), good[1]])  # fmt: skip
     assert code == 1
     captured = capsys.readouterr()
     printed = [LINE.match(line)["path"] for line in captured.out.splitlines()]
@@ -176,7 +181,7 @@ def test_predict_reports_bad_files_and_keeps_good_ones(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["predict", "no-such-model.joblib", "x.jpg"],
+        ["predict", "x.jpg", "--model", "no-such-model.joblib"],
         ["train", "no-such-dir", "-o", "m.joblib"],
         ["train", ".", "-o", "m.joblib", "--param", "crop__colour=1"],
         ["train", ".", "-o", "m.joblib", "--param", "no-equals-sign"],
@@ -189,12 +194,75 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "Traceback" not in err
 
 
+def test_missing_model_file_is_a_clear_usage_error(tmp_path, capsys):
+    missing = tmp_path / "no-such-model.joblib"
+    assert main(["predict", "x.jpg", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"skemotion predict: error: --model {missing}: model file does not exist "
+        "(without --model, the ready model is used)\n"
+    )
+
+
+def test_old_positional_model_spelling_still_works(model_file, data_dir, capsys):
+    """``predict MODEL.joblib IMAGE...`` gives the same results, and one line
+    on stderr with the new spelling."""
+    images = sorted(str(p) for p in (data_dir / "validation").rglob("*.*"))
+    assert main(["predict", *images, "--model", str(model_file), "-q"]) == 0
+    new = capsys.readouterr()
+    assert main(["predict", str(model_file), *images, "-q"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and len(old.out.splitlines()) == len(images)
+    assert new.err == ""
+    assert old.err == (
+        f"skemotion predict: note: {model_file} is read as the model file; the "
+        f"new spelling is --model {model_file}\n"
+    )
+    # a model file and no image: a usage error that says how to spell it
+    assert main(["predict", str(model_file)]) == 2
+    assert f"IMAGE... --model {model_file}" in capsys.readouterr().err
+
+
+def test_predict_without_a_model_uses_the_ready_model(face_count_dir):
+    """A newcomer's first command: no model file, one photo, one line."""
+    photo = str(face_count_dir / "single_face" / "facerec_obama.jpg")
+    result = _run_cli(["predict", photo])
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()  # nothing but the result on stdout
+    match = LINE.match(line)
+    assert match and match["path"] == photo, line
+    labels = [pair.split(" ", 1)[1] for pair in match["topk"].split(", ")]
+    assert len(labels) == 2 and set(labels) <= FER2013
+    assert "Traceback" not in result.stderr and "error" not in result.stderr
+
+
+def test_ready_model_takes_a_detector_and_is_named_when_verbose(
+    seed_dir, caplog, capsys
+):
+    from PIL import Image
+
+    face = sorted((seed_dir / "validation" / "happy_face").iterdir())[0]
+    width, height = Image.open(face).size
+    argv = ["--verbose", "predict", str(face), "--detector", "none",
+            "--format", "json", "--top-k", "7", "-q"]  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="skemotion.cli"):
+        assert main(argv) == 0
+    assert "the ready model (FER2013's 7 classes)" in caplog.text
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["rank"] for r in records] == list(range(1, 8))
+    assert {r["label"] for r in records} == FER2013
+    assert sum(r["probability"] for r in records) == pytest.approx(1, abs=1e-3)
+    assert records[0]["box"] == [0, 0, width, height]  # the whole image: no detector
+
+
 def test_predict_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     fake = tmp_path / "model.joblib"
     fake.write_text("not a pickle")
-    assert main(["predict", str(fake), "x.jpg"]) == 2
+    assert main(["predict", "x.jpg", "--model", str(fake)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"skemotion predict: error: {fake}: not a skemotion model")
+    assert err.startswith(
+        f"skemotion predict: error: --model {fake}: not a skemotion model"
+    )
     assert len(err.splitlines()) == 1
 
 
@@ -205,13 +273,13 @@ def test_unexpected_errors_are_one_line_unless_verbose(model_file, monkeypatch, 
         raise RuntimeError("something nobody expected")
 
     monkeypatch.setattr(skemotion.prediction, "iter_predict_topk", broken)
-    assert main(["predict", str(model_file), "x.jpg"]) == 1
+    assert main(["predict", "x.jpg", "--model", str(model_file)]) == 1
     err = capsys.readouterr().err
     assert err == (
         "skemotion predict: error: unexpected RuntimeError: something nobody "
         "expected (run with --verbose for the traceback)\n"
     )
-    assert main(["--verbose", "predict", str(model_file), "x.jpg"]) == 1
+    assert main(["--verbose", "predict", "x.jpg", "--model", str(model_file)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "something nobody expected" in err
 
@@ -270,11 +338,11 @@ def test_tensorflow_chatter_stays_off_the_terminal(model_file, data_dir):
     """A newcomer's terminal shows results and real problems only; a user who
     set TensorFlow's log level, or asked for --verbose, gets its lines."""
     image = str(next((data_dir / "validation").rglob("*.*")))
-    quiet = _run_cli(["predict", str(model_file), image])
+    quiet = _run_cli(["predict", image, "--model", str(model_file)])
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout.startswith(image)
     assert not any(noise in quiet.stderr for noise in TF_NOISE), quiet.stderr
-    chosen = _run_cli(["predict", str(model_file), image],
+    chosen = _run_cli(["predict", image, "--model", str(model_file)],
                       {"TF_CPP_MIN_LOG_LEVEL": "0"})  # fmt: skip
     assert chosen.returncode == 0
     assert any(noise in chosen.stderr for noise in TF_NOISE)

@@ -3,6 +3,7 @@ processes, 1 thread each, on real images."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,9 @@ from skemotion import (
 from skemotion.cli import main
 from skemotion.distributed import encode_to_cache, predict_files
 from skemotion.distributed._plugin import load_counts
+from skemotion.pretrained import pretrained_digest
+
+FER2013 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,29 @@ def test_results_equal_single_process_predict(cluster, images, model_file, tmp_p
     counts = cluster.run(load_counts)
     assert len(counts) == 2
     assert all(list(c.values()) == [1] for c in counts.values())
+
+
+def test_ready_model_on_the_cluster(cluster, images, tmp_path):
+    """No model file: every worker loads the ready model once, from its own
+    skemotion, and predicts what one process predicts."""
+    from skemotion.pretrained import load_pretrained
+
+    paths = images[0][:4]
+    run = predict_files(None, paths, tmp_path / "ready", client=cluster,
+                        partition_size=2)  # fmt: skip
+    frame = run.results.compute()
+    assert list(frame["path"]) == paths and frame["error"].isna().all()
+    probas = [c for c in frame.columns if c.startswith("proba_")]
+    assert probas == [f"proba_{c}" for c in FER2013]
+    single = {p.path: p for p in iter_predict_proba(load_pretrained(), paths)}
+    for row in frame.itertuples():
+        got = np.array([getattr(row, c) for c in probas])
+        np.testing.assert_allclose(got, single[row.path].proba[0], atol=1e-5)
+    record = json.loads((tmp_path / "ready" / "_skemotion_run.json").read_text())
+    digest = pretrained_digest()
+    assert record["model_sha256"] == digest and digest.startswith("ready-")
+    counts = cluster.run(load_counts)
+    assert [c[digest] for c in counts.values()] == [1, 1]
 
 
 def test_rerun_resumes_and_refuses_another_run(cluster, images, model_file, tmp_path):
@@ -176,7 +203,7 @@ def test_cli_predict_on_a_local_cluster(images, model_file, tmp_path, capsys):
     paths, _ = images
     path, _ = model_file
     out = tmp_path / "cli"
-    argv = ["predict", str(path), *paths[:6], "--output", str(out),
+    argv = ["predict", *paths[:6], "--model", str(path), "--output", str(out),
             "--local-cluster", "2", "--partition-size", "3", "-q"]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
@@ -185,6 +212,6 @@ def test_cli_predict_on_a_local_cluster(images, model_file, tmp_path, capsys):
     assert sorted(frame["path"]) == sorted(paths[:6])
     assert main(argv) == 0  # the same command again resumes: nothing to do
     assert "(2 found done)" in capsys.readouterr().out
-    assert main(["predict", str(path), paths[0], "--local-cluster", "2"]) == 2
+    assert main(["predict", paths[0], "--local-cluster", "2"]) == 2
     assert "need --output" in capsys.readouterr().err
     shutil.rmtree(out)

@@ -152,6 +152,7 @@ def test_other_routes_and_methods(client):
     assert client.get("/healthz").json()["status"] == "ok"
     model = client.get("/v1/model").json()
     assert model["weights"] == "random (seed 0)" and model["precision"]
+    assert model["file"] == model["name"] == "tiny.joblib" and not model["ready"]
     assert model["auth"] is False and model["limits"]["max_files"] == 8
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) == {"/v1/predict", "/v1/model", "/healthz"}
@@ -205,10 +206,36 @@ def test_full_queue_answers_503(model_file, photos):
 
 def test_cli_refuses_unsafe_addresses(model_file, capsys, monkeypatch):
     monkeypatch.delenv("SKEMOTION_TOKEN", raising=False)
+    for model in (["--model", str(model_file)], []):  # a file or the ready model
+        assert main(["serve", *model, "--host", "0.0.0.0"]) == 2
+        assert "--allow-remote" in capsys.readouterr().err
+        assert main(["serve", *model, "--host", "0.0.0.0", "--allow-remote"]) == 2
+        assert "needs a token" in capsys.readouterr().err
+    # the old spelling: the model file as a positional, with a note
     assert main(["serve", str(model_file), "--host", "0.0.0.0"]) == 2
-    assert "--allow-remote" in capsys.readouterr().err
-    assert main(["serve", str(model_file), "--host", "0.0.0.0", "--allow-remote"]) == 2
-    assert "needs a token" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"the new spelling is --model {model_file}" in err
+    assert "--allow-remote" in err
+    assert main(["serve", "--model", str(model_file.parent / "missing.joblib")]) == 2
+    assert "model file does not exist" in capsys.readouterr().err
+
+
+FER2013 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def test_ready_model_is_served_and_described(photos):
+    """Without a model file: the ready model, and /v1/model says which."""
+    with TestClient(create_app()) as ready:
+        model = ready.get("/v1/model").json()
+        assert model["classes"] == FER2013
+        assert model["ready"] is True and model["file"] is None
+        assert "FER2013" in model["name"]
+        assert model["weights"].startswith("packaged fer2013")  # weights_used_
+        answer = _post(ready, photos["one"])
+        assert answer.status_code == 200, answer.text
+        (face,) = answer.json()["images"][0]["faces"]
+        assert list(face["probabilities"]) == FER2013
+        assert face["label"] in FER2013
 
 
 def _free_port() -> int:

@@ -218,9 +218,9 @@ def test_truncated_and_faceless_videos(model_file, faces, moving, tmp_path):
 
 def test_cli_video_with_timeline_and_annotation(model_file, crossing, tmp_path, capsys):
     out, timelines, annotated = tmp_path / "t.csv", tmp_path / "tl", tmp_path / "a.avi"
-    assert main(["video", str(model_file), str(crossing), "-o", str(out), "--every",
-                 "2", "--timeline", str(timelines), "--smooth", "3", "--annotate",
-                 str(annotated), "-q"]) == 0  # fmt: skip
+    assert main(["video", str(crossing), "--model", str(model_file), "-o", str(out),
+                 "--every", "2", "--timeline", str(timelines), "--smooth", "3",
+                 "--annotate", str(annotated), "-q"]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "12 frames sampled" in text and "in 2 tracks" in text
     pngs = sorted(timelines.glob("track-*.png"))
@@ -229,8 +229,47 @@ def test_cli_video_with_timeline_and_annotation(model_file, crossing, tmp_path, 
     capture = cv2.VideoCapture(str(annotated))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     assert (
-        main(["video", str(model_file), str(crossing), "-o", str(tmp_path / "x.txt")])
-        == 2
+        main(["video", str(crossing), "--model", str(model_file), "-o",
+              str(tmp_path / "x.txt")]) == 2
+    )  # fmt: skip
+    assert main(["video", str(crossing), "--model", str(model_file), "-o", str(out),
+                 "--fps", "0"]) == 2  # fmt: skip
+
+
+def test_cli_video_old_spelling(model_file, moving, tmp_path, capsys):
+    """``video MODEL.joblib VIDEO``, the spelling before --model, still works."""
+    out = tmp_path / "old.csv"
+    assert main(["video", str(model_file), str(moving), "-o", str(out),
+                 "--max-frames", "3", "-q"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert f"the new spelling is --model {model_file}" in captured.err
+    assert "3 frames sampled" in captured.out
+    assert len(pd.read_csv(out)) == 3
+    # two positionals that are not a model file and a video: a usage error
+    assert main(["video", str(moving), str(moving), "-o", str(out)]) == 2
+    assert "one VIDEO is expected" in capsys.readouterr().err
+
+
+FER2013 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def test_cli_video_with_the_ready_model(moving, tmp_path, capsys):
+    """No model file: the ready model labels the faces, FER2013's classes."""
+    out = tmp_path / "ready.csv"
+    assert main(["video", str(moving), "-o", str(out), "--max-frames", "4",
+                 "-q"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "4 frames sampled, 4 faces in 1 tracks" in text
+    assert f"Table: {out}" in text
+    table = pd.read_csv(out)
+    assert list(table["frame"]) == [0, 1, 2, 3]
+    assert [c[len("proba_") :] for c in table.columns if c.startswith("proba_")] == (
+        FER2013
     )
-    assert main(["video", str(model_file), str(crossing), "-o", str(out), "--fps",
-                 "0"]) == 2  # fmt: skip
+    assert set(table["label_1"]) <= set(FER2013)
+    sidecar = json.loads((tmp_path / "ready.csv.json").read_text())
+    assert sidecar["model_sha256"].startswith("ready-")
+    # the same run again, resumed: the ready model is recognised as the same
+    assert main(["video", str(moving), "-o", str(out), "--max-frames", "4",
+                 "--resume", "-q"]) == 0  # fmt: skip
+    assert "0 frames sampled (resumed after frame 3)" in capsys.readouterr().out

@@ -11,6 +11,12 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 PRECISIONS = ("auto", "float32", "bfloat16")
 DETECTORS = ("hog", "haar", "mtcnn", "none")
 TRUST = "Only load model files you trust: loading runs code stored in the file."
+READY = (
+    "without --model, the ready model is used: FER2013's seven classes (angry, "
+    "disgust, fear, happy, neutral, sad, surprise)"
+)
+#: READY as a sentence of a command's description.
+READY_SENTENCE = f"{READY[0].upper()}{READY[1:]}; --model FILE loads your own."
 
 
 # ------------------------------------------------------------------- types
@@ -67,11 +73,12 @@ def seconds(text: str) -> float:
 
 
 def weights_value(text: str) -> str | None:
-    """argparse type: ``imagenet``, ``none`` (any case: random weights) or a file."""
+    """argparse type: ``fer2013`` (packaged), ``imagenet``, ``none`` (any case:
+    random weights) or a file."""
     if text.lower() == "none":
         return None
-    if text.lower() == "imagenet":
-        return "imagenet"
+    if text.lower() in ("imagenet", "fer2013"):
+        return text.lower()
     return text
 
 
@@ -105,8 +112,9 @@ def _weights(parser, default: str, what: str) -> None:
         type=weights_value,
         default=default,
         metavar="WEIGHTS",
-        help=f"{what}: 'imagenet' (downloaded once), 'none' (random, seeded by "
-        f"--random-state) or a weights file (default: {default})",
+        help=f"{what}: 'fer2013' (the face encoder shipped with skemotion, "
+        "48x48 crops), 'imagenet' (the post's choice, downloaded once), 'none' "
+        f"(random, seeded by --random-state) or a weights file (default: {default})",
     )
 
 
@@ -142,6 +150,15 @@ def _random_state(parser) -> None:
 
 def _format(parser, choices: tuple[str, ...], what: str) -> None:
     parser.add_argument("--format", choices=choices, default="text", help=what)
+
+
+def _model(parser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="FILE",
+        help="load your own model: a joblib file from 'skemotion train' (loading "
+        f"it runs code stored in it: only files you trust); {READY}",
+    )
 
 
 def _detector(parser, what: str) -> None:
@@ -197,16 +214,17 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "predict",
         help="print the top-k emotions of images",
         description="Print each image's most probable emotions, e.g. "
-        "'photo.jpg: 62.1% happy, 20.4% shocked'. Bad files (missing, empty, "
+        "'photo.jpg: 62.1% happy, 20.4% surprise'. Bad files (missing, empty, "
         "truncated, not an image, too large...) never stop the run: each gets one "
         "error line on stderr naming it and the problem, and every good file is "
         "still predicted. Exit status: 0 when every image was predicted, 1 when "
-        "some could not be, 2 on usage errors (including a model file that is "
-        "missing, damaged or not a model). A model saved with other skemotion, "
-        f"scikit-learn or Keras versions gives a warning. {TRUST}",
+        "some could not be, 2 on usage errors (including a --model file that is "
+        f"missing, damaged or not a model). {READY_SENTENCE} A model file saved "
+        "with other skemotion, scikit-learn or Keras versions gives a warning. "
+        f"{TRUST}",
     )
-    predict.add_argument("model", metavar="MODEL.joblib")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
+    _model(predict)
     _top_k(predict)
     predict.add_argument(
         "--detector",
@@ -335,7 +353,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="face crop side in pixels (default: the size an adapted weights "
         "file was trained on, else 224 as in the post)",
     )
-    _weights(demo, "imagenet", "the encoder's weights")
+    _weights(demo, "fer2013", "the encoder's weights")
     _precision(demo)
     demo.add_argument(
         "--folds",
@@ -423,14 +441,17 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "video",
         help="label every face of a video over time, one track per person",
         description="Sample a video's frames, find every face, follow each person "
-        "with a track id, classify the faces with MODEL and write one row per "
+        "with a track id, classify the faces with the model and write one row per "
         "(frame, face) to OUTPUT (.csv, or .parquet: a folder of files): frame, "
         "time in seconds, track, face box, top-k labels and every class's "
         "probability; OUTPUT.json describes the run. Memory stays flat whatever "
-        f"the video's length; --resume continues an interrupted run. {TRUST}",
+        "the video's length; --resume continues an interrupted run. "
+        f"{READY_SENTENCE} {TRUST}",
     )
-    video.add_argument("model", metavar="MODEL.joblib")
     video.add_argument("video", metavar="VIDEO")
+    # VIDEO after the model, the spelling before --model
+    video.add_argument("old_video", nargs="?", help=argparse.SUPPRESS)
+    _model(video)
     video.add_argument(
         "-o",
         "--output",
@@ -488,14 +509,17 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="serve a model: a web page and a JSON API on this machine",
-        description="Serve MODEL: a web page at / (choose or drop a photo; every "
+        description="Serve a model: a web page at / (choose or drop a photo; every "
         "face boxed and labelled) and a JSON API (POST /v1/predict, GET /v1/model, "
         "GET /healthz, GET /openapi.json). Listens on 127.0.0.1 unless told "
         "otherwise; listening on another address needs --allow-remote and a token "
         "(SKEMOTION_TOKEN or --token-file), which every API request must then "
-        f"send as 'Authorization: Bearer TOKEN'. Needs skemotion[serve]. {TRUST}",
+        "send as 'Authorization: Bearer TOKEN'. Needs skemotion[serve]. "
+        f"{READY_SENTENCE} {TRUST}",
     )
-    serve.add_argument("model", metavar="MODEL.joblib")
+    # the model as a positional, the spelling before --model
+    serve.add_argument("old_model", nargs="?", help=argparse.SUPPRESS)
+    _model(serve)
     serve.add_argument(
         "--host",
         default="127.0.0.1",

@@ -7,6 +7,7 @@ import ast
 import csv
 import io
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,11 @@ from pathlib import Path
 from ._output import EXIT_FAILED, EXIT_OK, UsageError, emit
 
 __all__ = ["COMMANDS"]
+
+logger = logging.getLogger(__name__)
+
+#: What the command line calls the model used without --model.
+READY_NAME = "the ready model (FER2013's 7 classes)"
 
 
 # ----------------------------------------------------------------- helpers
@@ -80,21 +86,98 @@ def _load_split(root: Path, strip_suffix: str | None):
         raise UsageError(str(exc)) from None
 
 
-def _load_model(path: str):
-    """Load a model file; its problems are usage errors (exit status 2)."""
+def _load_model(path: str, *, option: str = ""):
+    """Load a model file; its problems are usage errors (exit status 2).
+
+    ``option`` (``"--model"``) names the option the path came with.
+    """
     from ..exceptions import ModelFileError
     from ..persistence import load_model
 
     try:
         model = load_model(path)
     except ModelFileError as exc:
-        raise UsageError(str(exc)) from None
+        if not option:
+            raise UsageError(str(exc)) from None
+        raise UsageError(
+            f"{option} {exc} (without {option}, the ready model is used)"
+        ) from None
     if not hasattr(model, "named_steps") or "crop" not in model.named_steps:
         raise UsageError(
             f"{path}: holds a {type(model).__name__} without a 'crop' step, not a "
             "skemotion emotion pipeline"
         )
     return model
+
+
+def _chosen_model(path: str | None):
+    """``--model FILE`` loaded, or the ready model without it."""
+    if path is None:
+        return _ready_model()
+    model = _load_model(path, option="--model")
+    logger.info("using the model file %s", path)
+    return model
+
+
+def _ready_model():
+    """The ready model, packaged with skemotion (no file, no download)."""
+    from ..pretrained import load_pretrained
+
+    model = load_pretrained()
+    logger.info("using %s", READY_NAME)
+    return model
+
+
+def _model_name(path: str | None) -> str:
+    return READY_NAME if path is None else str(path)
+
+
+def _old_spelling(args, model: str) -> None:
+    """Take ``model``, a positional before --model existed, as the model file."""
+    emit(
+        f"skemotion {args.command}: note: {model} is read as the model file; "
+        f"the new spelling is --model {model}",
+        sys.stderr,
+    )
+    args.model = model
+
+
+def _predict_positionals(args) -> None:
+    """``predict MODEL.joblib IMAGE...``, the old spelling, still works."""
+    first = args.images[0]
+    if args.model is not None or not first.endswith(".joblib"):
+        return
+    if len(args.images) == 1:
+        raise UsageError(
+            f"{first} looks like a model file, and no image follows: "
+            f"skemotion predict IMAGE... --model {first}"
+        )
+    _old_spelling(args, args.images.pop(0))
+
+
+def _video_positionals(args) -> None:
+    """``video MODEL.joblib VIDEO``, the old spelling, still works."""
+    if args.old_video is None:
+        return
+    if args.model is not None or not args.video.endswith(".joblib"):
+        raise UsageError(
+            f"one VIDEO is expected, got {args.video} and {args.old_video}; "
+            "a model file is given with --model FILE"
+        )
+    _old_spelling(args, args.video)
+    args.video = args.old_video
+
+
+def _serve_positionals(args) -> None:
+    """``serve MODEL.joblib``, the old spelling, still works."""
+    if args.old_model is None:
+        return
+    if args.model is not None:
+        raise UsageError(
+            f"serve takes no positional argument, got {args.old_model} and "
+            f"--model {args.model}"
+        )
+    _old_spelling(args, args.old_model)
 
 
 def _report_held_out(pipeline, layout, strip_suffix: str | None) -> None:
@@ -187,7 +270,8 @@ def _predict_on_cluster(args) -> int:
         from ..distributed import predict_files
     except ImportError:
         raise UsageError("--output needs Dask: pip install 'skemotion[dask]'") from None
-    _load_model(args.model)  # a clear error here, not on every worker
+    if args.model is not None:  # a clear error here, not on every worker
+        _load_model(args.model, option="--model")
     if args.scheduler is not None:
         try:
             context = Client(args.scheduler, timeout=20)
@@ -227,11 +311,12 @@ def predict(args) -> int:
     from ..exceptions import SkemotionError
     from ..prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
 
+    _predict_positionals(args)
     if args.output is not None:
         return _predict_on_cluster(args)
     if args.scheduler is not None or args.local_cluster is not None:
         raise UsageError("--scheduler and --local-cluster need --output DIR")
-    model = _load_model(args.model)
+    model = _chosen_model(args.model)
     _set_progress(model, args.progress)
     if args.detector is not None:
         model.named_steps["crop"].set_params(detector=args.detector)
@@ -434,12 +519,15 @@ def finetune(args) -> int:
 def video(args) -> int:
     from ..video import predict_video
 
+    _video_positionals(args)
     output = Path(args.output)
     if output.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--output {output}: use a name ending in .csv or .parquet")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise UsageError(f"--end {args.end} is not after --start {args.start}")
-    model = _load_model(args.model)  # a clear error before the video is opened
+    model = None  # predict_video loads args.model, or the ready model
+    if args.model is not None or args.detector is not None:
+        model = _chosen_model(args.model)  # a clear error before the video opens
     if args.detector is not None:
         model.named_steps["crop"].set_params(detector=args.detector)
     result = predict_video(
@@ -486,6 +574,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def serve(args) -> int:
     import os
 
+    _serve_positionals(args)
     token = os.environ.get("SKEMOTION_TOKEN")
     if args.token_file:
         try:
@@ -512,7 +601,8 @@ def serve(args) -> int:
         raise UsageError(
             "serve needs Starlette and uvicorn: pip install 'skemotion[serve]'"
         ) from None
-    _load_model(args.model)  # a clear error before the server starts
+    if args.model is not None:  # a clear error before the server starts
+        _load_model(args.model, option="--model")
     settings = ServeSettings(
         max_request_bytes=args.max_request_size,
         max_files=args.max_files,
@@ -522,7 +612,7 @@ def serve(args) -> int:
     )
     app = create_app(args.model, settings=settings)
     print(
-        f"Serving {args.model} on http://{args.host}:{args.port}/ "
+        f"Serving {_model_name(args.model)} on http://{args.host}:{args.port}/ "
         f"({'token required' if token else 'no token'}); Ctrl-C stops"
     )
     sys.stdout.flush()

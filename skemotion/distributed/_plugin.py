@@ -44,24 +44,27 @@ def limit_threads(n_threads: int) -> None:
 
 
 class ModelPlugin(WorkerPlugin):
-    """Load a model file once per worker process (``Client.register_plugin``).
+    """Load a model once per worker process (``Client.register_plugin``).
 
-    Registered under a name made from the file's sha256, so registering the
+    Registered under a name made from the model's sha256, so registering the
     same model again does nothing, and a worker started later (a replacement
     for one that died, or one added to the cluster) loads it when it starts.
 
     Parameters
     ----------
-    path : str
+    path : str or None
         The model file (from :func:`~skemotion.save_model`), on a file system
-        every worker reads.
+        every worker reads; None: the ready model
+        (:func:`~skemotion.load_pretrained`), which every worker loads from
+        its own installation of skemotion.
     sha256 : str
-        The file's digest: what the name and the load counts go by.
+        The file's digest (for the ready model, :func:`~skemotion.pretrained_digest`):
+        what the name and the load counts go by.
     """
 
     idempotent = True
 
-    def __init__(self, path: str, sha256: str) -> None:
+    def __init__(self, path: str | None, sha256: str) -> None:
         self.path = path
         self.sha256 = sha256
         self.model = None
@@ -72,15 +75,24 @@ class ModelPlugin(WorkerPlugin):
 
     def setup(self, worker) -> None:
         limit_threads(max(1, int(worker.state.nthreads)))
-        from ..persistence import load_model
-
-        self.model = load_model(self.path)
+        self.model = _load(self.path)
         _LOADS[self.sha256] += 1
-        logger.info("%s: loaded %s (%d threads)", worker.address, self.path,
-                    worker.state.nthreads)  # fmt: skip
+        logger.info("%s: loaded %s (%d threads)", worker.address,
+                    self.path or "the ready model", worker.state.nthreads)  # fmt: skip
 
     def teardown(self, worker) -> None:
         self.model = None
+
+
+def _load(path: str | None):
+    """The model file at ``path``, or the ready model when it is None."""
+    if path is None:
+        from ..pretrained import load_pretrained
+
+        return load_pretrained()
+    from ..persistence import load_model
+
+    return load_model(path)
 
 
 def worker_model(plugin_name: str):

@@ -50,13 +50,18 @@ def _partition_size(n_paths: int, n_workers: int, partition_size: int | None) ->
     return int(min(512, max(8, math.ceil(n_paths / (4 * max(n_workers, 1))))))
 
 
-def _model_file(model) -> tuple[str, str]:
-    """The model file every worker loads, and its sha256."""
+def _model_file(model) -> tuple[str | None, str]:
+    """The model file every worker loads (None: the ready model), its sha256."""
+    if model is None:
+        from ..pretrained import pretrained_digest
+
+        return None, pretrained_digest()
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(
             f"model must be a model file, got a {type(model).__name__}: save it "
             "with skemotion.save_model(model, PATH) on a file system every "
-            "worker reads, and pass PATH (workers load it once each)"
+            "worker reads, and pass PATH (workers load it once each), or pass "
+            "None for the ready model"
         )
     path = Path(os.fspath(model)).resolve()
     if not path.is_file():
@@ -183,9 +188,11 @@ def predict_files(
 
     Parameters
     ----------
-    model : str or os.PathLike
+    model : str, os.PathLike or None
         A model file from :func:`~skemotion.save_model`, on a file system
-        every worker reads.
+        every worker reads; None: the ready model
+        (:func:`~skemotion.load_pretrained`, FER2013's seven classes), which
+        each worker loads from its own skemotion installation.
     paths : array-like of str
         Image files, readable by every worker.
     output_dir : str or os.PathLike
@@ -213,7 +220,7 @@ def predict_files(
     ValueError
         Without a client, or when ``output_dir`` holds another run.
     TypeError
-        If ``model`` is not a file.
+        If ``model`` is not a file (nor None).
     """
     import dask.dataframe as dd
     from distributed import as_completed

@@ -23,6 +23,9 @@ __all__ = ["ServeSettings", "create_app"]
 
 logger = logging.getLogger(__name__)
 
+#: What ``/v1/model`` calls the model served without a model file.
+READY_NAME = "ready model (FER2013)"
+
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -88,7 +91,21 @@ class _Refusal(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _model_description(model, path: str | None) -> dict:
+def _load(model):
+    """The model to serve, its file (None for a pipeline), and its name."""
+    if model is None:
+        from ..pretrained import load_pretrained
+
+        return load_pretrained(), None, READY_NAME
+    if isinstance(model, (str, os.PathLike)):
+        from ..persistence import load_model
+
+        path = os.fspath(model)
+        return load_model(path), path, os.path.basename(path)
+    return model, None, "a fitted pipeline"
+
+
+def _model_description(model, path: str | None, name: str | None = None) -> dict:
     from ..persistence import dependency_versions
 
     steps = dict(getattr(model, "steps", []))
@@ -106,6 +123,8 @@ def _model_description(model, path: str | None) -> dict:
         if isinstance(steps["crop"].size, (tuple, list))
         else [steps["crop"].size] * 2,
         "file": os.path.basename(path) if path else None,
+        "name": name,
+        "ready": name == READY_NAME,
         "parameters": params,
         "versions": dependency_versions(),
         "skemotion": __version__,
@@ -175,14 +194,15 @@ def _replay(body: bytes):
     return receive
 
 
-def create_app(model, *, settings: ServeSettings | None = None):
+def create_app(model=None, *, settings: ServeSettings | None = None):
     """The Starlette application serving ``model``: the page and the API.
 
     Parameters
     ----------
-    model : str, os.PathLike or fitted pipeline
-        A model file (loaded once, when the application starts) or a fitted
-        pipeline.
+    model : str, os.PathLike, fitted pipeline or None, default=None
+        A model file (loaded once, when the application starts), a fitted
+        pipeline, or None: the ready model (:func:`~skemotion.load_pretrained`,
+        FER2013's seven classes), loaded when the application starts.
     settings : ServeSettings, optional
         Limits, token and CORS; the defaults are safe.
 
@@ -205,7 +225,6 @@ def create_app(model, *, settings: ServeSettings | None = None):
     from starlette.staticfiles import StaticFiles
 
     from ..datasets._image_io import decode_image
-    from ..persistence import load_model
 
     settings = settings or ServeSettings()
     state: dict = {}
@@ -213,17 +232,16 @@ def create_app(model, *, settings: ServeSettings | None = None):
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
-        loaded = load_model(path) if path else model
+        loaded, path, name = _load(model)
         state["model"] = loaded
-        state["description"] = _model_description(loaded, path)
+        state["description"] = _model_description(loaded, path, name)
         state["batcher"] = Batcher(
             _predictor(loaded, settings.top_k),
             max_queue=settings.max_queue,
             batch_size=settings.batch_size,
         )
         await state["batcher"].start()
-        logger.info("serving %s", path or "a fitted pipeline")
+        logger.info("serving %s", path or name)
         yield
         await state["batcher"].stop()
 

@@ -147,8 +147,8 @@ def openapi_schema(settings) -> dict:
             },
             "/v1/model": {
                 "get": {
-                    "summary": "The model's classes, weights, "
-                    "precision, parameters and versions",
+                    "summary": "The model's name (the ready model or a "
+                    "file's), classes, weights, precision, parameters and versions",
                     "security": security,
                     "responses": {"200": {"description": "the model"}, **_errors(401)},
                 }

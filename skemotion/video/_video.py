@@ -44,7 +44,8 @@ class VideoResult:
         The table: a CSV file, or a Parquet folder (one file per batch).
     sidecar : pathlib.Path
         ``OUTPUT.json``: the video's fps, frame count and size, the sampling,
-        the model file's sha256, the columns, and the progress a resume uses.
+        the model file's sha256 (``ready-...`` for the ready model), the
+        columns, and the progress a resume uses.
     info : VideoInfo
     n_frames : int
         Frames sampled and looked at in this call.
@@ -91,13 +92,23 @@ def read_table(output: Path):
 
 
 def _model_and_digest(model):
+    """The model (None: the ready one) and what the sidecar records of it."""
     from ..persistence import load_model
 
+    if model is None:
+        return _ready_model_and_digest()
     if isinstance(model, (str, os.PathLike)):
         return load_model(model), file_sha256(model)
     import joblib
 
     return model, "pickle:" + joblib.hash(model)
+
+
+def _ready_model_and_digest():
+    """The ready model and its identity (a resume knows it for the same model)."""
+    from ..pretrained import load_pretrained, pretrained_digest
+
+    return load_pretrained(), pretrained_digest()
 
 
 class _Table:
@@ -219,9 +230,10 @@ def predict_video(
 
     Parameters
     ----------
-    model : str, os.PathLike or fitted pipeline
-        A model file (from :func:`~skemotion.save_model`) or a fitted pipeline
-        from :func:`~skemotion.make_emotion_pipeline`.
+    model : str, os.PathLike, fitted pipeline or None
+        A model file (from :func:`~skemotion.save_model`), a fitted pipeline
+        from :func:`~skemotion.make_emotion_pipeline`, or None: the ready
+        model (:func:`~skemotion.load_pretrained`, FER2013's seven classes).
     video : str or os.PathLike
         Any video OpenCV reads (MP4, AVI, MKV, MOV, WebM...).
     output : str or os.PathLike

@@ -22,6 +22,7 @@
     const list = document.getElementById("model");
     list.textContent = "";
     const rows = [
+      ["Model", model.name || model.file || "unknown"],
       ["Classes", model.classes.join(", ")],
       ["Weights", model.weights || "unknown"],
       ["Precision", model.precision || "unknown"],
