@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skemotion import evaluate_model, load_image_folder, make_emotion_pipeline
+from skemotion import (
+    evaluate_model,
+    expected_calibration_error,
+    load_image_folder,
+    make_emotion_pipeline,
+)
 from skemotion.cli import main
 from skemotion.inspection._reporting import REPORT_FILES, TRUST_NOTE
 
@@ -76,6 +81,30 @@ def test_metrics_agree_with_predict_proba(split_data, evaluated):
     text = result.format_text()
     assert f"Accuracy: {result.accuracy:.1%}" in text and "macro avg" in text
     assert all(c in text for c in result.classes)
+    ece = result.expected_calibration_error
+    assert f"Expected calibration error: {ece:.3f} (15 bins)" in text
+
+
+def test_calibration_agrees_with_predict_proba(split_data, evaluated):
+    _, _, _, labels = split_data
+    result, _, proba = evaluated
+    predicted = np.array(CLASSES)[proba.argmax(axis=1)]
+    # the model does not know "angry": its images are wrong, as they are if
+    # labelled with any class but the predicted one
+    relabelled = [
+        next(c for c in CLASSES if c != p) if y == UNKNOWN else y
+        for y, p in zip(labels, predicted, strict=True)
+    ]
+    expected = expected_calibration_error(relabelled, proba, CLASSES)
+    assert result.expected_calibration_error == pytest.approx(expected, abs=1e-6)
+    assert 0.0 < result.expected_calibration_error <= 1.0
+    bins = result.reliability
+    assert bins.n_bins == 15 and bins.n_samples == result.n_images
+    filled = bins.counts > 0
+    right = np.sum(bins.accuracy[filled] * bins.counts[filled])
+    assert right == pytest.approx(result.n_correct)
+    confidence = np.sum(bins.mean_confidence[filled] * bins.counts[filled])
+    assert confidence == pytest.approx(proba.max(axis=1).sum(), rel=1e-5)
 
 
 def test_unknown_label_is_handled(evaluated):
@@ -117,13 +146,24 @@ def test_report_files(evaluated):
     result, folder, _ = evaluated
     assert sorted(p.name for p in folder.iterdir()) == sorted(REPORT_FILES)
     assert sorted(result.files) == sorted(REPORT_FILES)
-    for name in ("confusion_matrix.png", "worst_mistakes.png"):
+    assert "reliability.png" in REPORT_FILES
+    for name in ("confusion_matrix.png", "worst_mistakes.png", "reliability.png"):
         with Image.open(folder / name) as png:
             assert png.format == "PNG" and png.width >= 300 and png.height >= 200
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(result.to_dict()))
     assert metrics["accuracy"] == pytest.approx(result.accuracy)
     assert metrics["confusion"] == result.confusion
+    assert metrics["expected_calibration_error"] == pytest.approx(
+        result.expected_calibration_error
+    )
+    bins = metrics["reliability"]
+    assert bins["n_bins"] == 15 and len(bins["edges"]) == 16
+    assert sum(bins["counts"]) == result.n_images
+    assert bins["counts"] == result.reliability.counts.tolist()
+    assert bins["expected_calibration_error"] == metrics["expected_calibration_error"]
+    for count, acc in zip(bins["counts"], bins["accuracy"], strict=True):
+        assert (acc is None) == (count == 0)
     assert metrics["mistakes"][0]["predicted"][0][1] == pytest.approx(
         result.mistakes[0]["predicted"][0][1]
     )
@@ -133,10 +173,17 @@ def test_html_page_is_a_self_contained_model_card(evaluated):
     result, folder, _ = evaluated
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert f"Accuracy {result.accuracy:.1%}" in page
+    ece = f"{result.expected_calibration_error:.3f}"
+    assert re.search(
+        rf"Accuracy {re.escape(f'{result.accuracy:.1%}')}<span[^>]*>expected "
+        rf"calibration error <strong>{ece}</strong> \(15 bins\)",
+        page,
+    )
+    assert "<h2>Calibration</h2>" in page and 'alt="Reliability diagram"' in page
     assert "random (seed 0)" in page
     assert "8 &lt;validation&gt; photos" in page  # escaped
     assert all(c in page for c in (*CLASSES, UNKNOWN))
-    assert page.count('src="data:image/png;base64,') == 2
+    assert page.count('src="data:image/png;base64,') == 3
     assert ">crop__size<" in page and ">classify__learning_rate<" in page
     assert ">memory<" not in page  # only the steps' parameters
     assert TRUST_NOTE in page
@@ -171,6 +218,8 @@ def test_no_mistakes_stub_model(split_data, tmp_path):
         result.accuracy == 1.0 and result.mistakes == [] and result.unknown_labels == []
     )
     assert result.weights_used is None
+    # both right: (|1 - 0.9| + |1 - 0.8|) / 2, whatever the bins
+    assert result.expected_calibration_error == pytest.approx(0.15)
     with Image.open(tmp_path / "worst_mistakes.png") as png:
         assert png.width >= 300
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
@@ -189,6 +238,8 @@ def test_stub_model_mistakes_and_validation(split_data, tmp_path):
     ]  # fmt: skip
     assert result.classes == ["happy", "sad", "fear"]
     assert result.confusion == [[0, 0, 0], [2, 0, 0], [0, 1, 0]]
+    # all wrong ("fear" is not a class): the mean confidence
+    assert result.expected_calibration_error == pytest.approx((0.6 + 0.95 + 0.7) / 3)
     # as classification_report: labels that are true or predicted
     assert result.macro["recall"] == pytest.approx(0.0)
     assert (tmp_path / "worst_mistakes.png").is_file()
@@ -198,6 +249,11 @@ def test_stub_model_mistakes_and_validation(split_data, tmp_path):
         evaluate_model(stub, paths[:3], ["sad"] * 3, top_k=0)
     with pytest.raises(ValueError, match="predict_proba"):
         evaluate_model(object(), paths[:3], ["sad"] * 3)
+    with pytest.raises(ValueError, match="calibration_bins"):
+        evaluate_model(stub, paths[:3], ["sad"] * 3, calibration_bins=0)
+    coarse = evaluate_model(stub, paths[:3], ["sad"] * 3, calibration_bins=1)
+    assert coarse.reliability.n_bins == 1
+    assert "Expected calibration error: 0.417 (1 bin)" in coarse.format_text()
 
 
 def test_cli_evaluate(model, seed_dir, tmp_path, capsys):
@@ -216,6 +272,9 @@ def test_cli_evaluate(model, seed_dir, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "on 6 images from" in out and "validation" in out
+    assert re.search(r"^Expected calibration error: \d\.\d{3} \(15 bins\)$", out, re.M)
     assert (report / "report.html").is_file()
     assert main([*argv, "--strip-suffix", "_face", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["n_images"] == 6
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_images"] == 6
+    assert 0.0 <= data["expected_calibration_error"] <= 1.0

@@ -2,9 +2,11 @@
 
 :func:`evaluate_model` calls ``predict_proba`` once on all the images and
 derives everything from those probabilities: accuracy, per-class precision,
-recall and F1, the confusion matrix and the most confident mistakes. Given a
-folder, it also writes two figures, the metrics as JSON and one
-self-contained HTML page (``skemotion evaluate MODEL DATA_DIR --report DIR``).
+recall and F1, the confusion matrix, the most confident mistakes and the
+calibration of the confidence (expected calibration error and reliability
+bins). Given a folder, it also writes three figures, the metrics as JSON and
+one self-contained HTML page (``skemotion evaluate MODEL DATA_DIR --report
+DIR``).
 
 Figures are drawn on a :class:`matplotlib.figure.Figure` with an Agg canvas:
 pyplot is not used and the caller's matplotlib backend is left alone.
@@ -36,6 +38,7 @@ from .._version import __version__
 from ..datasets._image_io import read_image
 from ..prediction import format_topk, top_k
 from ..preprocessing._face_cropping import FaceCropper, _expand_box, detect_faces
+from ._calibration import ReliabilityBins, _bin_confidence, _check_n_bins
 
 __all__ = ["REPORT_FILES", "TRUST_NOTE", "EvaluationResult", "evaluate_model"]
 
@@ -48,6 +51,7 @@ TRUST_NOTE = "Loading a model file runs code stored in it: only load models you 
 REPORT_FILES = (
     "confusion_matrix.png",
     "worst_mistakes.png",
+    "reliability.png",
     "metrics.json",
     "report.html",
 )
@@ -121,6 +125,14 @@ class EvaluationResult:
         Where the images come from, in words.
     top_k : int
         Classes listed per mistake.
+    expected_calibration_error : float or None
+        ECE of the top-1 confidence: the gap between accuracy and mean
+        confidence in each confidence bin, averaged weighted by the bin's
+        images (0 is perfectly calibrated). Images whose label the model does
+        not know count as wrong, as in ``accuracy``.
+    reliability : ReliabilityBins or None
+        The confidence bins the ECE is computed from (what
+        ``reliability.png`` draws).
     paths : list of str
         The images, in input order.
     y_true, y_pred : ndarray of str
@@ -148,6 +160,8 @@ class EvaluationResult:
     created: str = ""
     data_description: str | None = None
     top_k: int = 2
+    expected_calibration_error: float | None = None
+    reliability: ReliabilityBins | None = field(default=None, repr=False)
     paths: list[str] = field(default_factory=list, repr=False)
     y_true: np.ndarray | None = field(default=None, repr=False)
     y_pred: np.ndarray | None = field(default=None, repr=False)
@@ -177,12 +191,18 @@ class EvaluationResult:
         result : dict
             Every attribute except the per-image ``paths``, ``y_true``,
             ``y_pred`` and ``proba``, plus ``n_correct``, ``chance_level``
-            and ``majority_rate``.
+            and ``majority_rate``; ``reliability`` is
+            :meth:`ReliabilityBins.to_dict` (None for an empty bin's
+            accuracy and mean confidence).
         """
         return {
             "n_images": self.n_images,
             "n_correct": self.n_correct,
             "accuracy": self.accuracy,
+            "expected_calibration_error": self.expected_calibration_error,
+            "reliability": (
+                None if self.reliability is None else self.reliability.to_dict()
+            ),
             "chance_level": self.chance_level,
             "majority_rate": self.majority_rate,
             "classes": list(self.classes),
@@ -213,13 +233,21 @@ class EvaluationResult:
         Returns
         -------
         text : str
-            An accuracy line, the weights used and a table of precision,
+            An accuracy line, the expected calibration error, the weights
+            used and a table of precision,
             recall, F1 and support per label, then macro and weighted
             averages. Labels the model does not know are starred.
         """
         lines = [
             f"Accuracy: {self.accuracy:.1%} ({self.n_correct} of {self.n_images} "
             f"images; chance {self.chance_level:.1%})",
+        ]
+        if self.expected_calibration_error is not None:
+            lines.append(
+                f"Expected calibration error: {self.expected_calibration_error:.3f} "
+                f"({_bins_text(self.reliability)})"
+            )
+        lines += [
             f"Weights: {self.weights_used or 'unknown'}; precision: "
             f"{self.precision or 'unknown'}",
         ]
@@ -257,6 +285,12 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
+def _bins_text(bins: ReliabilityBins | None) -> str:
+    if bins is None:
+        return "bins unknown"
+    return f"{bins.n_bins} bin{'' if bins.n_bins == 1 else 's'}"
+
+
 def evaluate_model(
     model,
     paths,
@@ -266,6 +300,7 @@ def evaluate_model(
     top_k: int = 2,
     n_worst: int = 12,
     data_description: str | None = None,
+    calibration_bins: int = 15,
     progress: bool | None = None,
 ) -> EvaluationResult:
     """Measure a fitted emotion pipeline on labelled images.
@@ -285,7 +320,8 @@ def evaluate_model(
         column in the confusion matrix.
     report_dir : str, os.PathLike or None, default=None
         Folder (created if missing) to write ``confusion_matrix.png``,
-        ``worst_mistakes.png``, ``metrics.json`` (:meth:`EvaluationResult.to_dict`)
+        ``worst_mistakes.png``, ``reliability.png`` (the reliability diagram),
+        ``metrics.json`` (:meth:`EvaluationResult.to_dict`)
         and ``report.html`` (a self-contained model card: figures embedded,
         no external resources) into. Files of these names are replaced.
     top_k : int, default=2
@@ -294,6 +330,10 @@ def evaluate_model(
         Mistakes shown in ``worst_mistakes.png``, the most confident first.
     data_description : str or None, default=None
         Where the images come from, in words, for the report.
+    calibration_bins : int, default=15
+        Equal-width bins of top-1 confidence over [0, 1] for the expected
+        calibration error and the reliability diagram (see
+        :func:`reliability_bins`).
     progress : bool or None, default=None
         Progress bars while cropping and encoding. A bool sets the
         ``progress`` parameter of the model's steps during the prediction
@@ -303,14 +343,16 @@ def evaluate_model(
     Returns
     -------
     result : EvaluationResult
-        Accuracy, per-class metrics, confusion matrix, mistakes and the
-        model's description; ``result.files`` names the files written.
+        Accuracy, calibration, per-class metrics, confusion matrix,
+        mistakes and the model's description; ``result.files`` names the
+        files written.
 
     Raises
     ------
     ValueError
         If ``paths`` and ``labels`` differ in length or are empty, if
-        ``top_k < 1`` or ``n_worst < 0``, or if ``model`` has no
+        ``top_k < 1``, ``n_worst < 0`` or ``calibration_bins < 1``, or if
+        ``model`` has no
         ``predict_proba`` or ``classes_``.
     BadImagesError
         If the model cannot read some images (raised by its ``crop`` step).
@@ -334,6 +376,12 @@ def evaluate_model(
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if n_worst < 0:
         raise ValueError(f"n_worst must be 0 or more, got {n_worst}")
+    try:
+        calibration_bins = _check_n_bins(calibration_bins)
+    except ValueError:
+        raise ValueError(
+            f"calibration_bins must be a positive integer, got {calibration_bins!r}"
+        ) from None
     if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
         raise ValueError(
             "model must be a fitted classifier with predict_proba and classes_ "
@@ -354,13 +402,17 @@ def evaluate_model(
             f"{(len(paths), len(model_classes))}"
         )
 
-    result = _measure(model, paths, y_true, proba, model_classes, top_k)
+    result = _measure(
+        model, paths, y_true, proba, model_classes, top_k, calibration_bins
+    )
     result.data_description = data_description
     logger.info(
-        "Accuracy %.1f%% (%d of %d images); weights: %s",
+        "Accuracy %.1f%% (%d of %d images), expected calibration error %.3f; "
+        "weights: %s",
         100 * result.accuracy,
         result.n_correct,
         result.n_images,
+        result.expected_calibration_error,
         result.weights_used,
     )
     if report_dir is not None:
@@ -417,6 +469,7 @@ def _measure(
     proba: np.ndarray,
     model_classes: list[str],
     k: int,
+    n_bins: int = 15,
 ) -> EvaluationResult:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -454,6 +507,9 @@ def _measure(
         for name, v in values.items()
     }
 
+    # images of labels the model does not know are wrong, as in the accuracy
+    reliability = _bin_confidence(proba.max(axis=1), y_pred == y_true, n_bins)
+
     ranked = top_k(proba, model_classes, k)
     wrong = np.flatnonzero(y_pred != y_true)
     order = wrong[np.argsort(-proba[wrong].max(axis=1), kind="stable")]
@@ -483,6 +539,8 @@ def _measure(
         versions=_versions(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         top_k=k,
+        expected_calibration_error=reliability.expected_calibration_error,
+        reliability=reliability,
         paths=list(paths),
         y_true=y_true,
         y_pred=y_pred,
@@ -566,10 +624,14 @@ def _write_report(
     ]
     confusion_png = _png(_plot_confusion(result))
     mistakes_png = _png(_plot_mistakes(result, shown, views))
+    reliability_png = _png(_plot_reliability(result))
     metrics = json.dumps(result.to_dict(), indent=2, allow_nan=False)
-    page = _render_html(result, confusion_png, mistakes_png, n_worst)
+    page = _render_html(
+        result, confusion_png, mistakes_png, n_worst, reliability_png=reliability_png
+    )
     (folder / "confusion_matrix.png").write_bytes(confusion_png)
     (folder / "worst_mistakes.png").write_bytes(mistakes_png)
+    (folder / "reliability.png").write_bytes(reliability_png)
     (folder / "metrics.json").write_text(metrics + "\n", encoding="utf-8")
     (folder / "report.html").write_text(page, encoding="utf-8")
     logger.info("Report written to %s", folder / "report.html")
@@ -634,6 +696,137 @@ def _plot_confusion(result: EvaluationResult):
     if result.unknown_labels:
         fig.text(0.01, 0.005, "* not a class of the model", fontsize=9,
                  color="0.3", ha="left", va="bottom")  # fmt: skip
+    return fig
+
+
+_ACCURACY_COLOR = "#2f6fb3"
+_GAP_COLOR = "#c0392b"
+_COUNT_COLOR = "#a9c4e2"
+
+
+def _plot_reliability(result: EvaluationResult):
+    """Reliability diagram: accuracy per confidence bin against the diagonal,
+    the gap to each bin's mean confidence, and the images per bin below."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    bins = result.reliability
+    fig = _figure(6.6, 7.0)
+    top, bottom = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [3.0, 1.15]}
+    )
+    lefts, width = bins.edges[:-1], np.diff(bins.edges)
+    filled = bins.counts > 0
+    accuracy = np.where(filled, bins.accuracy, 0.0)
+    confidence = np.where(filled, bins.mean_confidence, 0.0)
+    floor = 1.0 / max(len(result.model_classes), 1)  # top-1 confidence >= 1/K
+
+    for ax in (top, bottom):
+        ax.set_axisbelow(True)
+        ax.grid(True, color="0.9", linewidth=0.8)
+        if 0.0 < floor < 1.0:
+            ax.axvspan(0.0, floor, color="0.94", zorder=0, linewidth=0)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+
+    top.plot(
+        [0, 1],
+        [0, 1],
+        linestyle="--",
+        color="0.45",
+        linewidth=1.2,
+        label="perfect calibration",
+        zorder=3,
+    )
+    top.bar(
+        lefts[filled],
+        accuracy[filled],
+        width=width[filled],
+        align="edge",
+        color=_ACCURACY_COLOR,
+        edgecolor="white",
+        linewidth=1.0,
+        label="accuracy",
+        zorder=2,
+    )
+    gap_low = np.minimum(accuracy, confidence)[filled]
+    gap = np.abs(accuracy - confidence)[filled]
+    top.bar(
+        lefts[filled],
+        gap,
+        bottom=gap_low,
+        width=width[filled],
+        align="edge",
+        facecolor=(0.75, 0.22, 0.17, 0.18),
+        edgecolor=_GAP_COLOR,
+        hatch="///",
+        linewidth=0.8,
+        label="gap to mean confidence",
+        zorder=2,
+    )
+    handles, labels = top.get_legend_handles_labels()
+    if 0.0 < floor < 1.0:
+        handles.append(Patch(facecolor="0.94", edgecolor="0.8"))
+        labels.append(f"below 1/{len(result.model_classes)}: no top-1 confidence")
+    top.legend(handles, labels, loc="upper left", fontsize=9, framealpha=0.95)
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(0.0, 1.02)
+    top.set_ylabel("accuracy")
+    top.set_title(
+        f"Reliability diagram: ECE {result.expected_calibration_error:.3f} "
+        f"({_bins_text(bins)}, n = {result.n_images})\n"
+        + _weights_line(result, width=70),
+        fontsize=11,
+    )
+
+    bottom.bar(
+        lefts,
+        bins.counts,
+        width=width,
+        align="edge",
+        color=_COUNT_COLOR,
+        edgecolor="white",
+        linewidth=1.0,
+        zorder=2,
+    )
+    highest = max(int(bins.counts.max()), 1)
+    if bins.n_bins <= 30:
+        for left, w, count in zip(lefts, width, bins.counts, strict=True):
+            if count:
+                bottom.text(
+                    left + w / 2,
+                    count + 0.03 * highest,
+                    str(int(count)),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="0.25",
+                    zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6},
+                )
+    mean_confidence = float(np.sum(bins.counts[filled] * confidence[filled])) / max(
+        bins.n_samples, 1
+    )
+    bottom.axvline(
+        result.accuracy,
+        color=_ACCURACY_COLOR,
+        linewidth=1.6,
+        label=f"accuracy {result.accuracy:.1%}",
+        zorder=3,
+    )
+    bottom.axvline(
+        mean_confidence,
+        color="0.2",
+        linestyle="--",
+        linewidth=1.4,
+        label=f"mean confidence {mean_confidence:.1%}",
+        zorder=3,
+    )
+    bottom.set_ylim(0, highest * 1.3)
+    bottom.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
+    bottom.set_ylabel("images")
+    bottom.set_xlabel("top-1 confidence (probability of the predicted class)")
+    bottom.legend(loc="upper left", fontsize=8, framealpha=0.95)
     return fig
 
 
@@ -777,6 +970,8 @@ h3 { font-size: 1.05em; margin: 18px 0 6px; }
 .weights.random { border-color: #c77700; background: #fff6e5; }
 .weights p { margin: 4px 0 0; font-size: 0.82em; }
 .accuracy { font-size: 2em; font-weight: 600; margin: 10px 0 4px; }
+.accuracy .ece { font-size: 0.55em; font-weight: 500; color: #5a6272;
+                 margin-left: 14px; }
 .stats { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
 .stat { border: 1px solid #dde1e7; border-radius: 6px; padding: 8px 14px; }
 .stat .value { font-size: 1.35em; font-weight: 600; }
@@ -815,7 +1010,12 @@ def _stat(value: str, name: str) -> str:
 
 
 def _render_html(
-    result: EvaluationResult, confusion_png: bytes, mistakes_png: bytes, n_worst: int
+    result: EvaluationResult,
+    confusion_png: bytes,
+    mistakes_png: bytes,
+    n_worst: int,
+    *,
+    reliability_png: bytes | None = None,
 ) -> str:
     created = datetime.fromisoformat(result.created).strftime("%Y-%m-%d %H:%M UTC")
     weights = result.weights_used
@@ -847,7 +1047,7 @@ def _render_html(
         f"<strong>{_e(weights or 'unknown')}</strong>, computed in "
         f"<strong>{_e(result.precision or 'unknown precision')}</strong>"
         f"<p>{_e(weights_note)}</p></div>",
-        f'<p class="accuracy">Accuracy {result.accuracy:.1%}</p>',
+        f'<p class="accuracy">Accuracy {result.accuracy:.1%}{_ece_span(result)}</p>',
         '<div class="stats">',
         _stat(f"{result.n_correct} of {result.n_images}", "images right"),
         _stat(
@@ -867,6 +1067,7 @@ def _render_html(
         "<figcaption>Rows: true label; columns: predicted label; cells: images."
         "</figcaption>",
         "</figure>",
+        *_calibration_section(result, reliability_png),
         "<h2>Worst mistakes</h2>",
         "<figure>",
         _img(mistakes_png, "The most confident mistakes"),
@@ -882,6 +1083,46 @@ def _render_html(
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _ece_span(result: EvaluationResult) -> str:
+    if result.expected_calibration_error is None:
+        return ""
+    return (
+        f'<span class="ece">expected calibration error '
+        f"<strong>{result.expected_calibration_error:.3f}</strong> "
+        f"({_bins_text(result.reliability)})</span>"
+    )
+
+
+def _calibration_section(
+    result: EvaluationResult, reliability_png: bytes | None
+) -> list[str]:
+    if result.expected_calibration_error is None or result.reliability is None:
+        return []
+    bins = result.reliability
+    parts = [
+        "<h2>Calibration</h2>",
+        f"<p>Expected calibration error (ECE): "
+        f"<strong>{result.expected_calibration_error:.3f}</strong>, over "
+        f"{_bins_text(bins)} of equal width of top-1 confidence. An image's "
+        "confidence is the probability of its predicted class; in each bin the "
+        "accuracy is compared with the mean confidence, and the ECE averages "
+        "the gaps weighted by the bin's images: 0 when the model is exactly as "
+        "sure as it is right, up to 1 (always sure, always wrong).</p>",
+    ]
+    if reliability_png is not None:
+        parts += [
+            "<figure>",
+            _img(reliability_png, "Reliability diagram"),
+            "<figcaption>Bars: accuracy per confidence bin; hatched: gap to the "
+            "bin's mean confidence; dashed: perfect calibration. Below: images "
+            "per bin. Bars under the diagonal: overconfident; above: "
+            "underconfident. With few images per bin the gaps are noisy."
+            "</figcaption>",
+            "</figure>",
+        ]
+    return parts
 
 
 def _data_section(result: EvaluationResult) -> str:
