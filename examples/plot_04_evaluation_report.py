@@ -5,8 +5,8 @@ Evaluation report: where does the model err?
 :func:`~skemotion.evaluate_model` measures a fitted pipeline on labelled
 images: accuracy, per-class precision, recall and F1, the confusion matrix,
 and the mistakes it made most confidently. With a report folder it also
-writes ``confusion_matrix.png``, ``worst_mistakes.png``, ``metrics.json`` and
-``report.html``, a self-contained model card that opens in any browser (the
+writes ``confusion_matrix.png``, ``worst_mistakes.png``, ``reliability.png``
+(calibration), ``metrics.json`` and ``report.html``, a self-contained model card that opens in any browser (the
 same as ``skemotion evaluate MODEL DATA_DIR --report DIR``).
 
 Seeded random VGG16 weights (``encode__weights=None``) are used because

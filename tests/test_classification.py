@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -10,7 +11,13 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skemotion import EmotionClassifier
+from skemotion import (
+    EmotionClassifier,
+    apply_temperature,
+    classifier_from_arrays,
+    classifier_to_arrays,
+    fit_temperature,
+)
 from skemotion._validation import stratified_holdout
 
 LABELS = np.array(["angry", "happy", "sad"])
@@ -180,3 +187,79 @@ def test_invalid_parameters(params, error, match, blobs):
     X, y = blobs
     with pytest.raises(error, match=match):
         small(**params).fit(X, y)
+
+
+# ----------------------------------------------------------- calibration
+def _overlapping_classes(n=600, seed=0):
+    """Two classes whose features overlap: a network trained hard is overconfident."""
+    rng = np.random.RandomState(seed)
+    X = np.r_[rng.normal(0, 1, (n, 6)), rng.normal(0.6, 1, (n, 6))].astype("float32")
+    return X, np.array(["sad"] * n + ["happy"] * n)
+
+
+def _log_loss(y, proba, classes):
+    index = np.searchsorted(classes, y)
+    return -np.mean(np.log(np.clip(proba[np.arange(len(y)), index], 1e-12, None)))
+
+
+def test_temperature_calibration_lowers_log_loss_on_new_data():
+    X, y = _overlapping_classes()
+    X_new, y_new = _overlapping_classes(seed=1)
+    params = dict(hidden_layer_sizes=(64, 64), dropout=0.0, learning_rate=0.01,
+                  epochs=40, patience=None, validation_split=0.25,
+                  random_state=0, progress=False)  # fmt: skip
+    plain = EmotionClassifier(**params).fit(X, y)
+    calibrated = EmotionClassifier(**params, calibration="temperature").fit(X, y)
+    assert plain.temperature_ == 1.0
+    assert calibrated.temperature_ > 1.0  # overconfident: softened
+    # same network, same labels: only the probabilities change
+    np.testing.assert_array_equal(calibrated.predict(X_new), plain.predict(X_new))
+    classes = calibrated.classes_
+    assert _log_loss(y_new, calibrated.predict_proba(X_new), classes) < _log_loss(
+        y_new, plain.predict_proba(X_new), classes
+    )
+
+
+def test_temperature_calibration_needs_a_hold_out():
+    X, y = _overlapping_classes(n=20)
+    clf = EmotionClassifier(calibration="temperature", validation_split=0)
+    with pytest.raises(ValueError, match="validation_split above 0"):
+        clf.fit(X, y)
+
+
+def test_apply_temperature_matches_scaled_logits():
+    rng = np.random.RandomState(0)
+    logits = rng.normal(0, 3, (5, 4))
+    softmax = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    scaled = np.exp(logits / 2.5) / np.exp(logits / 2.5).sum(1, keepdims=True)
+    np.testing.assert_allclose(apply_temperature(softmax, 2.5), scaled, rtol=1e-5)
+    np.testing.assert_allclose(apply_temperature(softmax, 1.0), softmax, rtol=1e-6)
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    rng = np.random.RandomState(0)
+    logits = rng.normal(0, 6, (5000, 5))
+    truth = np.exp(logits / 3.0) / np.exp(logits / 3.0).sum(1, keepdims=True)
+    codes = np.array([rng.choice(5, p=p) for p in truth])
+    assert abs(fit_temperature(logits, codes) - 3.0) < 0.2
+
+
+def test_a_classifier_survives_arrays_and_json(tmp_path):
+    X, y = _overlapping_classes(n=100)
+    clf = EmotionClassifier(
+        hidden_layer_sizes=(8,), epochs=3, random_state=0, calibration="temperature",
+        progress=False,
+    ).fit(X, y)
+    record, arrays = classifier_to_arrays(clf)
+    (tmp_path / "head.json").write_text(json.dumps(record))
+    np.savez(tmp_path / "head.npz", **arrays)
+    with np.load(tmp_path / "head.npz", allow_pickle=False) as stored:
+        back = classifier_from_arrays(
+            json.loads((tmp_path / "head.json").read_text()), dict(stored)
+        )
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    assert back.temperature_ == clf.temperature_
+    assert list(back.classes_) == ["happy", "sad"]
+    arrays["weight_0"] = arrays["weight_0"][:3]
+    with pytest.raises(ValueError, match="do not fit the record's network"):
+        classifier_from_arrays(record, arrays)

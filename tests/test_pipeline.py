@@ -84,8 +84,10 @@ def test_steps_and_parameters():
     params = pipe.get_params()
     assert params["crop__size"] == (64, 64)
     assert params["classify__learning_rate"] == 1e-3
-    assert params["encode__weights"] == "imagenet"
+    assert params["encode__weights"] == "fer2013"  # the packaged face encoder
     assert is_classifier(pipe)
+    defaults = make_emotion_pipeline().get_params()
+    assert defaults["crop__size"] == (48, 48)  # the packaged encoder's input
     with pytest.raises(ValueError):
         make_emotion_pipeline(crop__nonsense=1)
 

@@ -182,10 +182,10 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    weights : "imagenet", None or path, default="imagenet"
+    weights : "imagenet", "fer2013", None or path, default="imagenet"
         Where training starts, as in :class:`VGG16Encoder`: ImageNet weights
-        (downloaded once), random weights seeded by ``random_state``, or a
-        weights file.
+        (downloaded once), the packaged face encoder (offline, 48x48),
+        random weights seeded by ``random_state``, or a weights file.
     random_init : {"he", "glorot"}, default="he"
         How random start weights (``weights=None``) are scaled. ``"he"``
         (He-uniform) keeps the signal's scale through VGG16's 13 ReLU layers,
