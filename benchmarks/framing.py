@@ -52,16 +52,10 @@ def _seed():
 
 
 def _params(detector, margin, align) -> dict:
-    return {"crop__detector": detector, "crop__margin": margin,
-            "crop__align": align, "crop__size": (48, 48), "crop__n_jobs": 2}  # fmt: skip
-
-
-def _no_face(paths, detector) -> int:
-    from skemotion import detect_faces, read_image
-
-    if detector == "none":
-        return 0
-    return sum(not detect_faces(read_image(p), detector) for p in paths)
+    return {
+        "crop__detector": detector, "crop__margin": margin, "crop__align": align,
+        "crop__size": (48, 48), "crop__n_jobs": 2,
+    }  # fmt: skip
 
 
 def warm(paths, cache) -> None:

@@ -6,8 +6,9 @@ Evaluation report: where does the model err?
 images: accuracy, per-class precision, recall and F1, the confusion matrix,
 and the mistakes it made most confidently. With a report folder it also
 writes ``confusion_matrix.png``, ``worst_mistakes.png``, ``reliability.png``
-(calibration), ``metrics.json`` and ``report.html``, a self-contained model card that opens in any browser (the
-same as ``skemotion evaluate MODEL DATA_DIR --report DIR``).
+(calibration), ``metrics.json`` and ``report.html``, a self-contained model
+card that opens in any browser (the same as ``skemotion evaluate MODEL
+DATA_DIR --report DIR``).
 
 Seeded random VGG16 weights (``encode__weights=None``) are used because
 ImageNet weights cannot be downloaded where this page is built: the model is
