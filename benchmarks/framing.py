@@ -35,9 +35,7 @@ FRAMINGS = [
     ("hog", 0.2, False),
     ("hog", 0.3, False),
     ("hog", 0.2, True),
-    ("mtcnn", 0.1, False),
     ("mtcnn", 0.2, False),
-    ("mtcnn", 0.3, False),
     ("mtcnn", 0.2, True),
 ]
 

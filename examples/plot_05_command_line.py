@@ -36,10 +36,10 @@ main([
 ])  # fmt: skip
 
 # %%
-# ``skemotion predict model.joblib IMAGE... --top-k 2``
+# ``skemotion predict IMAGE... --model model.joblib --top-k 2``
 photos = sorted(str(p) for p in (root / "data" / "validation").rglob("*.jpg"))[:3]
-main(["predict", str(model), *photos, "--top-k", "2"])
+main(["predict", *photos, "--model", str(model), "--top-k", "2"])
 
 # %%
 # ``--format csv`` gives one row per face and rank
-main(["predict", str(model), photos[0], "--format", "csv", "--top-k", "3"])
+main(["predict", photos[0], "--model", str(model), "--format", "csv", "-k", "3"])

@@ -563,7 +563,9 @@ def test_cli_whole_corpus_no_traceback(corpus, tiny_model_file, unreadable, capf
     paths = [str(corpus[n].path) for n in names]
     bad = [str(corpus[n].path) for n in names if corpus[n].reason is not None]
     good = [p for p in paths if p not in bad]
-    code = main(["predict", str(tiny_model_file), *paths, "--format", "json", "-q"])
+    code = main(
+        ["predict", "--model", str(tiny_model_file), *paths, "--format", "json", "-q"]
+    )
     out, err = capfd.readouterr()
     assert code == 1
     rows = [json.loads(line) for line in out.splitlines()]
@@ -599,7 +601,16 @@ def mixed_batch(corpus, shared_data) -> tuple[list[str], list[str]]:
 def test_cli_mixed_batch_every_format(fmt, mixed_batch, crops_model_file, capfd):
     batch, bad = mixed_batch
     good = [p for p in batch if p not in bad]
-    argv = ["predict", str(crops_model_file), *batch, "--format", fmt, "-k", "2"]
+    argv = [
+        "predict",
+        "--model",
+        str(crops_model_file),
+        *batch,
+        "--format",
+        fmt,
+        "-k",
+        "2",
+    ]
     assert main([*argv, "-q"]) == 1
     out, err = capfd.readouterr()
     if fmt == "text":
@@ -615,7 +626,12 @@ def test_cli_mixed_batch_every_format(fmt, mixed_batch, crops_model_file, capfd)
     assert printed == good  # every good file, in input order
     lines = _stderr_lines(err)
     assert [line.split(": error: ")[0] for line in lines] == bad
-    assert main(["predict", str(crops_model_file), *good, "--format", fmt, "-q"]) == 0
+    assert (
+        main(
+            ["predict", "--model", str(crops_model_file), *good, "--format", fmt, "-q"]
+        )
+        == 0
+    )
     assert _stderr_lines(capfd.readouterr().err) == []
 
 
@@ -624,27 +640,33 @@ def test_cli_limits_and_usage_errors(mixed_batch, crops_model_file, corpus, capf
     good = [p for p in batch if p not in bad][:3]
     big = str(corpus["upright JPEG (reference)"].path)
     model = str(crops_model_file)
-    assert main(["predict", model, *good, big, "--max-file-size", "20K", "-q"]) == 1
+    assert (
+        main(["predict", "--model", model, *good, big, "--max-file-size", "20K", "-q"])
+        == 1
+    )
     out, err = capfd.readouterr()
     assert len(out.splitlines()) == 3
     assert _stderr_lines(err) == [
         f"{big}: error: file is {Path(big).stat().st_size / 1024:.1f} KiB, more "
         "than the limit of 20.0 KiB (max_file_size=20480)"
     ]
-    assert main(["predict", model, *good, big, "--max-pixels", "10000", "-q"]) == 1
+    assert (
+        main(["predict", "--model", model, *good, big, "--max-pixels", "10000", "-q"])
+        == 1
+    )
     out, err = capfd.readouterr()
     assert len(out.splitlines()) == 3 and "max_pixels" in err
     for argv in (
-        ["predict", model, big, "--max-file-size", "lots"],
-        ["predict", model, big, "--max-pixels", "0"],
-        ["predict", model],
+        ["predict", "--model", model, big, "--max-file-size", "lots"],
+        ["predict", "--model", model, big, "--max-pixels", "0"],
+        ["predict", "--model", model],
     ):
         assert main(argv) == 2  # a usage error, shown with the usage
         err = capfd.readouterr().err
         assert "usage: skemotion predict" in err and "Traceback" not in err
-    assert main(["predict", model, big, "--top-k", "0"]) == 2
+    assert main(["predict", "--model", model, big, "--top-k", "0"]) == 2
     assert "--top-k: must be at least 1, got 0" in capfd.readouterr().err
-    assert main(["predict", str(corpus["zero-byte file"].path), big]) == 2
+    assert main(["predict", "--model", str(corpus["zero-byte file"].path), big]) == 2
     assert "model file is empty" in capfd.readouterr().err
 
 
@@ -652,15 +674,17 @@ def test_cli_paths_with_odd_characters(corpus, tiny_model_file, capsys):
     spaced = str(corpus["non-ASCII and spaces in the path"].path)
     raw = str(corpus["file name that is not UTF-8"].path)
     model = str(tiny_model_file)
-    assert main(["predict", model, spaced, raw, "-q"]) == 0
+    assert main(["predict", "--model", model, spaced, raw, "-q"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{spaced}: ")
     escaped = raw.encode("utf-8", "backslashreplace").decode("utf-8")
     assert lines[1].startswith(f"{escaped}: ") and "\\udce9" in escaped
-    assert main(["predict", model, spaced, raw, "--format", "json", "-q"]) == 0
+    assert (
+        main(["predict", "--model", model, spaced, raw, "--format", "json", "-q"]) == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["path"] for r in rows if r["rank"] == 1] == [spaced, raw]
-    assert main(["predict", model, raw, "--format", "csv", "-q"]) == 0
+    assert main(["predict", "--model", model, raw, "--format", "csv", "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith(escaped)
 
 
@@ -672,7 +696,15 @@ def test_cli_output_survives_a_closed_pipe(mixed_batch, crops_model_file):
     batch, bad = mixed_batch
     good = [p for p in batch if p not in bad] * 15  # more output than a pipe holds
     script = "import sys; from skemotion.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = ["predict", str(crops_model_file), *good, "--format", "json", "-q"]
+    argv = [
+        "predict",
+        "--model",
+        str(crops_model_file),
+        *good,
+        "--format",
+        "json",
+        "-q",
+    ]
     predict = subprocess.Popen(
         [sys.executable, "-c", script, *argv],
         stdout=subprocess.PIPE,

@@ -210,7 +210,7 @@ def test_cli_warns_on_other_versions_and_still_predicts(
     with monkeypatch.context() as patch:
         patch.setattr(persistence, "dependency_versions", lambda: old)
         path = save_model(tiny_model, tmp_path / "old.joblib")
-    assert main(["predict", str(path), photo, "-q"]) == 0
+    assert main(["predict", "--model", str(path), photo, "-q"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith(f"{photo}: ")
     warning_lines = [ln for ln in captured.err.splitlines() if "warning:" in ln]
@@ -223,7 +223,7 @@ def test_cli_warns_on_other_versions_and_still_predicts(
 def test_cli_truncated_model_is_a_usage_error(tiny_model_file, tmp_path, photo, capsys):
     cut = tmp_path / "cut.joblib"
     cut.write_bytes(tiny_model_file.read_bytes()[:100_000])
-    assert main(["predict", str(cut), photo]) == 2
+    assert main(["predict", "--model", str(cut), photo]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"skemotion predict: error: {cut}: ")
     assert "model file is truncated" in err and "Traceback" not in err

@@ -102,7 +102,14 @@ def test_bad_files_raise_or_become_error_records(model, photos, tmp_path):
 def test_cli_json_and_csv(model_file, photos, tmp_path, capsys):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    args = ["predict", str(model_file), photos["one"], str(bad), photos["none"]]
+    args = [
+        "predict",
+        "--model",
+        str(model_file),
+        photos["one"],
+        str(bad),
+        photos["none"],
+    ]
     assert main([*args, "--format", "json"]) == 1
     out = capsys.readouterr()
     rows = [json.loads(line) for line in out.out.splitlines()]
@@ -120,7 +127,7 @@ def test_cli_json_and_csv(model_file, photos, tmp_path, capsys):
 
 def test_cli_all_faces_and_annotate(model_file, photos, tmp_path, capsys):
     out_dir = tmp_path / "annotated"
-    code = main(["predict", str(model_file), photos["two"], photos["none"],
+    code = main(["predict", "--model", str(model_file), photos["two"], photos["none"],
                  "--all-faces", "--annotate", str(out_dir)])  # fmt: skip
     assert code == 0
     lines = capsys.readouterr().out.splitlines()

@@ -84,7 +84,10 @@ def test_records_say_how_the_model_was_made(shared_data):
     head = pretrained_record()
     assert head["training"]["training_files_sha256"] == digest
     assert head["encoder_sha256"] == encoder["sha256"]
-    assert head["rebuild_command"].startswith("python tools/build_pretrained.py")
+    command = head["rebuild_command"]
+    assert command.startswith("skemotion finetune ../shared/data/fer2013 ")
+    assert f"--epochs {info['epochs']} " in command
+    assert " && python tools/build_pretrained.py fer2013.weights.h5 " in command
     assert head["head"]["classes"] == FER_CLASSES
 
 

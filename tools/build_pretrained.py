@@ -54,6 +54,9 @@ def _arguments(argv):
     parser.add_argument("--align", action="store_true")
     parser.add_argument("--head-epochs", type=int, default=40)
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--only", choices=("encoder", "head"),
+                        help="one stage: the encoder's files, or the head's "
+                        "(on the encoder already written)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -198,11 +201,28 @@ def _write_head(args, head, paths, encoder_record) -> None:
             "random_state": args.random_state,
         },
         "encoder_training": encoder_record["weights_info"],
-        "rebuild_command": "python tools/build_pretrained.py "
-        + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "rebuild_command": _rebuild_command(args, encoder_record["weights_info"]),
         "created": _now(),
     }
     write_packaged(HEAD, arrays, meta, args.out)
+
+
+def _rebuild_command(args, info: dict) -> str:
+    """Both stages, from the project root, with FER2013 at ../shared/data."""
+    stage1 = (
+        "skemotion finetune ../shared/data/fer2013 --size 48 --detector none "
+        f"--weights none --trainable-blocks {info['trained_blocks']} "
+        f"--epochs {info['epochs']} --random-state 0 "
+        f"-p finetune__validation_split={info['heldout_images'] / 28709:.2f} "
+        "-p finetune__patience=None --checkpoint-dir ckpt -o fer2013.weights.h5"
+    )
+    stage2 = (
+        "python tools/build_pretrained.py fer2013.weights.h5 --data "
+        f"../shared/data/fer2013 --detector {shlex.quote(args.detector)} "
+        f"--margin {args.margin}{' --align' if args.align else ''} "
+        f"--head-epochs {args.head_epochs} --random-state {args.random_state}"
+    )
+    return f"{stage1} && {stage2}"
 
 
 def _load(name, folder):
@@ -221,19 +241,27 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def main(argv=None) -> int:
-    args = _arguments(argv)
-    from skemotion import load_image_folder
-
-    paths, labels = load_image_folder(args.data / "train", progress=False)
+def _encoder_stage(args, paths) -> None:
     rng = np.random.default_rng(args.random_state)
     n_sample = min(N_AGREEMENT, len(paths))
     sample = paths[np.sort(rng.choice(len(paths), n_sample, replace=False))]
     print(f"Agreement of packaged features with {args.weights} ({n_sample} images):")
     reference = _file_encoder(args.weights)
     agreement = _agreement(args, reference, sample)
-    record = _write_encoder(args, _conv_arrays(reference), args.out, args.storage,
-                            {"agreement": agreement})  # fmt: skip
+    _write_encoder(args, _conv_arrays(reference), args.out, args.storage,
+                   {"agreement": agreement})  # fmt: skip
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
+    from skemotion import load_image_folder
+
+    paths, labels = load_image_folder(args.data / "train", progress=False)
+    if args.only != "head":
+        _encoder_stage(args, paths)
+    if args.only == "encoder":
+        return 0
+    record = _load(ENCODER, args.out).record
     print(f"Head on {len(paths)} FER2013 training images:")
     head, _ = _train_head(args, paths, labels)
     _write_head(args, head, paths, record)
