@@ -225,7 +225,7 @@ def test_cli_truncated_model_is_a_usage_error(tiny_model_file, tmp_path, photo, 
     cut.write_bytes(tiny_model_file.read_bytes()[:100_000])
     assert main(["predict", "--model", str(cut), photo]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"skemotion predict: error: {cut}: ")
+    assert err.startswith(f"skemotion predict: error: --model {cut}: ")
     assert "model file is truncated" in err and "Traceback" not in err
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import shlex
 import sys
 import tempfile
@@ -54,9 +55,10 @@ def _arguments(argv):
     parser.add_argument("--align", action="store_true")
     parser.add_argument("--head-epochs", type=int, default=40)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--only", choices=("encoder", "head"),
-                        help="one stage: the encoder's files, or the head's "
-                        "(on the encoder already written)")  # fmt: skip
+    parser.add_argument("--only", choices=("encoder", "head", "crop"),
+                        help="one stage: the encoder's files, the head's (on "
+                        "the encoder already written), or only the crop "
+                        "settings in the head's record")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -183,12 +185,7 @@ def _write_head(args, head, paths, encoder_record) -> None:
         "kind": "the ready emotion model: crop -> gray -> packaged encoder -> head",
         "encoder": "fer2013",
         "encoder_sha256": _load(ENCODER, args.out).sha256,
-        "crop": {
-            "detector": args.detector,
-            "margin": args.margin,
-            "align": bool(args.align),
-            "size": [48, 48],
-        },
+        "crop": _crop(args),
         "head": record,
         "training": {
             "data": "FER2013 train (28,709 48x48 gray faces), detector none",
@@ -241,6 +238,23 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _crop(args) -> dict:
+    return {"detector": args.detector, "margin": args.margin,
+            "align": bool(args.align), "size": [48, 48]}  # fmt: skip
+
+
+def _set_crop(args) -> None:
+    """The head's record with other crop settings (its arrays are unchanged:
+    the head learnt from FER2013's crops, whatever frames real photos)."""
+    path = args.out / f"{HEAD}.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    encoder = _load(ENCODER, args.out).record
+    record["crop"] = _crop(args)
+    record["rebuild_command"] = _rebuild_command(args, encoder["weights_info"])
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    print(f"  {path}: crop {record['crop']}")
+
+
 def _encoder_stage(args, paths) -> None:
     rng = np.random.default_rng(args.random_state)
     n_sample = min(N_AGREEMENT, len(paths))
@@ -256,6 +270,9 @@ def main(argv=None) -> int:
     args = _arguments(argv)
     from skemotion import load_image_folder
 
+    if args.only == "crop":
+        _set_crop(args)
+        return 0
     paths, labels = load_image_folder(args.data / "train", progress=False)
     if args.only != "head":
         _encoder_stage(args, paths)

@@ -42,12 +42,14 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     Parameters
     ----------
     proba : ndarray of shape (n_samples, n_classes)
+        Class probabilities, each row summing to 1.
     temperature : float
         Above 1 softens, below 1 sharpens; 1 returns ``proba`` unchanged.
 
     Returns
     -------
     proba : ndarray of float32, same shape
+        The scaled probabilities, each row summing to 1.
     """
     proba = np.asarray(proba, dtype=np.float32)
     if temperature == 1.0:
