@@ -75,7 +75,7 @@ def test_records_say_how_the_model_was_made(shared_data):
     agreement = encoder["agreement"]["int8-per-channel"]
     # int8 kernels: features within a cosine of 0.998 of the float32 file's on
     # every one of 1,000 training images (0.99997 on average)
-    assert agreement["images"] == 1000
+    assert encoder["agreement"]["images"] == 1000
     assert agreement["cosine_min"] > 0.998 and agreement["cosine_mean"] > 0.9999
     # the training list: FER2013's train folder, nothing from test
     train = sorted(
