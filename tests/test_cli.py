@@ -101,6 +101,9 @@ def test_weights_option_reads_the_same_in_every_command():
     from skemotion.cli._commands import COMMANDS
 
     parser = build_parser(COMMANDS)
+    # the packaged face encoder unless told otherwise
+    assert parser.parse_args(["demo"]).weights == "fer2013"
+    assert parser.parse_args(["demo", "--weights", "FER2013"]).weights == "fer2013"
     for spelling in ("none", "None", "NONE"):
         demo = parser.parse_args(["demo", "--weights", spelling])
         tune = parser.parse_args(["finetune", ".", "-o", "x.weights.h5",
@@ -303,6 +306,7 @@ def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("keras.src.applications.vgg16.file_utils.get_file", no_network)
     monkeypatch.setenv("SKEMOTION_DATA", str(shared_data))
     code = main(["demo", "--size", "32", "--folds", "2", "--quiet",
+                 "--weights", "imagenet",
                  "--output", str(tmp_path / "demo.joblib")])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
