@@ -24,8 +24,9 @@ import json
 import time
 from pathlib import Path
 
+import accuracy
 import numpy as np
-from _common import machine, shared_data
+from _common import machine
 
 #: (detector, margin, align) rows.
 FRAMINGS = [
@@ -38,15 +39,6 @@ FRAMINGS = [
     ("mtcnn", 0.2, False),
     ("mtcnn", 0.2, True),
 ]
-
-
-def _seed():
-    from skemotion import load_image_folder
-
-    root = shared_data() / "seed"
-    a, ya = load_image_folder(root / "train", strip_suffix="_face")
-    b, yb = load_image_folder(root / "validation", strip_suffix="_face")
-    return np.concatenate([a, b]), np.concatenate([ya, yb])
 
 
 def _params(detector, margin, align) -> dict:
@@ -95,7 +87,7 @@ def main() -> None:
     parser.add_argument("--warm-crops", action="store_true")
     parser.add_argument("--results", type=Path)
     args = parser.parse_args()
-    paths, labels = _seed()
+    paths, labels = accuracy._seed()
     if args.warm_crops:
         warm(paths, args.cache)
         return

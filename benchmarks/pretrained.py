@@ -32,26 +32,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import accuracy
 import numpy as np
 from _common import ROOT, machine, shared_data
 
-LIMIT = None  # --limit: a dry run on a few images per split
 
+def _crop_params() -> dict:
+    from skemotion import pretrained_record
 
-def _subset(paths, labels):
-    if not LIMIT:
-        return paths, labels
-    step = max(len(paths) // LIMIT, 1)
-    return paths[::step][:LIMIT], labels[::step][:LIMIT]
-
-
-def _seed():
-    from skemotion import load_image_folder
-
-    root = shared_data() / "seed"
-    a, ya = load_image_folder(root / "train", strip_suffix="_face")
-    b, yb = load_image_folder(root / "validation", strip_suffix="_face")
-    return _subset(np.concatenate([a, b]), np.concatenate([ya, yb]))
+    crop = {f"crop__{k}": v for k, v in pretrained_record()["crop"].items()}
+    crop["crop__size"] = tuple(crop["crop__size"])
+    return crop
 
 
 def _per_class(labels, proba, classes) -> list[dict]:
@@ -77,7 +68,9 @@ def fer_test(report: Path | None) -> dict:
         load_pretrained,
     )
 
-    paths, labels = _subset(*load_image_folder(shared_data() / "fer2013" / "test"))
+    paths, labels = accuracy._subset(
+        *load_image_folder(shared_data() / "fer2013" / "test")
+    )
     rows = {}
     for detector in ("none", None):
         params = {"crop__detector": detector} if detector else {}
@@ -111,11 +104,10 @@ def fer_test(report: Path | None) -> dict:
 def seed_head(cv) -> dict:
     from sklearn.model_selection import cross_val_score
 
-    from skemotion import make_emotion_pipeline, pretrained_record
+    from skemotion import make_emotion_pipeline
 
-    paths, labels = _seed()
-    crop = {f"crop__{k}": v for k, v in pretrained_record()["crop"].items()}
-    crop["crop__size"] = tuple(crop["crop__size"])
+    paths, labels = accuracy._seed()
+    crop = _crop_params()
     with tempfile.TemporaryDirectory() as cache:
         pipe = make_emotion_pipeline(memory=cache, crop__n_jobs=2,
                                      classify__random_state=0, **crop)  # fmt: skip
@@ -132,11 +124,10 @@ def seed_head(cv) -> dict:
 def seed_finetune(cv, blocks: int, epochs: int) -> dict:
     from sklearn.model_selection import cross_val_score
 
-    from skemotion import make_finetune_pipeline, pretrained_record
+    from skemotion import make_finetune_pipeline
 
-    paths, labels = _seed()
-    crop = {f"crop__{k}": v for k, v in pretrained_record()["crop"].items()}
-    crop["crop__size"] = tuple(crop["crop__size"])
+    paths, labels = accuracy._seed()
+    crop = _crop_params()
     with tempfile.TemporaryDirectory() as cache:
         pipe = make_finetune_pipeline(
             memory=cache, crop__n_jobs=2, finetune__weights="fer2013",
@@ -169,7 +160,6 @@ def cold_start() -> float:
 
 
 def main() -> None:
-    global LIMIT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, help="evaluate_model's report folder")
     parser.add_argument("--results", type=Path, help="write every figure as JSON")
@@ -179,7 +169,7 @@ def main() -> None:
                         choices=("fer", "head", "finetune", "cold"))  # fmt: skip
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    LIMIT = args.limit
+    accuracy.LIMIT = args.limit  # its subsets serve both scripts
     from sklearn.model_selection import StratifiedKFold
 
     print(machine())

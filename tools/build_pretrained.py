@@ -80,6 +80,16 @@ def _conv_arrays(encoder) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _set_conv_arrays(encoder, arrays: dict[str, np.ndarray]) -> None:
+    """Put :func:`_conv_arrays`-shaped weights back into the encoder."""
+    for key in arrays:
+        if key.endswith("/kernel"):
+            layer = key.split("/")[0]
+            encoder.model_.get_layer(layer).set_weights(
+                [arrays[key], arrays[f"{layer}/bias"]]
+            )
+
+
 def _write_encoder(args, arrays, folder: Path, storage: str, extra=None) -> dict:
     from skemotion.feature_extraction import read_weights_info
     from skemotion.packaged import write_packaged
@@ -115,12 +125,7 @@ def _agreement(args, reference, sample) -> dict:
             _write_encoder(args, arrays, Path(tmp), storage)
             packed = _load(ENCODER, tmp).arrays
             size = (Path(tmp) / f"{ENCODER}.npz").stat().st_size
-        for key in arrays:
-            if key.endswith("/kernel"):
-                layer = key.split("/")[0]
-                reference.model_.get_layer(layer).set_weights(
-                    [packed[key], packed[f"{layer}/bias"]]
-                )
+        _set_conv_arrays(reference, packed)
         got = reference.transform(crops)
         cos = np.sum(full * got, 1) / (
             np.linalg.norm(full, axis=1) * np.linalg.norm(got, axis=1) + 1e-12
@@ -134,12 +139,7 @@ def _agreement(args, reference, sample) -> dict:
         }  # fmt: skip
         print(f"  {storage}: {size / 2**20:.1f} MiB, cosine min {cos.min():.5f} "
               f"mean {cos.mean():.6f}, relative error {rel.mean():.4f}")  # fmt: skip
-    for key, value in arrays.items():  # the reference back to full precision
-        if key.endswith("/kernel"):
-            layer = key.split("/")[0]
-            reference.model_.get_layer(layer).set_weights(
-                [value, arrays[f"{layer}/bias"]]
-            )
+    _set_conv_arrays(reference, arrays)  # the reference back to full precision
     return result
 
 
