@@ -6,7 +6,7 @@ and exports the adapted weights (with their :class:`WeightsInfo` record) for
 the encoder.
 """
 
-from ._cache import FeatureCache
+from ..caching import FeatureCache
 from ._encoder import VGG16Encoder, preprocess_images
 from ._finetuner import VGG16FineTuner, augment_faces
 from ._weights_file import WeightsInfo, read_weights_info

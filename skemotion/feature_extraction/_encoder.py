@@ -32,7 +32,7 @@ from .._progress import progress_iter
 from .._validation import check_image_batch
 from ..exceptions import WeightsError, WeightsWarning
 from ..packaged import load_packaged
-from ._cache import FeatureCache, as_cache
+from ..caching import FeatureCache, as_cache
 from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
 __all__ = ["VGG16Encoder", "preprocess_images"]

@@ -29,7 +29,7 @@ from ..exceptions import (
     MultipleFacesError,
     NoFaceError,
 )
-from ..feature_extraction._cache import FeatureCache, as_cache
+from ..caching import FeatureCache, as_cache
 
 __all__ = ["FaceCropper", "detect_faces"]
 
