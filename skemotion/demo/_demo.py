@@ -104,7 +104,7 @@ class DemoResult:
         -------
         text : str
         """
-        from .prediction import format_topk
+        from ..prediction import format_topk
 
         n = self.n_train + self.n_validation
         lines = [
@@ -147,8 +147,8 @@ class DemoResult:
 
 def _imagenet_problem(size: tuple[int, int]) -> str | None:
     """None when ImageNet weights load, else the reason they do not."""
-    from .exceptions import WeightsError
-    from .feature_extraction import VGG16Encoder
+    from ..exceptions import WeightsError
+    from ..feature_extraction import VGG16Encoder
 
     try:
         VGG16Encoder(weights="imagenet", pooling="avg").fit(
@@ -169,11 +169,11 @@ def demo_crop_size(weights) -> tuple[int, int]:
         If ``weights`` names a file that does not exist.
     """
     if isinstance(weights, str) and weights == "fer2013":
-        from .pipeline import PACKAGED_ENCODER_SIZE
+        from ..pipeline import PACKAGED_ENCODER_SIZE
 
         return PACKAGED_ENCODER_SIZE
     if weights is not None and not (isinstance(weights, str) and weights == "imagenet"):
-        from .feature_extraction import read_weights_info
+        from ..feature_extraction import read_weights_info
 
         info = read_weights_info(weights)
         if info is not None:
@@ -230,10 +230,10 @@ def run_demo(
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    from ._validation import normalize_size
-    from .datasets import fetch_seed_faces
-    from .pipeline import make_emotion_pipeline
-    from .prediction import top_k as rank
+    from .._validation import normalize_size
+    from ..datasets import fetch_seed_faces
+    from ..pipeline import make_emotion_pipeline
+    from ..prediction import top_k as rank
 
     wall = time.perf_counter()
     size = normalize_size(size) if size is not None else demo_crop_size(weights)
