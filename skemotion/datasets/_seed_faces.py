@@ -32,6 +32,7 @@ import urllib.request
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -87,15 +88,21 @@ class _ShortRead(ConnectionError):
 
 
 @functools.lru_cache(maxsize=1)
-def _manifest() -> tuple[tuple[str, int, str], ...]:
-    """``(relative path, size, sha256)`` of every file, sorted by path."""
+class _ManifestRow(NamedTuple):
+    path: str  # relative: <split>/<label>_face/<file>
+    size: int
+    sha256: str
+
+
+def _manifest() -> tuple[_ManifestRow, ...]:
+    """Every file's row, sorted by path."""
     text = (
         resources.files("skemotion.datasets")
         .joinpath(_MANIFEST)
         .read_text(encoding="utf-8")
     )
     rows = csv.DictReader(text.splitlines())
-    return tuple((r["path"], int(r["size"]), r["sha256"]) for r in rows)
+    return tuple(_ManifestRow(r["path"], int(r["size"]), r["sha256"]) for r in rows)
 
 
 def _data_home(data_home: str | os.PathLike | None) -> Path:
@@ -328,55 +335,58 @@ def fetch_seed_faces(
     """
     root = _data_home(data_home) / "seed"
     base_url = base_url or os.environ.get("SKEMOTION_SEED_URL") or SEED_FACES_URL
-    base_url = base_url.rstrip("/")
     manifest = _manifest()
-    missing = [row for row in manifest if not _is_valid(root / row[0], row[1], row[2])]
+    missing = [r for r in manifest if not _is_valid(root / r.path, r.size, r.sha256)]
     if missing and not download_if_missing:
         raise DownloadError(
             _how_to_supply(root, len(missing), len(manifest))
             + " Or call with download_if_missing=True."
         )
     if missing:
-        logger.info(
-            "Downloading %d of %d files of the seed data set from %s into %s",
-            len(missing),
-            len(manifest),
-            base_url,
-            root,
-        )
+        _download_missing(missing, root, base_url.rstrip("/"), len(manifest), progress)
+    return _bunch(root, manifest)
+
+
+def _download_missing(missing, root: Path, base_url: str, n_total: int, progress) -> None:
+    """Fetch and verify the missing files; a clear error naming the file, the
+    verified ones kept, when the network fails."""
+    logger.info(
+        "Downloading %d of %d files of the seed data set from %s into %s",
+        len(missing), n_total, base_url, root,
+    )  # fmt: skip
     bar = tqdm(
         total=len(missing),
         desc="Downloading seed faces",
         unit="file",
         leave=False,
-        disable=not (missing and progress_enabled(progress)),
+        disable=not progress_enabled(progress),
     )
     with bar:
-        for done, (rel, size, sha256) in enumerate(missing):
-            url = f"{base_url}/{urllib.parse.quote(rel)}"
+        for done, row in enumerate(missing):
+            url = f"{base_url}/{urllib.parse.quote(row.path)}"
             try:
-                _fetch_one(url, root / rel, size, sha256, rel)
+                _fetch_one(url, root / row.path, row.size, row.sha256, row.path)
             except _NETWORK_ERRORS as exc:
                 cause = _cause(exc)
                 if done == 0 and _is_unreachable(exc):
                     raise DownloadError(
                         f"cannot reach {base_url} ({cause}). "
-                        + _how_to_supply(root, len(missing), len(manifest))
+                        + _how_to_supply(root, len(missing), n_total)
                     ) from exc
                 raise DownloadError(
-                    f"{rel}: download from {url} failed ({cause}). The {done} "
+                    f"{row.path}: download from {url} failed ({cause}). The {done} "
                     f"files downloaded before it are verified and kept in {root}; "
                     f"run again to fetch the remaining {len(missing) - done}."
                 ) from exc
             bar.update()
-    if missing:
-        logger.info("Downloaded and verified %d files into %s", len(missing), root)
-    filenames = np.array([str(root / rel) for rel, _, _ in manifest], dtype=object)
-    split = np.array([rel.split("/")[0] for rel, _, _ in manifest], dtype=object)
-    target = np.array(
-        [rel.split("/")[1].removesuffix(_LABEL_SUFFIX) for rel, _, _ in manifest],
-        dtype=object,
-    )
+    logger.info("Downloaded and verified %d files into %s", len(missing), root)
+
+
+def _bunch(root: Path, manifest) -> Bunch:
+    filenames = np.array([str(root / row.path) for row in manifest], dtype=object)
+    parts = [row.path.split("/") for row in manifest]
+    split = np.array([p[0] for p in parts], dtype=object)
+    target = np.array([p[1].removesuffix(_LABEL_SUFFIX) for p in parts], dtype=object)
     return Bunch(
         root=root,
         filenames=filenames,
