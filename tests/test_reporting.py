@@ -17,16 +17,27 @@ import pytest
 from PIL import Image
 
 from skemotion import (
+    FaceCropper,
+    GrayscaleConverter,
     evaluate_model,
     expected_calibration_error,
     load_image_folder,
     make_emotion_pipeline,
 )
 from skemotion.cli import main
-from skemotion.inspection._reporting import REPORT_FILES, TRUST_NOTE
 
 CLASSES = ("happy", "sad", "shocked")
 UNKNOWN = "angry"
+#: The files evaluate_model's documentation says it writes into report_dir.
+REPORT_FILES = (
+    "confusion_matrix.png",
+    "worst_mistakes.png",
+    "reliability.png",
+    "metrics.json",
+    "report.html",
+)
+#: The note its documentation says every report carries.
+TRUST_NOTE = "Loading a model file runs code stored in it: only load models you trust."
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +265,41 @@ def test_stub_model_mistakes_and_validation(split_data, tmp_path):
     coarse = evaluate_model(stub, paths[:3], ["sad"] * 3, calibration_bins=1)
     assert coarse.reliability.n_bins == 1
     assert "Expected calibration error: 0.417 (1 bin)" in coarse.format_text()
+
+
+class _RecordingGray(GrayscaleConverter):
+    """The gray step, keeping a copy of every batch it is given."""
+
+    def transform(self, X):
+        self.batches_.append(np.array(X))
+        return super().transform(X)
+
+
+def test_mistakes_figure_shows_what_the_model_saw(split_data, face_count_dir, tmp_path):
+    _, _, paths, _ = split_data
+    no_face = face_count_dir / "no_face" / "skimage_brick.png"
+    images = [*paths[:3], str(no_face)]
+    # settings the model's crop depends on, far from their defaults
+    crop = FaceCropper(size=40, margin=0.5, align=True, progress=False)
+    gray = _RecordingGray().fit(np.zeros((1, 40, 40, 3), dtype=np.uint8))
+    gray.batches_ = []
+    stub = _StubModel([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
+    stub.named_steps = {"crop": crop, "gray": gray}  # as a Pipeline has them
+    result = evaluate_model(stub, images, ["sad"] * 4, tmp_path, progress=False)
+    shown = [m["path"] for m in result.mistakes]
+    assert sorted(shown) == sorted(images)
+    # the figure's images are the model's own crops, every setting applied,
+    # handed to its gray step: exactly what the encoder was given
+    expected = crop.transform(shown)
+    np.testing.assert_array_equal(np.concatenate(gray.batches_), expected)
+    # and the settings matter for these photos
+    for other in (
+        FaceCropper(size=40, margin=0.5, progress=False),  # no align
+        FaceCropper(size=40, align=True, progress=False),  # the default margin
+    ):
+        assert not np.array_equal(other.transform(shown), expected)
+    with Image.open(tmp_path / "worst_mistakes.png") as png:
+        assert png.width >= 300
 
 
 def test_cli_evaluate(model, seed_dir, tmp_path, capsys):

@@ -19,6 +19,7 @@ __all__ = [
     "SPLIT_NAMES",
     "FolderLayout",
     "UnreadableImagesWarning",
+    "folder_label",
     "folder_layout",
     "load_image_folder",
 ]
@@ -107,11 +108,30 @@ class UnreadableImagesWarning(UserWarning):
     """Some files of an image folder were left out because they cannot be read."""
 
 
-def _relabel(
+def folder_label(
     name: str,
-    label_map: Mapping[str, str] | Callable[[str], str] | None,
-    strip_suffix: str | None,
+    *,
+    strip_suffix: str | None = None,
+    label_map: Mapping[str, str] | Callable[[str], str] | None = None,
 ) -> str:
+    """The label a label folder's name stands for, as :func:`load_image_folder`
+    reads it.
+
+    Parameters
+    ----------
+    name : str
+        The folder's name, e.g. ``"happy_face"``.
+    strip_suffix : str, optional
+        Suffix removed from the name (``"_face"`` turns ``happy_face`` into
+        ``happy``); a name that is only the suffix is kept whole.
+    label_map : mapping or callable, optional
+        Renames the label after ``strip_suffix``: a dict (names not in it are
+        kept) or a function of the name.
+
+    Returns
+    -------
+    label : str
+    """
     if strip_suffix and name.endswith(strip_suffix) and name != strip_suffix:
         name = name[: -len(strip_suffix)]
     if label_map is None:
@@ -187,7 +207,9 @@ def load_image_folder(
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         if label_dir.name.startswith("."):
             continue
-        label = _relabel(label_dir.name, label_map, strip_suffix)
+        label = folder_label(
+            label_dir.name, strip_suffix=strip_suffix, label_map=label_map
+        )
         for file in sorted(label_dir.iterdir()):
             if file.name.startswith(".") or file.suffix.lower() not in exts:
                 continue

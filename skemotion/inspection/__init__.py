@@ -12,8 +12,10 @@ from ._calibration import (
     expected_calibration_error,
     reliability_bins,
 )
-from ._checking import FolderReport, check_image_folder
-from ._reporting import EvaluationResult, evaluate_model
+from ._checking import check_image_folder
+from ._evaluation import EvaluationResult
+from ._folder_report import FolderReport
+from ._reporting import evaluate_model
 
 __all__ = [
     "EvaluationResult",

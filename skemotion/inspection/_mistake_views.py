@@ -1,0 +1,140 @@
+"""The images of the mistakes figure, as the model saw them.
+
+For a pipeline whose ``crop`` step is a :class:`~skemotion.FaceCropper`, each
+image is that cropper's own crop (:meth:`~skemotion.FaceCropper.crop_each`:
+every setting applies, ``margin``, ``align``, ``min_confidence``, ``size``...),
+then the pipeline's ``gray`` step's output: the pixels the encoder got. Other
+models show the whole image. Images larger than the figure's panels are
+shrunk for display only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import numpy as np
+
+from .._progress import progress_iter
+from ..datasets import read_image
+from ..preprocessing import FaceCropper
+from ._model_details import steps_progress
+
+__all__ = ["MistakeView", "mistake_views"]
+
+logger = logging.getLogger(__name__)
+
+_DISPLAY_SIDE = 256  # longest side, in pixels, of each image in the mistakes figure
+_UNREADABLE = "image could not be read"
+_NO_FACE = "no face found: whole image"
+
+
+class MistakeView(NamedTuple):
+    """One image of the mistakes figure.
+
+    Attributes
+    ----------
+    image : ndarray or None
+        What to draw (gray or RGB, at most 256 pixels a side); None when the
+        image could not be read.
+    note : str or None
+        What to say under it ("no face found: whole image"), if anything.
+    """
+
+    image: np.ndarray | None
+    note: str | None
+
+
+def mistake_views(
+    model, paths: list[str], *, progress: bool | None
+) -> list[MistakeView]:
+    """Each image of ``paths`` as ``model`` saw it, in order; never raises for
+    one image (it is shown blank, with a note)."""
+    steps = getattr(model, "named_steps", None) or {}
+    crop, gray = steps.get("crop"), steps.get("gray")
+    if isinstance(crop, FaceCropper):
+        views = _cropped_views(model, crop, paths, progress)
+    else:
+        views = [
+            _whole_image(path)
+            for path in progress_iter(
+                paths, total=len(paths), desc="Reading mistakes", progress=progress
+            )
+        ]
+    return [
+        _as_displayed(view, gray, path) for view, path in zip(views, paths, strict=True)
+    ]
+
+
+def _cropped_views(
+    model, crop: FaceCropper, paths: list[str], progress: bool | None
+) -> list[MistakeView]:
+    """The cropper's crops of ``paths``, under one progress bar (ours)."""
+    with steps_progress(model, False):
+        results = progress_iter(
+            crop.crop_each(paths),
+            total=len(paths),
+            desc="Reading mistakes",
+            progress=progress,
+        )
+        return [
+            _cropped_view(crop, path, boxes, crops, error)
+            for path, boxes, crops, error in results
+        ]
+
+
+def _cropped_view(crop: FaceCropper, path: str, boxes, crops, error) -> MistakeView:
+    if error is not None:
+        logger.warning("Could not show %s in the mistakes figure: %s", path, error)
+        return MistakeView(None, _UNREADABLE)
+    try:
+        no_face = _found_no_face(crop, path, boxes[0])
+    except Exception as exc:  # the crop is still worth showing
+        logger.warning("Could not search %s for faces again: %s", path, exc)
+        no_face = False
+    return MistakeView(crops[0], _NO_FACE if no_face else None)
+
+
+def _found_no_face(crop: FaceCropper, path: str, box: np.ndarray) -> bool:
+    """Whether the cropper found no face, and so cropped the whole image.
+
+    Its box is then the whole image, from (0, 0); a face box rarely starts
+    there, and only then is the image searched again to tell the two apart.
+    """
+    if crop.detector == "none" or box[0] != 0 or box[1] != 0:
+        return False
+    return len(crop.detect([path])[0]) == 0
+
+
+def _whole_image(path: str) -> MistakeView:
+    try:
+        return MistakeView(read_image(path, max_pixels=None), None)
+    except Exception as exc:  # one unreadable image must not stop the report
+        logger.warning("Could not show %s in the mistakes figure: %s", path, exc)
+        return MistakeView(None, _UNREADABLE)
+
+
+def _as_displayed(view: MistakeView, gray, path: str) -> MistakeView:
+    """The view through the model's ``gray`` step, shrunk for display."""
+    if view.image is None:
+        return view
+    try:
+        image = view.image
+        if gray is not None:
+            image = np.asarray(gray.transform(image[np.newaxis]))[0]
+        if image.ndim == 3 and image.shape[-1] == 1:  # one gray channel
+            image = image[..., 0]
+        return MistakeView(_shrink(image), view.note)
+    except Exception as exc:  # one image must not stop the report
+        logger.warning("Could not show %s in the mistakes figure: %s", path, exc)
+        return MistakeView(None, _UNREADABLE)
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    if max(image.shape[:2]) <= _DISPLAY_SIDE:
+        return image
+    pil = Image.fromarray(image)
+    pil.thumbnail((_DISPLAY_SIDE, _DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(pil)
