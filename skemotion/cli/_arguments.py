@@ -1,179 +1,20 @@
-"""The command line's parser: every option defined once, validated by its type."""
+"""The command line's parser: the top parser, and one function per command
+adding that command's parser (the options several share are in :mod:`._options`,
+the types validating values in :mod:`._types`)."""
 
 from __future__ import annotations
 
 import argparse
-import re
+
+from . import _options as options
+from ._types import file_size, positive_float, positive_int, seconds
 
 __all__ = ["build_parser"]
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
-PRECISIONS = ("auto", "float32", "bfloat16")
-DETECTORS = ("hog", "haar", "mtcnn", "none")
-TRUST = "Only load model files you trust: loading runs code stored in the file."
-READY = (
-    "without --model, the ready model is used: FER2013's seven classes (angry, "
-    "disgust, fear, happy, neutral, sad, surprise)"
-)
-#: READY as a sentence of a command's description.
-READY_SENTENCE = f"{READY[0].upper()}{READY[1:]}; --model FILE loads your own."
 
-
-# ------------------------------------------------------------------- types
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def file_size(text: str) -> int:
-    """argparse type: a size in bytes, with an optional K, M or G (binary) unit."""
-    match = _SIZE.match(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"expected a size such as 50M, 1G or 1048576 (bytes), got {text!r}"
-        )
-    factor = 1024 ** " kmg".index(match[2].lower() or " ")
-    size = int(float(match[1]) * factor)
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
-    return size
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def seconds(text: str) -> float:
-    """argparse type: a time in seconds, 0 or more (``90``, ``1:30``)."""
-    try:
-        parts = [float(p) for p in text.split(":")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds such as 90 or 1:30, got {text!r}"
-        ) from None
-    value = 0.0
-    for part in parts:
-        value = value * 60 + part
-    if value < 0 or len(parts) > 3:
-        raise argparse.ArgumentTypeError(f"expected a time of 0 or more, got {text!r}")
-    return value
-
-
-def weights_value(text: str) -> str | None:
-    """argparse type: ``fer2013`` (packaged), ``imagenet``, ``none`` (any case:
-    random weights) or a file."""
-    if text.lower() == "none":
-        return None
-    if text.lower() in ("imagenet", "fer2013"):
-        return text.lower()
-    return text
-
-
-# ------------------------------------------------------- shared arguments
-def _data_dir(parser, what: str) -> None:
-    parser.add_argument("data_dir", metavar="DATA_DIR", help=what)
-
-
-def _strip_suffix(parser) -> None:
-    parser.add_argument(
-        "--strip-suffix",
-        metavar="SUFFIX",
-        help="remove SUFFIX from folder names to make labels (e.g. _face)",
-    )
-
-
-def _params(parser, example: str) -> None:
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        metavar="NAME=VALUE",
-        help=f"a pipeline parameter, e.g. {example} (VALUE is a Python literal, "
-        "else a string); repeat for several",
-    )
-
-
-def _weights(parser, default: str, what: str) -> None:
-    parser.add_argument(
-        "--weights",
-        type=weights_value,
-        default=default,
-        metavar="WEIGHTS",
-        help=f"{what}: 'fer2013' (the face encoder shipped with skemotion, "
-        "48x48 crops), 'imagenet' (the post's choice, downloaded once), 'none' "
-        f"(random, seeded by --random-state) or a weights file (default: {default})",
-    )
-
-
-def _precision(parser) -> None:
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="what the network computes in (default: auto, bfloat16 where the "
-        "hardware runs it natively)",
-    )
-
-
-def _top_k(parser, what: str = "emotions listed per face") -> None:
-    parser.add_argument(
-        "-k",
-        "--top-k",
-        type=positive_int,
-        default=2,
-        metavar="K",
-        help=f"{what} (default: 2)",
-    )
-
-
-def _random_state(parser) -> None:
-    parser.add_argument(
-        "--random-state",
-        type=int,
-        default=0,
-        help="seed of random weights, training and folds (default: 0)",
-    )
-
-
-def _format(parser, choices: tuple[str, ...], what: str) -> None:
-    parser.add_argument("--format", choices=choices, default="text", help=what)
-
-
-def _model(parser) -> None:
-    parser.add_argument(
-        "--model",
-        metavar="FILE",
-        help="load your own model: a joblib file from 'skemotion train' (loading "
-        f"it runs code stored in it: only files you trust); {READY}",
-    )
-
-
-def _detector(parser, what: str) -> None:
-    parser.add_argument(
-        "--detector",
-        choices=DETECTORS,
-        default="hog",
-        help=f"{what} (default: hog; 'none' for images that are already face crops)",
-    )
-
-
-# ------------------------------------------------------------------ parser
 def build_parser(commands: dict) -> argparse.ArgumentParser:
     """The ``skemotion`` parser; ``commands`` maps each command to its function."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="skemotion",
@@ -189,28 +30,42 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="log progress details and TensorFlow's own messages",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_train_parser(sub)
+    _add_predict_parser(sub)
+    _add_check_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_demo_parser(sub)
+    _add_finetune_parser(sub)
+    _add_video_parser(sub)
+    _add_serve_parser(sub)
+    for name, command in sub.choices.items():
+        command.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bars"
+        )
+        command.set_defaults(func=commands[name])
+    return parser
 
-    train = sub.add_parser(
+
+def _add_train_parser(subparsers) -> None:
+    train = subparsers.add_parser(
         "train",
         help="train a model on a folder of labelled images",
         description="Train the emotion pipeline on DATA_DIR/<label>/<image> or on "
         "DATA_DIR/train/<label>/<image> (then the accuracy on DATA_DIR/test, else "
         "DATA_DIR/validation, is reported) and save the fitted pipeline with "
         "joblib, with the skemotion, scikit-learn and Keras versions it was made "
-        f"with. {TRUST}",
+        f"with. {options.TRUST}",
     )
-    _data_dir(train, "the labelled images")
-    train.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="MODEL.joblib",
-        help="where to save the fitted pipeline",
+    options.data_dir(train, "the labelled images")
+    options.output(
+        train, "MODEL.joblib", "where to save the fitted pipeline", required=True
     )
-    _params(train, "crop__size='(64, 64)' or encode__weights=None")
-    _strip_suffix(train)
+    options.params(train, "crop__size='(64, 64)' or encode__weights=None")
+    options.strip_suffix(train)
 
-    predict = sub.add_parser(
+
+def _add_predict_parser(subparsers) -> None:
+    predict = subparsers.add_parser(
         "predict",
         help="print the top-k emotions of images",
         description="Print each image's most probable emotions, e.g. "
@@ -219,20 +74,15 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "error line on stderr naming it and the problem, and every good file is "
         "still predicted. Exit status: 0 when every image was predicted, 1 when "
         "some could not be, 2 on usage errors (including a --model file that is "
-        f"missing, damaged or not a model). {READY_SENTENCE} A model file saved "
-        "with other skemotion, scikit-learn or Keras versions gives a warning. "
-        f"{TRUST}",
+        f"missing, damaged or not a model). {options.READY_SENTENCE} A model file "
+        "saved with other skemotion, scikit-learn or Keras versions gives a "
+        f"warning. {options.TRUST}",
     )
     predict.add_argument("images", metavar="IMAGE", nargs="+")
-    _model(predict)
-    _top_k(predict)
-    predict.add_argument(
-        "--detector",
-        choices=DETECTORS,
-        default=None,
-        help="use this face detector instead of the model's own",
-    )
-    _format(
+    options.model(predict)
+    options.top_k(predict)
+    options.model_detector(predict)
+    options.output_format(
         predict,
         ("text", "json", "csv"),
         "text: one line per image; json: one JSON object per face and rank "
@@ -256,6 +106,18 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="refuse images with more than N pixels, read from the file header "
         "before decoding (default: the model's crop__max_pixels, 100000000)",
     )
+    _add_cluster_options(predict)
+    predict.add_argument(
+        "--max-file-size",
+        type=file_size,
+        default=256 * 1024 * 1024,
+        metavar="SIZE",
+        help="refuse files larger than SIZE, e.g. 50M or 1G (default: 256M)",
+    )
+
+
+def _add_cluster_options(predict) -> None:
+    """``predict``'s options for a Dask cluster, in a group of their own."""
     cluster = predict.add_argument_group(
         "on a Dask cluster (needs skemotion[dask])",
         "With --output, the images are split into partitions predicted by the "
@@ -283,15 +145,10 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         metavar="N",
         help="images per partition (default: about 4 per worker)",
     )
-    predict.add_argument(
-        "--max-file-size",
-        type=file_size,
-        default=256 * 1024 * 1024,
-        metavar="SIZE",
-        help="refuse files larger than SIZE, e.g. 50M or 1G (default: 256M)",
-    )
 
-    check = sub.add_parser(
+
+def _add_check_parser(subparsers) -> None:
+    check = subparsers.add_parser(
         "check",
         help="look for problems in a folder of labelled images before training",
         description="Audit DATA_DIR/<label>/* or DATA_DIR/{train,validation,test}/"
@@ -301,37 +158,42 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "modes. Exit status: 0 when no problem was found, 1 when some were, 2 on "
         "usage errors.",
     )
-    _data_dir(check, "the labelled images")
-    _format(check, ("text", "json"), "text for people, json for machines")
-    check.add_argument(
-        "--detector",
-        choices=DETECTORS,
+    options.data_dir(check, "the labelled images")
+    options.output_format(check, ("text", "json"), "text for people, json for machines")
+    options.detector(
+        check,
+        "face detector counting faces: hog (default), haar, mtcnn; repeat "
+        "to compare several (each one's no-face and several-face counts)",
         action="append",
         metavar="DETECTOR",
-        help="face detector counting faces: hog (default), haar, mtcnn; repeat "
-        "to compare several (each one's no-face and several-face counts)",
     )
     check.add_argument(
         "--no-faces", action="store_true", help="skip face detection (faster)"
     )
-    _strip_suffix(check)
+    options.strip_suffix(check)
 
-    evaluate = sub.add_parser(
+
+def _add_evaluate_parser(subparsers) -> None:
+    evaluate = subparsers.add_parser(
         "evaluate",
         help="measure a model on labelled images and write a report",
         description="Evaluate MODEL on DATA_DIR/test (else DATA_DIR/validation, "
         "else DATA_DIR/<label>/*): accuracy and per-class precision, recall and "
         "F1; with --report DIR, also a confusion-matrix PNG, a PNG of the worst "
-        f"mistakes and a self-contained HTML report (model card). {TRUST}",
+        f"mistakes and a self-contained HTML report (model card). {options.TRUST}",
     )
     evaluate.add_argument("model", metavar="MODEL.joblib")
-    _data_dir(evaluate, "the labelled images")
+    options.data_dir(evaluate, "the labelled images")
     evaluate.add_argument("--report", metavar="DIR", help="write the report here")
-    _format(evaluate, ("text", "json"), "text for people, json for machines")
-    _top_k(evaluate, "classes listed per mistake")
-    _strip_suffix(evaluate)
+    options.output_format(
+        evaluate, ("text", "json"), "text for people, json for machines"
+    )
+    options.top_k(evaluate, "classes listed per mistake")
+    options.strip_suffix(evaluate)
 
-    demo = sub.add_parser(
+
+def _add_demo_parser(subparsers) -> None:
+    demo = subparsers.add_parser(
         "demo",
         help="reproduce the original post's experiment end to end",
         description="Fetch the original post's 6-class data (or use the copy in "
@@ -346,37 +208,33 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="folder holding (or to receive) seed/; default: "
         "$SKEMOTION_DATA or ~/skemotion_data",
     )
-    demo.add_argument(
-        "--size",
-        type=positive_int,
-        default=None,
-        help="face crop side in pixels (default: the size an adapted weights "
+    options.size(
+        demo,
+        None,
+        "face crop side in pixels (default: the size an adapted weights "
         "file was trained on, else 224 as in the post)",
     )
-    _weights(demo, "fer2013", "the encoder's weights")
-    _precision(demo)
+    options.weights(demo, "fer2013", "the encoder's weights")
+    options.precision(demo)
     demo.add_argument(
         "--folds",
         type=positive_int,
         default=5,
         help="cross-validation folds (default: 5)",
     )
-    _top_k(demo)
+    options.top_k(demo)
     demo.add_argument(
         "--n-examples",
         type=positive_int,
         default=4,
         help="validation images whose predictions are printed",
     )
-    _random_state(demo)
-    demo.add_argument(
-        "-o",
-        "--output",
-        metavar="MODEL.joblib",
-        help="also save the fitted pipeline here",
-    )
+    options.random_state(demo)
+    options.output(demo, "MODEL.joblib", "also save the fitted pipeline here")
 
-    finetune = sub.add_parser(
+
+def _add_finetune_parser(subparsers) -> None:
+    finetune = subparsers.add_parser(
         "finetune",
         help="adapt VGG16 to faces: train it on labelled images",
         description="Train VGG16 (its top --trainable-blocks blocks; 5: all, from "
@@ -390,15 +248,14 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "completed epoch is saved and running the same command again resumes. "
         "Accuracy on DATA_DIR/test (else DATA_DIR/validation) is reported.",
     )
-    _data_dir(finetune, "the labelled images")
-    finetune.add_argument(
-        "-o",
-        "--output",
+    options.data_dir(finetune, "the labelled images")
+    options.output(
+        finetune,
+        "FILE.weights.h5",
+        "where to write the adapted encoder weights",
         required=True,
-        metavar="FILE.weights.h5",
-        help="where to write the adapted encoder weights",
     )
-    _weights(finetune, "imagenet", "where training starts")
+    options.weights(finetune, "imagenet", "where training starts")
     finetune.add_argument(
         "--trainable-blocks",
         type=int,
@@ -408,13 +265,12 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="train the top N of the 5 blocks (default: 2; 5: all)",
     )
     finetune.add_argument("--epochs", type=positive_int, default=30)
-    finetune.add_argument(
-        "--size",
-        type=positive_int,
-        default=224,
-        help="face crop side in pixels (default: 224; FER2013: 48)",
+    options.size(finetune, 224, "face crop side in pixels (default: 224; FER2013: 48)")
+    options.detector(
+        finetune,
+        "face detector (default: hog; 'none' for images that are already face crops)",
+        default="hog",
     )
-    _detector(finetune, "face detector")
     finetune.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
@@ -427,17 +283,19 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="run the frozen blocks every epoch (fresh augmentation each batch) "
         "instead of caching their activations once",
     )
-    _precision(finetune)
-    _random_state(finetune)
-    _params(finetune, "finetune__learning_rate=1e-3 or finetune__batch_size=32")
+    options.precision(finetune)
+    options.random_state(finetune)
+    options.params(finetune, "finetune__learning_rate=1e-3 or finetune__batch_size=32")
     finetune.add_argument(
         "--model",
         metavar="MODEL.joblib",
         help="also save the fine-tuned pipeline (it predicts by itself)",
     )
-    _strip_suffix(finetune)
+    options.strip_suffix(finetune)
 
-    video = sub.add_parser(
+
+def _add_video_parser(subparsers) -> None:
+    video = subparsers.add_parser(
         "video",
         help="label every face of a video over time, one track per person",
         description="Sample a video's frames, find every face, follow each person "
@@ -446,19 +304,13 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "time in seconds, track, face box, top-k labels and every class's "
         "probability; OUTPUT.json describes the run. Memory stays flat whatever "
         "the video's length; --resume continues an interrupted run. "
-        f"{READY_SENTENCE} {TRUST}",
+        f"{options.READY_SENTENCE} {options.TRUST}",
     )
     video.add_argument("video", metavar="VIDEO")
     # VIDEO after the model, the spelling before --model
     video.add_argument("old_video", nargs="?", help=argparse.SUPPRESS)
-    _model(video)
-    video.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT.csv|OUT.parquet",
-        help="the table of results",
-    )
+    options.model(video)
+    options.output(video, "OUT.csv|OUT.parquet", "the table of results", required=True)
     sampling = video.add_mutually_exclusive_group()
     sampling.add_argument(
         "--every",
@@ -477,13 +329,8 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     video.add_argument(
         "--max-frames", type=positive_int, metavar="N", help="sample N frames at most"
     )
-    _top_k(video)
-    video.add_argument(
-        "--detector",
-        choices=DETECTORS,
-        default=None,
-        help="use this face detector instead of the model's own",
-    )
+    options.top_k(video)
+    options.model_detector(video)
     video.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from OUTPUT"
     )
@@ -506,7 +353,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         help="write the sampled frames with boxes, track ids and labels drawn",
     )
 
-    serve = sub.add_parser(
+
+def _add_serve_parser(subparsers) -> None:
+    serve = subparsers.add_parser(
         "serve",
         help="serve a model: a web page and a JSON API on this machine",
         description="Serve a model: a web page at / (choose or drop a photo; every "
@@ -515,11 +364,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         "otherwise; listening on another address needs --allow-remote and a token "
         "(SKEMOTION_TOKEN or --token-file), which every API request must then "
         "send as 'Authorization: Bearer TOKEN'. Needs skemotion[serve]. "
-        f"{READY_SENTENCE} {TRUST}",
+        f"{options.READY_SENTENCE} {options.TRUST}",
     )
     # the model as a positional, the spelling before --model
     serve.add_argument("old_model", nargs="?", help=argparse.SUPPRESS)
-    _model(serve)
+    options.model(serve)
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -564,10 +413,3 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         metavar="N",
         help="images waiting at most; beyond, 503 (default: 64)",
     )
-
-    for name, command in sub.choices.items():
-        command.add_argument(
-            "-q", "--quiet", action="store_true", help="no progress bars"
-        )
-        command.set_defaults(func=commands[name])
-    return parser

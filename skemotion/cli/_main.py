@@ -1,9 +1,10 @@
 """The ``skemotion`` command line: ``train``, ``predict``, ``check``, ``evaluate``,
-``demo`` and ``finetune``.
+``demo``, ``finetune``, ``video`` and ``serve``.
 
-A thin layer: :mod:`._arguments` defines every option once, :mod:`._commands`
-calls the library and prints what it returns, and :func:`main` turns every
-error into one line and an exit status.
+A thin layer: :mod:`._arguments` builds the parser (the options several
+commands share defined once, in :mod:`._options`), :mod:`._commands` maps each
+command to its function, which calls the library and prints what it returns,
+and :func:`main` turns every error into one line and an exit status.
 """
 
 from __future__ import annotations
