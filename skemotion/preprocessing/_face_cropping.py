@@ -1,261 +1,46 @@
-"""Pipeline stage 1: image paths to face crops (``path -> image -> crop``)."""
+"""Pipeline stage 1: image paths to face crops (``path -> image -> crop``).
+
+:class:`FaceCropper` reads each source, finds its faces with one of
+:data:`~skemotion.preprocessing.DETECTORS` and crops them; the work on many
+paths (cache, worker processes) is in ``_workers``.
+"""
 
 from __future__ import annotations
 
-import functools
-import itertools
 import logging
-import math
 import os
 from collections.abc import Iterator
 from numbers import Integral, Real
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._progress import progress_iter
 from .._validation import normalize_size
-from ..datasets._image_io import (
+from ..caching import FeatureCache, as_cache
+from ..datasets import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_PIXELS,
+    as_sources,
+    read_source,
+    source_name,
 )
-from ..datasets._sources import as_sources, read_source, source_content, source_name
 from ..exceptions import (
     BadImagesError,
     ImageReadError,
     MultipleFacesError,
     NoFaceError,
 )
-from ..caching import FeatureCache, as_cache
+from ._detectors import DETECTORS, detect_faces
+from ._geometry import _expand_box, _pixel_names, _resize, align_face
+from ._results import CropResult, PathResult
+from ._workers import crop_results
 
-__all__ = ["FaceCropper", "detect_faces"]
+__all__ = ["FaceCropper"]
 
 logger = logging.getLogger(__name__)
-
-
-# Detectors hold native objects that cannot be pickled; they are built once per
-# process and kept here, never on the estimator, so fitted pipelines pickle.
-@functools.lru_cache(maxsize=1)
-def _hog_detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-@functools.lru_cache(maxsize=1)
-def _haar_cascade():
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
-        raise RuntimeError(
-            f"OpenCV's Haar cascade could not be loaded from {path}; install "
-            "opencv-python-headless<5 (OpenCV 5 wheels ship no Haar files)"
-        )
-    return cascade
-
-
-@functools.lru_cache(maxsize=1)
-def _mtcnn():
-    """MTCNN (the ``mtcnn`` package; its weights ship in its wheel): TensorFlow
-    in this process, about 0.5 GB of memory per process that uses it."""
-    try:
-        from mtcnn import MTCNN
-    except ImportError:
-        raise ImportError(
-            "detector='mtcnn' needs the mtcnn package: pip install 'skemotion[mtcnn]'"
-        ) from None
-    return MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
-
-
-@functools.lru_cache(maxsize=1)
-def _eye_cascade():
-    path = cv2.data.haarcascades + "haarcascade_eye.xml"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
-        raise RuntimeError(f"OpenCV's eye cascade could not be loaded from {path}")
-    return cascade
-
-
-def _mtcnn_faces(image: np.ndarray, scale: float, min_confidence: float):
-    """Boxes ``(left, top, right, bottom)`` and eyes ``[[x, y], [x, y]]``
-    (left eye in the image first) of the faces MTCNN is sure enough of."""
-    small = image
-    if scale != 1.0:
-        small = cv2.resize(
-            image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
-        )
-    found = _mtcnn().detect_faces(small, threshold_onet=min_confidence)
-    boxes, eyes = [], []
-    for face in found or []:
-        if face.get("confidence", 0.0) < min_confidence:
-            continue
-        x, y, w, h = face["box"]
-        boxes.append((x, y, x + w, y + h))
-        points = face.get("keypoints", {})
-        left, right = points.get("left_eye"), points.get("right_eye")
-        eyes.append([left, right] if left and right else [[np.nan] * 2] * 2)
-    return boxes, eyes
-
-
-def detect_faces(
-    image: np.ndarray,
-    detector: str = "hog",
-    *,
-    upsample: int = 1,
-    max_detection_side: int | None = 800,
-    min_confidence: float = 0.8,
-    with_eyes: bool = False,
-):
-    """Find faces in one RGB image.
-
-    Parameters
-    ----------
-    image : ndarray of shape (height, width, 3), dtype uint8
-        RGB image, as returned by :func:`skemotion.read_image`.
-    detector : {"hog", "haar", "mtcnn"}, default="hog"
-        ``"hog"``: dlib's frontal-face HOG detector (the original post's);
-        ``"haar"``: OpenCV's frontal-face Haar cascade; ``"mtcnn"``: the MTCNN
-        network (the ``mtcnn`` package, TensorFlow; the ``mtcnn`` extra),
-        which finds more faces (turned, partly hidden, small) and their eyes.
-    upsample : int, default=1
-        For ``"hog"``: times the image is upsampled before detection, which
-        finds smaller faces at some cost. Ignored by the others.
-    max_detection_side : int or None, default=800
-        Images whose longest side is larger are shrunk to it for detection
-        (boxes are scaled back). Large photos are slow to scan and their
-        faces are big enough to be found at this size. ``None`` keeps the
-        full resolution.
-    min_confidence : float, default=0.8
-        For ``"mtcnn"``: faces it is less sure of are left out.
-    with_eyes : bool, default=False
-        Also return where each face's eyes are.
-
-    Returns
-    -------
-    boxes : ndarray of shape (n_faces, 4), dtype int
-        ``(left, top, right, bottom)`` of each face in the image's pixel
-        coordinates, clipped to the image, largest first.
-    eyes : ndarray of shape (n_faces, 2, 2), float
-        With ``with_eyes``: ``[[x, y] of the eye on the image's left, [x, y]
-        of the other]`` per face, NaN where unknown. MTCNN gives them; for
-        HOG and Haar, OpenCV's eye cascade looks for two eyes in the upper
-        half of each face box.
-    """
-    scale = 1.0
-    longest = max(image.shape[:2])
-    if max_detection_side is not None and longest > max_detection_side:
-        scale = max_detection_side / longest
-    eyes = None
-    if detector == "mtcnn":
-        boxes, eyes = _mtcnn_faces(image, scale, min_confidence)
-        return _finish(boxes, eyes, scale, image, with_eyes)
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if scale != 1.0:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    if detector == "hog":
-        rects = _hog_detector()(gray, int(upsample))
-        boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
-    elif detector == "haar":
-        found = _haar_cascade().detectMultiScale(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
-        )
-        boxes = [
-            (x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)
-        ]
-    else:
-        raise ValueError(f"unknown detector {detector!r}; use 'hog', 'haar' or 'mtcnn'")
-    if with_eyes:
-        eyes = [_cascade_eyes(gray, box) for box in boxes]
-    return _finish(boxes, eyes, scale, image, with_eyes)
-
-
-def _cascade_eyes(gray: np.ndarray, box) -> list:
-    """Two eyes in the upper half of a face box (OpenCV's eye cascade), or NaN."""
-    left, top, right, bottom = (int(v) for v in box)
-    upper = gray[
-        max(0, top) : max(0, top) + max(1, (bottom - top) // 2),
-        max(0, left) : max(0, right),
-    ]
-    side = max(8, (right - left) // 8)
-    found = _eye_cascade().detectMultiScale(
-        upper, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
-    )
-    found = sorted(
-        np.asarray(found).reshape(-1, 4).tolist(), key=lambda r: -r[2] * r[3]
-    )
-    if len(found) < 2:
-        return [[np.nan, np.nan], [np.nan, np.nan]]
-    centres = sorted(([left + x + w / 2, top + y + h / 2] for x, y, w, h in found[:2]))
-    return centres
-
-
-def _finish(boxes, eyes, scale: float, image: np.ndarray, with_eyes: bool):
-    """Boxes (and eyes) back in the image's coordinates, largest first."""
-    if not boxes:
-        empty = np.zeros((0, 4), dtype=int)
-        return (empty, np.zeros((0, 2, 2))) if with_eyes else empty
-    arr = np.asarray(boxes, dtype=float) / scale
-    h, w = image.shape[:2]
-    arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, w)
-    arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, h)
-    arr = np.rint(arr).astype(int)
-    areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
-    order = np.argsort(-areas, kind="stable")
-    order = order[areas[order] > 0]
-    if not with_eyes:
-        return arr[order]
-    eye_arr = np.asarray(eyes, dtype=float).reshape(-1, 2, 2) / scale
-    return arr[order], eye_arr[order]
-
-
-def align_face(image: np.ndarray, eyes: np.ndarray) -> np.ndarray:
-    """The image rotated about the eyes' midpoint so that they are level.
-
-    Parameters
-    ----------
-    image : ndarray of shape (height, width, 3)
-    eyes : ndarray of shape (2, 2)
-        ``[x, y]`` of each eye; NaN: the image as it is.
-
-    Returns
-    -------
-    rotated : ndarray, same shape
-        Borders replicated, so that the crop around the face has no black
-        corners.
-    """
-    eyes = np.asarray(eyes, dtype=float)
-    if not np.isfinite(eyes).all():
-        return image
-    (x1, y1), (x2, y2) = sorted(eyes.tolist())
-    angle = np.degrees(np.arctan2(y2 - y1, x2 - x1))
-    if abs(angle) < 0.5 or abs(angle) > 45:  # level already, or not a pair of eyes
-        return image
-    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
-    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    h, w = image.shape[:2]
-    return cv2.warpAffine(
-        image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-
-
-def _expand_box(
-    box: np.ndarray, margin: float, shape: tuple[int, ...]
-) -> tuple[int, int, int, int]:
-    left, top, right, bottom = (int(v) for v in box)
-    dx = round((right - left) * margin)
-    dy = round((bottom - top) * margin)
-    h, w = shape[:2]
-    return max(0, left - dx), max(0, top - dy), min(w, right + dx), min(h, bottom + dy)
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    height, width = size
-    shrinking = image.shape[0] > height or image.shape[1] > width
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 class FaceCropper(TransformerMixin, BaseEstimator):
@@ -341,7 +126,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "detector": [StrOptions({"hog", "haar", "mtcnn", "none"})],
+        "detector": [StrOptions(set(DETECTORS))],
         "min_confidence": [Interval(Real, 0, 1, closed="both")],
         "align": ["boolean"],
         "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -442,11 +227,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         paths = as_sources(X)
         out = np.empty((len(paths), *size, 3), dtype=np.uint8)
         errors: list[ImageReadError] = []
-        for i, (_, _, crops, error) in enumerate(self.crop_each(paths)):
-            if error is not None:
-                errors.append(error)
+        for i, result in enumerate(self.crop_each(paths)):
+            if result.error is not None:
+                errors.append(result.error)
             else:
-                out[i] = crops[0]
+                out[i] = result.crops[0]
         if errors:
             raise BadImagesError(errors, len(paths))
         return out
@@ -464,18 +249,16 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
         Yields
         ------
-        path : str
-            The image path, or a name for an image in memory
-            (``"<array #3>"``).
-        boxes : ndarray of shape (n_faces, 4) or None
-            ``(left, top, right, bottom)`` of each cropped face in the upright
-            image; the whole image when no face was found (``no_face=
-            "full_image"``) or ``detector="none"``. None for a bad file.
-        crops : ndarray of shape (n_faces, height, width, 3) or None
-            The crops, resized to ``size``. None for a bad file.
-        error : ImageReadError or None
-            Why the file could not be used (unreadable, or a policy set to
-            ``"raise"``), else None.
+        result : CropResult
+            One per source, in input order: a named tuple ``(name, boxes,
+            crops, error)``. ``name``: the image path, or a name for an image
+            in memory (``"<array #3>"``). ``boxes``: ``(left, top, right,
+            bottom)`` of each cropped face in the upright image; the whole
+            image when no face was found (``no_face="full_image"``) or
+            ``detector="none"``; None for a bad file. ``crops``: the crops,
+            resized to ``size``, shape ``(n_faces, height, width, 3)``; None
+            for a bad file. ``error``: why the file could not be used
+            (unreadable, or a policy set to ``"raise"``), else None.
         """
         self._validate_params()
         yield from self._crop_stream(
@@ -484,25 +267,28 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def _crop_stream(
         self, paths: list[str], *, all_faces: bool, progress: bool | None
-    ) -> Iterator[tuple]:
+    ) -> Iterator[CropResult]:
         """:meth:`crop_each` on validated paths, with its own progress switch."""
         size = normalize_size(self.size)
         counts = {"no_face": 0, "multiple_faces": 0}
         cache = as_cache(self.memory)
-        results, in_workers = self._iter_results(paths, size, all_faces, cache)
-        for path, (boxes, crops, error, event, hit) in progress_iter(
+        results, in_workers = crop_results(self, paths, size, all_faces, cache)
+        for path, result in progress_iter(
             zip(paths, results, strict=True),
             total=len(paths),
             desc="Cropping faces",
             progress=progress,
         ):
-            if event is not None:
-                counts[event] += 1
+            if result.event is not None:
+                counts[result.event] += 1
+            hit = result.hit
             if in_workers and cache is not None and hit is not None:
                 # a worker's look-up was counted in its own process only
                 cache.count(hits=int(hit), misses=int(not hit))
-            yield source_name(path), boxes, crops, error
-        if self.detector != "none":
+            yield CropResult(
+                source_name(path), result.boxes, result.crops, result.error
+            )
+        if self._detects():
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
                 len(paths),
@@ -511,30 +297,6 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 counts["multiple_faces"],
                 "all" if all_faces else self.multiple_faces,
             )
-
-    def _iter_results(
-        self, paths: list[str], size: tuple[int, int], all_faces: bool, cache
-    ) -> tuple[Iterator[tuple], bool]:
-        """Each path's ``_crop_path`` result, in order, from 1 or more processes,
-        and whether worker processes compute them."""
-        n_jobs = effective_n_jobs(self.n_jobs)
-        if n_jobs == 1 or len(paths) < 2:
-            return (self._crop_path(p, size, all_faces, cache) for p in paths), False
-        n_jobs = min(n_jobs, len(paths))
-        # Small tasks keep every worker busy and the first crops coming early;
-        # a few images per task amortise the cost of sending them.
-        per_task = max(1, min(16, math.ceil(len(paths) / (4 * n_jobs))))
-        tasks = (
-            delayed(_crop_paths)(self, paths[i : i + per_task], size, all_faces, cache)
-            for i in range(0, len(paths), per_task)
-        )
-        parallel = Parallel(
-            n_jobs=n_jobs,
-            backend="loky",
-            return_as="generator",
-            pre_dispatch=f"{4 * n_jobs}",
-        )
-        return itertools.chain.from_iterable(parallel(tasks)), True
 
     def detect(self, X) -> list[np.ndarray]:
         """Return the face boxes found in each image, without cropping.
@@ -559,8 +321,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             result.append(self._find(image))
         return result
 
+    def _detects(self) -> bool:
+        """Whether the detector looks for faces (``"none"`` does not)."""
+        return DETECTORS[self.detector].find is not None
+
     def _find(self, image: np.ndarray, with_eyes: bool = False):
-        if self.detector == "none":
+        if not self._detects():
             h, w = image.shape[:2]
             whole = np.array([[0, 0, w, h]])
             return (whole, np.full((1, 2, 2), np.nan)) if with_eyes else whole
@@ -587,56 +353,16 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             "align": bool(self.align),
         }
 
-    def _crop_path(
-        self, path: str, size: tuple[int, int], all_faces: bool, cache
-    ) -> tuple:
-        """Crop one file, never raising for a bad one.
-
-        Returns ``(boxes, crops, error, event, hit)``: ``event`` is
-        ``"no_face"``, ``"multiple_faces"`` or None; ``hit`` is whether the
-        cache answered (None without a cache or for an unreadable file).
-        """
-        try:
-            if cache is None:
-                return (*self._crop_one(path, size, all_faces), None)
-            # a file is stat-ed first: never read a huge file whole, never a FIFO
-            content = source_content(path, max_file_size=self.max_file_size)
-            if content is None:  # read_source will name the problem
-                return (*self._crop_one(path, size, all_faces), None)
-            key = cache.key("crop", content, self._cache_params(size, all_faces))
-            stored = cache.get(key)
-            if stored is not None:
-                event = str(stored["event"]) if "event" in stored else ""
-                boxes, crops = stored["boxes"].astype(int), stored["crops"]
-                return boxes, crops, None, event or None, True
-            boxes, crops, error, event = self._crop_one(path, size, all_faces)
-            cache.put(
-                key,
-                boxes=np.asarray(boxes, dtype=np.int64),
-                crops=crops,
-                event=np.array(event or ""),
-            )
-            return boxes, crops, error, event, False
-        except ImageReadError as exc:
-            return None, None, exc, _policy_event(exc), None
-        except Exception as exc:  # a bug or a broken library: this file only
-            name = source_name(path)
-            logger.debug("%s: unexpected error", name, exc_info=True)
-            reason = f"could not be read or cropped ({type(exc).__name__}: {exc})"
-            return None, None, ImageReadError(name, reason), None, None
-
-    def _crop_one(
-        self, path: str, size: tuple[int, int], all_faces: bool
-    ) -> tuple[np.ndarray, np.ndarray, None, str | None]:
-        """``(boxes, crops, None, event)`` for one source; raises ImageReadError."""
+    def _crop_one(self, path, size: tuple[int, int], all_faces: bool) -> PathResult:
+        """One source's crops (its ``hit`` None); raises ImageReadError."""
         image = read_source(
             path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
         )
         path = source_name(path)
         h, w = image.shape[:2]
         whole = np.array([[0, 0, w, h]])
-        if self.detector == "none":
-            return whole, _resize(image, size)[np.newaxis], None, None
+        if not self._detects():
+            return PathResult(whole, _resize(image, size)[np.newaxis], None, None, None)
         try:
             if self.align:
                 boxes, eyes = self._find(image, with_eyes=True)
@@ -649,7 +375,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         if len(boxes) == 0:
             if self.no_face == "raise":
                 raise NoFaceError(path, f"no face found (detector={self.detector!r})")
-            return whole, _resize(image, size)[np.newaxis], None, "no_face"
+            crops = _resize(image, size)[np.newaxis]
+            return PathResult(whole, crops, None, "no_face", None)
         if len(boxes) > 1:
             event = "multiple_faces"
             if self.multiple_faces == "raise" and not all_faces:
@@ -663,7 +390,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             source = align_face(image, eyes[j]) if self.align else image
             left, top, right, bottom = _expand_box(box, self.margin, image.shape)
             crops[j] = _resize(source[top:bottom, left:right], size)
-        return boxes, crops, None, event
+        return PathResult(boxes, crops, None, event, None)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output values: one per pixel and channel.
@@ -679,35 +406,3 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             ``pixel_<row>_<col>_<channel>`` in C order.
         """
         return _pixel_names(normalize_size(self.size), 3)
-
-
-def _policy_event(error: ImageReadError) -> str | None:
-    if isinstance(error, NoFaceError):
-        return "no_face"
-    if isinstance(error, MultipleFacesError):
-        return "multiple_faces"
-    return None
-
-
-def _crop_paths(
-    cropper: FaceCropper,
-    paths: list[str],
-    size: tuple[int, int],
-    all_faces: bool,
-    cache,
-) -> list[tuple]:
-    """Worker task of ``FaceCropper(n_jobs>1)``: crop a few files in order."""
-    return [cropper._crop_path(p, size, all_faces, cache) for p in paths]
-
-
-def _pixel_names(size: tuple[int, int], channels: int) -> np.ndarray:
-    rows, cols, chans = np.meshgrid(
-        np.arange(size[0]), np.arange(size[1]), np.arange(channels), indexing="ij"
-    )
-    return np.char.add(
-        np.char.add(
-            np.char.add("pixel_", rows.ravel().astype(str)),
-            np.char.add("_", cols.ravel().astype(str)),
-        ),
-        np.char.add("_", chans.ravel().astype(str)),
-    ).astype(object)

@@ -120,7 +120,7 @@ class GrayscaleConverter(TransformerMixin, BaseEstimator):
         -------
         feature_names_out : ndarray of str
         """
-        from ._face_cropping import _pixel_names
+        from ._geometry import _pixel_names
 
         check_is_fitted(self)
         return _pixel_names(self.image_shape_[:2], self._check_n_channels())

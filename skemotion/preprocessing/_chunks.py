@@ -12,12 +12,14 @@ The rule:
    cropper's worker processes when it has ``n_jobs``, and handed on
    ``chunk_size`` at a time, so memory holds one chunk of images whatever the
    number of files, and the workers read ahead while the consumer encodes.
-3. ``strict=True``: once a bad file is known (from step 1, or a file whose
-   pixel data turns out truncated in step 2), no further chunk is handed on;
-   every remaining file is still read, and one
+3. ``strict=True``: once a bad file is known (from step 1, or from step 2:
+   pixel data that turns out truncated, a face policy of the cropper set to
+   ``"raise"``), no further chunk is handed on, not even the chunk being
+   filled; every remaining file is still read, and one
    :class:`~skemotion.exceptions.BadImagesError` listing every bad file, each
    with its reason, is raised at the end. ``strict=False``: a bad file is an
-   item with its error, and every good file is handed on.
+   item (a :class:`~skemotion.preprocessing.CropResult`) with its error, and
+   every good file is handed on.
 
 A file the cropper fails on in an unexpected way is a bad file with that
 reason: it never stops the others.
@@ -27,29 +29,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ._progress import progress_iter
-from .datasets._sources import probe_source, source_name
-from .exceptions import BadImagesError, ImageReadError
+from .._progress import progress_iter
+from ..datasets import probe_source, source_name
+from ..exceptions import BadImagesError, ImageReadError
+from ._results import CropResult
+
+if TYPE_CHECKING:
+    from ._face_cropping import FaceCropper
 
 __all__ = ["iter_crop_chunks"]
 
 logger = logging.getLogger(__name__)
 
-#: One file's result: ``(path, boxes, crops, error)``; ``boxes`` and
-#: ``crops`` are None for a bad file, ``error`` None for a good one.
-Item = tuple
-
 
 def iter_crop_chunks(
-    crop,
+    crop: FaceCropper,
     paths: list[str],
     *,
     chunk_size: int,
     strict: bool,
     all_faces: bool = False,
     progress: bool | None = None,
-) -> Iterator[list[Item]]:
+) -> Iterator[list[CropResult]]:
     """Crop image files chunk by chunk under the bad-file rule (see the module).
 
     Parameters
@@ -69,8 +72,11 @@ def iter_crop_chunks(
 
     Yields
     ------
-    chunk : list of (name, boxes, crops, error)
-        In input order; ``name`` is the path, or an in-memory image's name.
+    chunk : list of CropResult
+        ``(name, boxes, crops, error)`` per file, in input order, as
+        :meth:`FaceCropper.crop_each` yields them; ``name`` is the path, or an
+        in-memory image's name; ``boxes`` and ``crops`` are None for a bad
+        file, ``error`` None for a good one.
 
     Raises
     ------
@@ -93,14 +99,14 @@ def iter_crop_chunks(
         )  # fmt: skip
     readable = [path for i, path in enumerate(paths) if i not in early]
     results = iter(crop._crop_stream(readable, all_faces=all_faces, progress=False))
-    chunk: list[Item] = []
+    chunk: list[CropResult] = []
     for i in progress_iter(range(len(paths)), total=len(paths), desc="Images",
                            progress=progress):  # fmt: skip
         if i in early:
-            item = (source_name(paths[i]), None, None, early[i])
+            item = CropResult(source_name(paths[i]), None, None, early[i])
         else:
             item = next(results)
-        error = item[3]
+        error = item.error
         if error is not None:
             errors.append(error)
             if strict and len(errors) == 1 and not early:
