@@ -7,15 +7,15 @@ import time
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
-from ._streaming import iter_crop_chunks
 from .classification._classifier import EmotionClassifier
 from .datasets._sources import as_sources
 from .feature_extraction._encoder import VGG16Encoder
-from .preprocessing._face_cropping import FaceCropper
+from .preprocessing import FaceCropper, iter_crop_chunks
 from .preprocessing._grayscale import GrayscaleConverter
 
 #: The crop size of the packaged face encoder (``encode__weights="fer2013"``),
@@ -166,7 +166,21 @@ class EmotionPipeline(Pipeline):
         return Xt
 
     def _streams(self, params, *, with_final: bool = False) -> bool:
-        return not params and self._image_steps(with_final=with_final) is not None
+        """Whether a call streams: no routed parameters, no ``transform_input``
+        (a plain Pipeline checks and applies it) and image steps only."""
+        return (
+            not params
+            and self.transform_input is None
+            and self._image_steps(with_final=with_final) is not None
+        )
+
+    def _final(self, method: str, X, params: dict, *args, **kwargs):
+        """The one dispatcher of the predict-like methods: the final step's
+        ``method`` on the streamed features, else the plain Pipeline's."""
+        if not self._streams(params):
+            return getattr(super(), method)(X, *args, **kwargs, **params)
+        features = self._stream(X, fit=False)
+        return getattr(self._final_estimator, method)(features, *args, **kwargs)
 
     def __getitem__(self, ind):
         """A step, or a sub-pipeline (an :class:`EmotionPipeline`) for a slice."""
@@ -194,7 +208,10 @@ class EmotionPipeline(Pipeline):
         """
         if not self._streams(params):
             return super().fit(X, y, **params)
-        self._validate_params()
+        return self._fit_streamed(X, y)
+
+    @_fit_context(prefer_skip_nested_validation=False)  # as Pipeline.fit
+    def _fit_streamed(self, X, y):
         self._validate_steps()
         features = self._stream(X, fit=True)
         final = self._final_estimator
@@ -253,7 +270,10 @@ class EmotionPipeline(Pipeline):
         """
         if not self._streams(params, with_final=True):
             return super().fit_transform(X, y, **params)
-        self._validate_params()
+        return self._fit_transform_streamed(X)
+
+    @_fit_context(prefer_skip_nested_validation=False)  # as Pipeline.fit_transform
+    def _fit_transform_streamed(self, X):
         self._validate_steps()
         return self._stream(X, fit=True, with_final=True)
 
@@ -272,9 +292,7 @@ class EmotionPipeline(Pipeline):
         -------
         y_pred : ndarray of shape (n_images,)
         """
-        if not self._streams(params):
-            return super().predict(X, **params)
-        return self._final_estimator.predict(self._stream(X, fit=False))
+        return self._final("predict", X, params)
 
     @available_if(_final_has("predict_proba"))
     def predict_proba(self, X, **params):
@@ -291,9 +309,7 @@ class EmotionPipeline(Pipeline):
         -------
         proba : ndarray of shape (n_images, n_classes)
         """
-        if not self._streams(params):
-            return super().predict_proba(X, **params)
-        return self._final_estimator.predict_proba(self._stream(X, fit=False))
+        return self._final("predict_proba", X, params)
 
     @available_if(_final_has("predict_log_proba"))
     def predict_log_proba(self, X, **params):
@@ -310,9 +326,7 @@ class EmotionPipeline(Pipeline):
         -------
         log_proba : ndarray of shape (n_images, n_classes)
         """
-        if not self._streams(params):
-            return super().predict_log_proba(X, **params)
-        return self._final_estimator.predict_log_proba(self._stream(X, fit=False))
+        return self._final("predict_log_proba", X, params)
 
     @available_if(_final_has("score"))
     def score(self, X, y=None, sample_weight=None, **params):
@@ -333,12 +347,8 @@ class EmotionPipeline(Pipeline):
         -------
         score : float
         """
-        if not self._streams(params):
-            return super().score(X, y, sample_weight=sample_weight, **params)
-        features = self._stream(X, fit=False)
-        if sample_weight is None:
-            return self._final_estimator.score(features, y)
-        return self._final_estimator.score(features, y, sample_weight=sample_weight)
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return self._final("score", X, params, y, **weights)
 
 
 def make_emotion_pipeline(
@@ -435,7 +445,7 @@ def make_finetune_pipeline(*, memory=None, **params) -> Pipeline:
     >>> [name for name, _ in pipe.steps]
     ['crop', 'gray', 'finetune']
     """
-    from .feature_extraction._finetuner import VGG16FineTuner
+    from .finetuning import VGG16FineTuner
 
     pipeline = Pipeline(
         [

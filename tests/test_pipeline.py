@@ -194,3 +194,33 @@ def test_bad_paths_fail_before_any_keras_work(
     monkeypatch.setattr(VGG16Encoder, "fit", must_not_run)
     with pytest.raises(BadImagesError, match=r"gone\.png"):
         unfitted.fit([paths[0], str(missing)], ["happy", "sad"])
+
+
+def test_streaming_fit_validates_like_pipeline(seed_sample):
+    """The streamed fit runs in scikit-learn's fit context: parameters are
+    validated, and ``transform_input`` without metadata routing is refused
+    as by a plain Pipeline (it was silently ignored)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    paths, labels = seed_sample
+    with pytest.raises(InvalidParameterError, match="chunk_size"):
+        small_pipeline(chunk_size=0).fit(paths, labels)
+    routed = small_pipeline().set_params(transform_input=["sample_weight"])
+    with pytest.raises(ValueError, match="metadata routing"):
+        routed.fit(paths, labels)
+
+
+def test_predict_like_methods_share_one_streamed_path(fitted, seed_sample):
+    """predict, predict_proba and score all give what the final step gives on
+    the streamed features."""
+    paths, labels = seed_sample
+    features = fitted[:-1].transform(paths)
+    final = fitted[-1]
+    np.testing.assert_allclose(
+        fitted.predict_proba(paths), final.predict_proba(features)
+    )
+    assert list(fitted.predict(paths)) == list(final.predict(features))
+    weights = np.linspace(0.5, 1.5, len(paths))
+    assert fitted.score(paths, labels, sample_weight=weights) == pytest.approx(
+        final.score(features, labels, sample_weight=weights)
+    )

@@ -256,7 +256,7 @@ def _read_head(path: Path | bytes, n: int = 512) -> bytes:
         return b""
 
 
-def _sniff_format(head: bytes) -> str | None:
+def sniff_format(head: bytes) -> str | None:
     """The image format a file's first bytes announce, if any."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
@@ -500,7 +500,7 @@ def _decode(source: Path | bytes, name, max_pixels: int | None) -> np.ndarray:
         raise ImageReadError(name, "not enough memory to decode the image") from None
     except Exception as exc:  # Pillow's decoders raise many types on bad data
         logger.debug("%s: decoding failed", name, exc_info=True)
-        kind = _sniff_format(_read_head(source)) or "image"
+        kind = sniff_format(_read_head(source)) or "image"
         detail = (
             str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
         )
@@ -519,7 +519,7 @@ def _read_unidentified(
 ) -> np.ndarray:
     """Try OpenCV on what Pillow cannot identify; say what it is if not an image."""
     head = _read_head(source)
-    kind = _sniff_format(head)
+    kind = sniff_format(head)
     if kind is not None:  # a format Pillow reads: its verdict is final
         raise ImageReadError(
             name,

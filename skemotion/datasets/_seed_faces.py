@@ -347,7 +347,9 @@ def fetch_seed_faces(
     return _bunch(root, manifest)
 
 
-def _download_missing(missing, root: Path, base_url: str, n_total: int, progress) -> None:
+def _download_missing(
+    missing, root: Path, base_url: str, n_total: int, progress
+) -> None:
     """Fetch and verify the missing files; a clear error naming the file, the
     verified ones kept, when the network fails."""
     logger.info(

@@ -26,7 +26,7 @@ from ._image_io import (
     read_image,
 )
 
-__all__ = ["InMemoryImage", "as_sources", "probe_source", "read_source",
+__all__ = ["InMemoryImage", "as_sources", "check_paths", "probe_source", "read_source",
            "source_content", "source_name"]  # fmt: skip
 
 
@@ -141,6 +141,38 @@ def as_sources(X) -> list:
     if arr.shape[0] == 0:
         raise ValueError("X is empty: at least one image is required")
     return [_item(i, item) for i, item in enumerate(arr)]
+
+
+def check_paths(X) -> list[str]:
+    """Validate image files: :func:`as_sources`' rules, then paths only.
+
+    For what reads files by name (:func:`~skemotion.evaluate_model`, the
+    cluster). Bytes are an image's content here as everywhere, never a file
+    name.
+
+    Parameters
+    ----------
+    X : array-like of str or os.PathLike
+        A 1-D array-like (list, tuple, array, pandas Series) of image paths.
+
+    Returns
+    -------
+    paths : list of str
+
+    Raises
+    ------
+    ValueError
+        For what :func:`as_sources` refuses, and for an image in memory.
+    """
+    sources = as_sources(X)
+    for i, source in enumerate(sources):
+        if isinstance(source, InMemoryImage):
+            raise ValueError(
+                f"X[{i}] is an image in memory ({source.name}); expected an image "
+                "path (str or os.PathLike). Write it to a file, or give it to the "
+                "pipeline's predict or to predict_topk, which take images in memory"
+            )
+    return sources
 
 
 def source_name(source) -> str:

@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -181,6 +182,42 @@ def demo_crop_size(weights) -> tuple[int, int]:
     return (224, 224)
 
 
+class _Scores(NamedTuple):
+    validation: float
+    folds: list[float]
+    seconds: float
+
+
+def _train_and_score(pipeline, features, data, folds: int, random_state) -> _Scores:
+    """Train the classifier on the training photos' features (in place, so the
+    pipeline predicts from files), score it on the validation photos, and
+    cross-validate a clone of it on every photo."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    train, val = data.split == "train", data.split == "validation"
+    classifier = pipeline.named_steps["classify"]
+    started = time.perf_counter()
+    classifier.fit(features[train], data.target[train])
+    validation = float(classifier.score(features[val], data.target[val]))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    fold_scores = cross_val_score(clone(classifier), features, data.target, cv=cv)
+    seconds = time.perf_counter() - started
+    return _Scores(validation, [float(s) for s in fold_scores], seconds)
+
+
+def _examples(pipeline, data, picked: np.ndarray, k: int) -> list[dict]:
+    """The top-k of a few photos, from the files, through the whole pipeline,
+    as a user would."""
+    from ..prediction import top_k
+
+    proba = pipeline.predict_proba(data.filenames[picked])
+    return [
+        {"path": str(data.filenames[i]), "true": str(data.target[i]), "top_k": pairs}
+        for i, pairs in zip(picked, top_k(proba, pipeline.classes_, k), strict=True)
+    ]
+
+
 def run_demo(
     data_home: str | os.PathLike | None = None,
     *,
@@ -227,13 +264,9 @@ def run_demo(
     -------
     result : DemoResult
     """
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
     from .._validation import normalize_size
     from ..datasets import fetch_seed_faces
     from ..pipeline import make_emotion_pipeline
-    from ..prediction import top_k as rank
 
     wall = time.perf_counter()
     size = normalize_size(size) if size is not None else demo_crop_size(weights)
@@ -261,34 +294,17 @@ def run_demo(
     # the first three steps learn nothing from the data: encode every photo once
     features = pipeline[:-1].fit_transform(data.filenames)
     encode_seconds = time.perf_counter() - started
+    scores = _train_and_score(pipeline, features, data, folds, random_state)
     train, val = data.split == "train", data.split == "validation"
-    classifier = pipeline.named_steps["classify"]
-    started = time.perf_counter()
-    classifier.fit(features[train], data.target[train])
-    validation_accuracy = float(classifier.score(features[val], data.target[val]))
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
-    scores = cross_val_score(clone(classifier), features, data.target, cv=cv)
-    fit_seconds = time.perf_counter() - started
-    examples = []
-    picked = np.flatnonzero(val)[:n_examples]
-    # from the files, through the whole pipeline, as a user would
-    proba = pipeline.predict_proba(data.filenames[picked])
-    for i, pairs in zip(picked, rank(proba, pipeline.classes_, top_k), strict=True):
-        examples.append(
-            {
-                "path": str(data.filenames[i]),
-                "true": str(data.target[i]),
-                "top_k": pairs,
-            }
-        )
+    examples = _examples(pipeline, data, np.flatnonzero(val)[:n_examples], top_k)
     encoder = pipeline.named_steps["encode"]
     return DemoResult(
         data_root=str(data.root), classes=[str(c) for c in data.target_names],
         n_train=int(train.sum()), n_validation=int(val.sum()), size=tuple(size),
         weights_used=encoder.weights_used_, precision=encoder.precision_,
         imagenet_unavailable=unavailable, n_features=int(features.shape[1]),
-        encode_seconds=encode_seconds, validation_accuracy=validation_accuracy,
-        cv_scores=[float(s) for s in scores], fit_seconds=fit_seconds,
+        encode_seconds=encode_seconds, validation_accuracy=scores.validation,
+        cv_scores=scores.folds, fit_seconds=scores.seconds,
         examples=examples, wall_seconds=time.perf_counter() - wall,
         pipeline=pipeline,
     )  # fmt: skip
