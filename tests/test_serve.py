@@ -340,3 +340,19 @@ def test_in_memory_upload_matches_the_file(client, photos, tiny_model):
     assert (
         as_png["images"][0]["faces"][0]["box"] == as_jpg["images"][0]["faces"][0]["box"]
     )
+
+
+def test_answers_match_the_engine(client, photos, face_count_dir, tiny_model):
+    """The server classifies through classify_crops, as predict_topk does:
+    the same boxes and probabilities for every face of a photo."""
+    from skemotion.prediction import iter_predict_proba
+
+    path = face_count_dir / "multi_face" / "facerec_two_people.jpg"
+    (expected,) = iter_predict_proba(tiny_model, [str(path)], all_faces=True)
+    faces = _post(client, photos["many"]).json()["images"][0]["faces"]
+    assert [f["box"] for f in faces] == expected.boxes.tolist()
+    classes = [str(c) for c in tiny_model.classes_]
+    for face, proba in zip(faces, expected.proba, strict=True):
+        assert [face["probabilities"][c] for c in classes] == pytest.approx(
+            proba, abs=1e-5
+        )

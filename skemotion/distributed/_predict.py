@@ -9,11 +9,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .._io import atomic_path, file_sha256, strings_sha256
 from .._progress import progress_enabled
 from .._validation import check_paths
-from ..prediction import _face_columns, _face_values
+from ..prediction import face_columns, face_values
 from ._plugin import ModelPlugin, limit_threads, worker_model
 
 __all__ = ["PredictionRun", "encode_to_cache", "predict_files"]
@@ -71,28 +72,22 @@ def _model_file(model) -> tuple[str | None, str]:
 
 def columns(classes, top_k: int) -> list[str]:
     """The columns of every result file, in order."""
-    return ["path", *_face_columns(classes, top_k), "error"]
+    return ["path", *face_columns(classes, top_k), "error"]
 
 
-def _predict_partition(plugin_name: str, paths: list[str], out_file: str,
-                       top_k: int) -> dict:  # fmt: skip
-    """A worker's task: predict a partition, write its Parquet file."""
+def _partition_frame(predictions, classes: list[str], top_k: int):
+    """One row per image (its largest face, or its error), typed alike in
+    every file, errors or not."""
     import pandas as pd
-    from distributed import get_worker
 
-    from ..prediction import iter_predict_proba
-
-    started = time.perf_counter()
-    model = worker_model(plugin_name)
-    classes = [str(c) for c in model.classes_]
     rows = []
-    for prediction in iter_predict_proba(model, paths, skip_bad=True):
+    for prediction in predictions:
         row = dict.fromkeys(columns(classes, top_k))
         row["path"] = prediction.path
         row["error"] = prediction.error
         if prediction.error is None:
-            row.update(_face_values(prediction.boxes[0], prediction.proba[0],
-                                    classes, top_k))  # fmt: skip
+            row.update(face_values(prediction.boxes[0], prediction.proba[0],
+                                   classes, top_k))  # fmt: skip
         rows.append(row)
     frame = pd.DataFrame(rows, columns=columns(classes, top_k))
     for name in frame.columns:  # the same types in every file, errors or not
@@ -102,6 +97,21 @@ def _predict_partition(plugin_name: str, paths: list[str], out_file: str,
             frame[name] = frame[name].astype("float64")
         else:
             frame[name] = frame[name].astype("string")
+    return frame
+
+
+def _predict_partition(plugin_name: str, paths: list[str], out_file: str,
+                       top_k: int) -> dict:  # fmt: skip
+    """A worker's task: predict a partition, write its Parquet file."""
+    from distributed import get_worker
+
+    from ..prediction import iter_predict_proba
+
+    started = time.perf_counter()
+    model = worker_model(plugin_name)
+    classes = [str(c) for c in model.classes_]
+    predictions = iter_predict_proba(model, paths, skip_bad=True)
+    frame = _partition_frame(predictions, classes, top_k)
     with atomic_path(out_file, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     return {
@@ -141,6 +151,15 @@ class PredictionRun:
     n_errors: int
     seconds: float
     partition_seconds: list[float] = field(default_factory=list)
+
+
+def _run_record(digest: str, top_k: int, size: int, paths: list[str]) -> dict:
+    """What a rerun must match to resume: the model, images, top_k and size."""
+    return {
+        "format": _RUN_FORMAT, "model_sha256": digest, "top_k": int(top_k),
+        "partition_size": size, "n_paths": len(paths),
+        "paths_sha256": strings_sha256(paths),
+    }  # fmt: skip
 
 
 def _check_run(output_dir: Path, record: dict) -> None:
@@ -223,7 +242,6 @@ def predict_files(
         If ``model`` is not a file (nor None).
     """
     import dask.dataframe as dd
-    from distributed import as_completed
 
     started = time.perf_counter()
     if top_k < 1:
@@ -233,29 +251,63 @@ def predict_files(
     output_dir = Path(os.fspath(output_dir)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     model_path, digest = _model_file(model)
-    n_workers = len(client.scheduler_info()["workers"])
-    size = _partition_size(len(paths), n_workers, partition_size)
-    parts = [paths[i : i + size] for i in range(0, len(paths), size)]
-    _check_run(output_dir, {
-        "format": _RUN_FORMAT, "model_sha256": digest, "top_k": int(top_k),
-        "partition_size": size, "n_paths": len(paths),
-        "paths_sha256": strings_sha256(paths),
-    })  # fmt: skip
-    files = [output_dir / f"part-{i:05d}.parquet" for i in range(len(parts))]
+    size, parts = _partitions(client, paths, output_dir, partition_size)
+    _check_run(output_dir, _run_record(digest, top_k, size, paths))
     plugin = ModelPlugin(model_path, digest)
     client.register_plugin(plugin, name=plugin.name)
-    todo = [i for i, f in enumerate(files) if not f.exists()]
+    todo = [part for part in parts if not part.file.exists()]
+    stats = _run_partitions(client, plugin, todo, top_k, progress)
+    logger.info("%d partitions computed, %d found done", len(todo),
+                len(parts) - len(todo))  # fmt: skip
+    return PredictionRun(
+        results=dd.read_parquet([str(part.file) for part in parts]),
+        output_dir=output_dir, files=[part.file for part in parts],
+        n_images=len(paths), n_partitions=len(parts),
+        n_skipped=len(parts) - len(todo), n_errors=sum(s["errors"] for s in stats),
+        seconds=time.perf_counter() - started,
+        partition_seconds=[s["seconds"] for s in stats],
+    )  # fmt: skip
+
+
+class _Partition(NamedTuple):
+    """One task of :func:`predict_files`: its images, and the file it writes."""
+
+    number: int
+    paths: list[str]
+    file: Path
+
+
+def _partitions(client, paths: list[str], output_dir: Path, partition_size: int | None):
+    """The partition size, and the partitions in input order."""
+    n_workers = len(client.scheduler_info()["workers"])
+    size = _partition_size(len(paths), n_workers, partition_size)
+    return size, [
+        _Partition(n, paths[i : i + size], output_dir / f"part-{n:05d}.parquet")
+        for n, i in enumerate(range(0, len(paths), size))
+    ]
+
+
+def _run_partitions(
+    client,
+    plugin: ModelPlugin,
+    todo: list[_Partition],
+    top_k: int,
+    progress: bool | None,
+) -> list[dict]:
+    """Compute the partitions on the workers; their stats, as they finish."""
+    from distributed import as_completed
+
     futures = [
         client.submit(
             _predict_partition,
             plugin.name,
-            parts[i],
-            str(files[i]),
+            part.paths,
+            str(part.file),
             int(top_k),
-            key=f"skemotion-predict-{digest[:12]}-{i:05d}",
+            key=f"skemotion-predict-{plugin.sha256[:12]}-{part.number:05d}",
             pure=False,
         )
-        for i in todo
+        for part in todo
     ]
     bar = None
     if progress_enabled(progress) and futures:
@@ -269,15 +321,7 @@ def predict_files(
             bar.update()
     if bar is not None:
         bar.close()
-    logger.info("%d partitions computed, %d found done", len(todo),
-                len(parts) - len(todo))  # fmt: skip
-    return PredictionRun(
-        results=dd.read_parquet([str(f) for f in files]), output_dir=output_dir,
-        files=files, n_images=len(paths), n_partitions=len(parts),
-        n_skipped=len(parts) - len(todo), n_errors=sum(s["errors"] for s in stats),
-        seconds=time.perf_counter() - started,
-        partition_seconds=[s["seconds"] for s in stats],
-    )  # fmt: skip
+    return stats
 
 
 #: Fitted image steps kept per worker process, by their parameters' hash.

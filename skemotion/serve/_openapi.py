@@ -19,6 +19,55 @@ _ERROR = {
     },
 }
 
+#: One face of ``/v1/predict``'s answer.
+_FACE = {
+    "type": "object",
+    "properties": {
+        "box": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "left, top, right, bottom",
+        },
+        "label": {"type": "string", "example": "happy"},
+        "top_k": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "label": {"type": "string"},
+                    "probability": {"type": "number"},
+                },
+            },
+        },
+        "probabilities": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+        },
+    },
+}
+
+#: ``/v1/predict``'s answer: each image with its faces, and the classes.
+_PREDICTIONS = {
+    "type": "object",
+    "properties": {
+        "images": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                    "faces": {"type": "array", "items": _FACE},
+                },
+            },
+        },
+        "classes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
 
 def _errors(*codes: int) -> dict:
     words = {
@@ -38,35 +87,66 @@ def _errors(*codes: int) -> dict:
     }
 
 
-def openapi_schema(settings) -> dict:
-    """The schema, with the server's own limits in its descriptions."""
-    face = {
-        "type": "object",
-        "properties": {
-            "box": {
-                "type": "array",
-                "items": {"type": "integer"},
-                "minItems": 4,
-                "maxItems": 4,
-                "description": "left, top, right, bottom",
-            },
-            "label": {"type": "string", "example": "happy"},
-            "top_k": {
-                "type": "array",
-                "items": {
+def _upload(settings) -> dict:
+    """``/v1/predict``'s request body, with the server's limits."""
+    return {
+        "required": True,
+        "description": f"At most {settings.max_files} images, "
+        f"{settings.max_request_bytes:,} bytes and "
+        f"{settings.max_pixels:,} pixels each.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
                     "type": "object",
                     "properties": {
-                        "label": {"type": "string"},
-                        "probability": {"type": "number"},
+                        "image": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        }
                     },
-                },
+                }
             },
-            "probabilities": {
-                "type": "object",
-                "additionalProperties": {"type": "number"},
-            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
         },
     }
+
+
+def _paths(settings, security: list) -> dict:
+    """Every route of the API but the page and its files."""
+    return {
+        "/v1/predict": {
+            "post": {
+                "summary": "Every face of each image, with its emotions",
+                "security": security,
+                "requestBody": _upload(settings),
+                "responses": {
+                    "200": {
+                        "description": "the faces found",
+                        "content": {"application/json": {"schema": _PREDICTIONS}},
+                    },
+                    **_errors(400, 401, 413, 415, 422, 503),
+                },
+            }
+        },
+        "/v1/model": {
+            "get": {
+                "summary": "The model's name (the ready model or a "
+                "file's), classes, weights, precision, parameters and versions",
+                "security": security,
+                "responses": {"200": {"description": "the model"}, **_errors(401)},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Whether the server runs",
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+    }
+
+
+def openapi_schema(settings) -> dict:
+    """The schema, with the server's own limits in its descriptions."""
     security = [{"bearer": []}] if settings.token else []
     return {
         "openapi": "3.1.0",
@@ -79,85 +159,5 @@ def openapi_schema(settings) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
         },
-        "paths": {
-            "/v1/predict": {
-                "post": {
-                    "summary": "Every face of each image, with its emotions",
-                    "security": security,
-                    "requestBody": {
-                        "required": True,
-                        "description": f"At most {settings.max_files} images, "
-                        f"{settings.max_request_bytes:,} bytes and "
-                        f"{settings.max_pixels:,} pixels each.",
-                        "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "image": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "string",
-                                                "format": "binary",
-                                            },
-                                        }
-                                    },
-                                }
-                            },
-                            "image/*": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "the faces found",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            "images": {
-                                                "type": "array",
-                                                "items": {
-                                                    "type": "object",
-                                                    "properties": {
-                                                        "name": {"type": "string"},
-                                                        "width": {"type": "integer"},
-                                                        "height": {"type": "integer"},
-                                                        "faces": {
-                                                            "type": "array",
-                                                            "items": face,
-                                                        },
-                                                    },
-                                                },
-                                            },
-                                            "classes": {
-                                                "type": "array",
-                                                "items": {"type": "string"},
-                                            },
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                        **_errors(400, 401, 413, 415, 422, 503),
-                    },
-                }
-            },
-            "/v1/model": {
-                "get": {
-                    "summary": "The model's name (the ready model or a "
-                    "file's), classes, weights, precision, parameters and versions",
-                    "security": security,
-                    "responses": {"200": {"description": "the model"}, **_errors(401)},
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Whether the server runs",
-                    "responses": {"200": {"description": "ok"}},
-                }
-            },
-        },
+        "paths": _paths(settings, security),
     }

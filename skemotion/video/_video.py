@@ -6,19 +6,17 @@ import json
 import logging
 import os
 import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-from sklearn.base import clone
+from typing import NamedTuple
 
 from .._io import atomic_path, file_sha256
 from .._progress import progress_enabled
-from ..datasets._sources import InMemoryImage
-from ..exceptions import NoFaceError, VideoError
-from ..prediction import _face_columns, _face_values
+from ..exceptions import VideoError
+from ..prediction import face_columns
+from ._annotated import AnnotatedVideo
+from ._faces import FrameFaces, Labeller, detecting, frame_cropper
 from ._reader import VideoInfo, open_video, sampled_frames
 from ._tracker import BoxTracker
 
@@ -31,7 +29,7 @@ _FORMAT = 1
 
 def video_columns(classes, top_k: int) -> list[str]:
     """The columns of a video's table, in order."""
-    return ["frame", "time", "track", *_face_columns(classes, top_k)]
+    return ["frame", "time", "track", *face_columns(classes, top_k)]
 
 
 @dataclass
@@ -174,50 +172,187 @@ class _Table:
             frame.to_parquet(tmp, index=False)
 
 
-def _frames_with_faces(frames, crop, batch_frames: int, out: queue.Queue) -> None:
-    """Producer thread: decode frames and find every face, a batch at a time."""
+class _Sampling(NamedTuple):
+    """Which frames :func:`predict_video` looks at (:func:`sampled_frames`)."""
+
+    every: int | None
+    fps: float | None
+    start: float | None
+    end: float | None
+    max_frames: int | None
+
+
+def _check_arguments(
+    output, sampling: _Sampling, top_k: int, batch_frames: int, smooth: int
+) -> Path:
+    """The output's path, once the sampling and sizes are known to be valid."""
+    every, fps = sampling.every, sampling.fps
+    if every is not None and fps is not None:
+        raise ValueError("give every or fps, not both")
+    if every is not None and every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if top_k < 1 or batch_frames < 1 or smooth < 1:
+        raise ValueError("top_k, batch_frames and smooth must be at least 1")
+    output = Path(os.fspath(output))
+    if output.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{output}: the output must end in .csv or .parquet")
+    return output
+
+
+class _Run:
+    """One call's table, tracker and sidecar (``OUTPUT.json``: the run's record
+    and the progress a resume reads), committed batch by batch."""
+
+    def __init__(self, output: Path, video, info: VideoInfo, record: dict,
+                 tracker: BoxTracker, started: float) -> None:  # fmt: skip
+        self.video, self.info, self.record, self.tracker = video, info, record, tracker
+        self.started = started  # when predict_video was called
+        self.resumed_after: int | None = None
+        self.sidecar = output.with_name(output.name + ".json")
+        self.table = _Table(output, record["columns"])
+        self.progress = {
+            "last_frame": None,
+            "n_parts": 0,
+            "n_rows": 0,
+            "tracker": None,
+            "complete": False,
+        }
+
+    def open(self, resume: bool) -> None:
+        """Resume an interrupted run of the same video, model, sampling and
+        top_k, else start an empty table."""
+        output, progress = self.table.output, self.progress
+        if resume and self.sidecar.exists() and output.exists():
+            saved = json.loads(self.sidecar.read_text())
+            if {k: saved.get(k) for k in self.record} != self.record:
+                raise VideoError(
+                    output,
+                    "holds another run's table (other video, model, sampling "
+                    "or top_k); use another output, or run without --resume",
+                )
+            progress.update(saved.get("progress", {}))
+            if progress["last_frame"] is not None:
+                progress["n_rows"] = self.table.keep_frames_up_to(
+                    progress["last_frame"], progress["n_parts"]
+                )
+                self.tracker.set_state(progress["tracker"])
+        else:
+            self.table.start()
+        self.commit()
+        self.resumed_after = progress["last_frame"] if resume else None
+
+    def add(self, batch: list[FrameFaces], rows: list[dict]) -> None:
+        """Append a batch's rows, then record it done."""
+        self.table.append(rows)
+        self.progress["n_rows"] += len(rows)
+        self.progress["last_frame"] = int(batch[-1].index)
+        self.commit()
+
+    def commit(self) -> None:
+        self.progress["tracker"] = self.tracker.get_state()
+        self.progress["n_parts"] = self.table.n_parts()
+        with atomic_path(self.sidecar, suffix=".json") as tmp:
+            record = {**self.record, "progress": self.progress}
+            tmp.write_text(json.dumps(record, indent=1))
+
+
+def _run_record(video, info: VideoInfo, sampling: _Sampling, digest: str,
+                classes: list[str], top_k: int) -> dict:  # fmt: skip
+    """What a resume must find the same in the sidecar."""
+    return {
+        "format": _FORMAT,
+        "video": str(Path(os.fspath(video)).resolve()),
+        "video_fps": info.fps,
+        "video_frame_count": info.frame_count,
+        "video_width": info.width,
+        "video_height": info.height,
+        "video_duration": info.duration,
+        "sampling": sampling._asdict(),
+        "model_sha256": digest,
+        "top_k": top_k,
+        "columns": video_columns(classes, top_k),
+    }
+
+
+def _label_batches(batches: queue.Queue, labeller: Labeller, run: _Run, capture,
+                   progress: bool | None) -> int:  # fmt: skip
+    """Classify and commit each batch the producer hands over; frames done.
+    The video, the annotated video and the bar are closed however it ends."""
+    n_frames = 0
+    bar = _frame_bar(progress)
     try:
-        batch = []
-        for index, stamp, rgb in frames:
-            batch.append((index, stamp, rgb))
-            if len(batch) == batch_frames:
-                out.put(_detect(batch, crop))
-                batch = []
-        if batch:
-            out.put(_detect(batch, crop))
-        out.put(None)
-    except BaseException as exc:  # handed to the consumer, raised there
-        out.put(exc)
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            run.add(batch, labeller.rows(batch))
+            n_frames += len(batch)
+            if bar is not None:
+                bar.update(len(batch))
+                bar.set_postfix(video=f"{batch[-1].time:.1f}s")
+    finally:
+        capture.release()
+        if bar is not None:
+            bar.close()
+        if labeller.writer is not None:
+            labeller.writer.close()
+    return n_frames
 
 
-def _detect(batch, crop) -> list[tuple]:
-    sources = [InMemoryImage(f"<frame {i}>", rgb) for i, _, rgb in batch]
-    found = list(crop.crop_each(sources, all_faces=True))
-    return [
-        (i, t, rgb, boxes, crops, error)
-        for (i, t, rgb), (_, boxes, crops, error) in zip(batch, found, strict=True)
-    ]
+def _frame_bar(progress: bool | None):
+    if not progress_enabled(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(desc="Frames", unit="frame", leave=False)
+
+
+def _finish(run: _Run, n_frames: int, classes: list[str], timeline_dir, smooth: int,
+            annotate) -> VideoResult:  # fmt: skip
+    """Record the run complete, draw the timelines; what it did."""
+    run.progress["complete"] = True
+    run.commit()
+    if run.progress["n_rows"] == 0:
+        logger.warning(
+            "%s: no face found in the %d sampled frames; the table has "
+            "its columns and no rows",
+            run.video,
+            n_frames,
+        )
+    result_table = read_table(run.table.output)
+    timelines = []
+    if timeline_dir is not None:
+        from ._timeline import plot_timelines
+
+        timelines = plot_timelines(
+            result_table,
+            classes,
+            Path(os.fspath(timeline_dir)),
+            smooth=smooth,
+            title=Path(os.fspath(run.video)).name,
+        )
+    return VideoResult(
+        output=run.table.output,
+        sidecar=run.sidecar,
+        info=run.info,
+        n_frames=n_frames,
+        n_rows=int(run.progress["n_rows"]),
+        n_tracks=int(result_table["track"].nunique()) if len(result_table) else 0,
+        resumed_after=run.resumed_after,
+        seconds=time.perf_counter() - run.started,
+        timelines=timelines,
+        annotated=Path(os.fspath(annotate)) if annotate else None,
+    )
 
 
 def predict_video(
-    model,
-    video,
-    output,
-    *,
-    every: int | None = None,
-    fps: float | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    max_frames: int | None = None,
-    top_k: int = 2,
-    batch_frames: int = 16,
-    resume: bool = False,
-    timeline_dir=None,
-    smooth: int = 1,
-    annotate=None,
-    tracker: BoxTracker | None = None,
-    progress: bool | None = None,
-) -> VideoResult:
+    model, video, output, *, every: int | None = None, fps: float | None = None,
+    start: float | None = None, end: float | None = None,
+    max_frames: int | None = None, top_k: int = 2, batch_frames: int = 16,
+    resume: bool = False, timeline_dir=None, smooth: int = 1, annotate=None,
+    tracker: BoxTracker | None = None, progress: bool | None = None,
+) -> VideoResult:  # fmt: skip
     """Every face of a video's sampled frames, followed over time, labelled.
 
     Frames are sampled (``every`` N frames, or ``fps`` per second of video,
@@ -283,237 +418,19 @@ def predict_video(
         run's table.
     """
     started = time.perf_counter()
-    if every is not None and fps is not None:
-        raise ValueError("give every or fps, not both")
-    if every is not None and every < 1:
-        raise ValueError(f"every must be at least 1, got {every}")
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    if top_k < 1 or batch_frames < 1 or smooth < 1:
-        raise ValueError("top_k, batch_frames and smooth must be at least 1")
-    output = Path(os.fspath(output))
-    if output.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"{output}: the output must end in .csv or .parquet")
+    sampling = _Sampling(every, fps, start, end, max_frames)
+    output = _check_arguments(output, sampling, top_k, batch_frames, smooth)
     model, digest = _model_and_digest(model)
-    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
-    if crop is None:
-        raise ValueError("model must be a fitted skemotion pipeline with a 'crop' step")
-    # every face of a frame; a frame without one gives no row (not the whole frame)
-    crop = clone(crop).set_params(no_face="raise")
-    classes = [str(c) for c in model.classes_]
-    columns = video_columns(classes, top_k)
+    crop, classes = frame_cropper(model), [str(c) for c in model.classes_]
     capture, info = open_video(video)
-    sidecar = output.with_name(output.name + ".json")
-    sampling = {
-        "every": every,
-        "fps": fps,
-        "start": start,
-        "end": end,
-        "max_frames": max_frames,
-    }
-    record = {
-        "format": _FORMAT,
-        "video": str(Path(os.fspath(video)).resolve()),
-        "video_fps": info.fps,
-        "video_frame_count": info.frame_count,
-        "video_width": info.width,
-        "video_height": info.height,
-        "video_duration": info.duration,
-        "sampling": sampling,
-        "model_sha256": digest,
-        "top_k": top_k,
-        "columns": columns,
-    }
-    tracker = tracker or BoxTracker()
-    table = _Table(output, columns)
-    progress_state = {
-        "last_frame": None,
-        "n_parts": 0,
-        "n_rows": 0,
-        "tracker": None,
-        "complete": False,
-    }
-    if resume and sidecar.exists() and output.exists():
-        saved = json.loads(sidecar.read_text())
-        if {k: saved.get(k) for k in record} != record:
-            raise VideoError(
-                output,
-                "holds another run's table (other video, model, sampling "
-                "or top_k); use another output, or run without --resume",
-            )
-        progress_state.update(saved.get("progress", {}))
-        if progress_state["last_frame"] is not None:
-            progress_state["n_rows"] = table.keep_frames_up_to(
-                progress_state["last_frame"], progress_state["n_parts"]
-            )
-            tracker.set_state(progress_state["tracker"])
-    else:
-        table.start()
-    resumed_after = progress_state["last_frame"] if resume else None
-
-    def commit() -> None:
-        progress_state["tracker"] = tracker.get_state()
-        progress_state["n_parts"] = table.n_parts()
-        with atomic_path(sidecar, suffix=".json") as tmp:
-            tmp.write_text(json.dumps({**record, "progress": progress_state}, indent=1))
-
-    commit()
+    record = _run_record(video, info, sampling, digest, classes, top_k)
+    run = _Run(output, video, info, record, tracker or BoxTracker(), started)
+    run.open(resume)
     frames = sampled_frames(
-        capture,
-        info,
-        every=every,
-        fps=fps,
-        start=start,
-        end=end,
-        max_frames=max_frames,
-        after=progress_state["last_frame"],
+        capture, info, **sampling._asdict(), after=run.progress["last_frame"]
     )
-    batches: queue.Queue = queue.Queue(maxsize=2)
-    producer = threading.Thread(
-        target=_frames_with_faces,
-        args=(frames, crop, batch_frames, batches),
-        daemon=True,
-    )
-    producer.start()
-    writer = _AnnotatedVideo(annotate, info, every, fps) if annotate else None
-    bar = None
-    if progress_enabled(progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(desc="Frames", unit="frame", leave=False)
-    n_frames = 0
-    rest = model[1:]
-    try:
-        while True:
-            batch = batches.get()
-            if batch is None:
-                break
-            if isinstance(batch, BaseException):
-                raise batch
-            rows = _classify(batch, rest, classes, top_k, tracker, writer)
-            table.append(rows)
-            n_frames += len(batch)
-            progress_state["n_rows"] += len(rows)
-            progress_state["last_frame"] = int(batch[-1][0])
-            commit()
-            if bar is not None:
-                bar.update(len(batch))
-                bar.set_postfix(video=f"{batch[-1][1]:.1f}s")
-    finally:
-        capture.release()
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-    progress_state["complete"] = True
-    commit()
-    if progress_state["n_rows"] == 0:
-        logger.warning(
-            "%s: no face found in the %d sampled frames; the table has "
-            "its columns and no rows",
-            video,
-            n_frames,
-        )
-    result_table = read_table(output)
-    timelines = []
-    if timeline_dir is not None:
-        from ._timeline import plot_timelines
-
-        timelines = plot_timelines(
-            result_table,
-            classes,
-            Path(os.fspath(timeline_dir)),
-            smooth=smooth,
-            title=Path(os.fspath(video)).name,
-        )
-    return VideoResult(
-        output=output,
-        sidecar=sidecar,
-        info=info,
-        n_frames=n_frames,
-        n_rows=int(progress_state["n_rows"]),
-        n_tracks=int(result_table["track"].nunique()) if len(result_table) else 0,
-        resumed_after=resumed_after,
-        seconds=time.perf_counter() - started,
-        timelines=timelines,
-        annotated=Path(os.fspath(annotate)) if annotate else None,
-    )
-
-
-def _classify(batch, rest, classes, top_k, tracker, writer) -> list[dict]:
-    """Classify a batch's faces, track them frame by frame; its rows."""
-    crops = [c for (*_, crops, error) in batch if error is None for c in crops]
-    proba = rest.predict_proba(np.stack(crops)) if crops else None
-    rows, start = [], 0
-    for index, stamp, rgb, boxes, face_crops, error in batch:
-        if error is not None:
-            if not isinstance(error, NoFaceError):  # no face is no row, quietly
-                logger.warning("frame %d: %s", index, error.reason)
-            boxes, face_crops = np.empty((0, 4), dtype=int), []
-        face_proba = proba[start : start + len(face_crops)] if len(face_crops) else []
-        start += len(face_crops)
-        found = np.asarray(boxes).reshape(-1, 4).tolist()
-        frame_rows = []
-        for box, track, p in zip(found, tracker.update(found), face_proba, strict=True):
-            row = {
-                "frame": int(index),
-                "time": round(float(stamp), 6),
-                "track": int(track),
-                **_face_values(box, p, classes, top_k),
-            }
-            frame_rows.append(row)
-        if writer is not None:
-            writer.write(rgb, frame_rows)
-        rows.extend(frame_rows)
-    return rows
-
-
-class _AnnotatedVideo:
-    """The sampled frames, each face boxed with its track id and top label."""
-
-    def __init__(self, path, info: VideoInfo, every, fps) -> None:
-        import cv2
-
-        self.path = Path(os.fspath(path))
-        rate = fps or (info.fps / every if every else info.fps) or 10.0
-        fourcc = cv2.VideoWriter_fourcc(
-            *("mp4v" if self.path.suffix == ".mp4" else "MJPG")
-        )
-        self.size = (info.width, info.height)
-        self.writer = cv2.VideoWriter(str(self.path), fourcc, float(rate), self.size)
-        if not self.writer.isOpened():
-            raise VideoError(
-                self.path, "cannot write this video file (use .mp4 or .avi)"
-            )
-
-    def write(self, rgb: np.ndarray, rows: list[dict]) -> None:
-        import cv2
-
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        scale = max(bgr.shape[:2]) / 640
-        for r in rows:
-            left, top = r["face_left"], r["face_top"]
-            cv2.rectangle(
-                bgr,
-                (left, top),
-                (r["face_right"], r["face_bottom"]),
-                (0, 215, 255),
-                max(2, round(2 * scale)),
-            )
-            text = f"#{r['track']} {r['label_1']} {100 * r['probability_1']:.0f}%"
-            cv2.putText(
-                bgr,
-                text,
-                (left, max(12, top - 6)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5 * max(scale, 1),
-                (255, 255, 255),
-                max(1, round(scale)),
-                cv2.LINE_AA,
-            )
-        if (bgr.shape[1], bgr.shape[0]) != self.size:
-            bgr = cv2.resize(bgr, self.size)
-        self.writer.write(bgr)
-
-    def close(self) -> None:
-        self.writer.release()
+    batches = detecting(frames, crop, batch_frames)  # overlaps the classifying
+    writer = AnnotatedVideo(annotate, info, every, fps) if annotate else None
+    labeller = Labeller(model, classes, top_k, run.tracker, writer)
+    n_frames = _label_batches(batches, labeller, run, capture, progress)
+    return _finish(run, n_frames, classes, timeline_dir, smooth, annotate)

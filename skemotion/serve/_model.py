@@ -1,0 +1,114 @@
+"""The model a server serves: loaded once, described, and its batch work."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._version import __version__
+from ..datasets import InMemoryImage
+from ..exceptions import NoFaceError
+from ..prediction import classify_crops
+from ..prediction import top_k as most_probable
+
+__all__ = ["READY_NAME", "describe_model", "load_served", "predictor"]
+
+#: What ``/v1/model`` calls the model served without a model file.
+READY_NAME = "ready model (FER2013)"
+
+
+def load_served(model):
+    """The model to serve, its file (None for a pipeline), and its name."""
+    if model is None:
+        from ..pretrained import load_pretrained
+
+        return load_pretrained(), None, READY_NAME
+    if isinstance(model, (str, os.PathLike)):
+        from ..persistence import load_model
+
+        path = os.fspath(model)
+        return load_model(path), path, os.path.basename(path)
+    return model, None, "a fitted pipeline"
+
+
+def describe_model(model, path: str | None, name: str | None = None) -> dict:
+    """What ``/v1/model`` says of the model (limits and auth aside)."""
+    from ..persistence import dependency_versions
+
+    steps = dict(getattr(model, "steps", []))
+    encoder = next((s for s in steps.values() if hasattr(s, "weights_used_")), None)
+    params = {
+        k: repr(v)
+        for k, v in model.get_params().items()
+        if "__" in k and not k.endswith(("__memory", "__progress"))
+    }
+    return {
+        "classes": [str(c) for c in model.classes_],
+        "weights": getattr(encoder, "weights_used_", None),
+        "precision": getattr(encoder, "precision_", None),
+        "crop_size": list(steps["crop"].get_params()["size"])
+        if isinstance(steps["crop"].size, (tuple, list))
+        else [steps["crop"].size] * 2,
+        "file": os.path.basename(path) if path else None,
+        "name": name,
+        "ready": name == READY_NAME,
+        "parameters": params,
+        "versions": dependency_versions(),
+        "skemotion": __version__,
+    }
+
+
+def predictor(model, top_k: int):
+    """``work(images)``: every face of each image, classified in one batch.
+
+    Each image's result is ``{"faces": [...]}`` (empty when it has no face),
+    or the error of an image the cropper could not use.
+    """
+    if top_k < 1:  # refused at start-up, not request by request
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    from sklearn.base import clone
+
+    # every face of an upload, and no face is an answer (no whole-image crop)
+    crop = clone(model.named_steps["crop"]).set_params(no_face="raise", progress=False)
+    classes = [str(c) for c in model.classes_]
+
+    def work(images: list[np.ndarray]) -> list:
+        sources = [InMemoryImage(f"<upload {i}>", img) for i, img in enumerate(images)]
+        found = list(crop.crop_each(sources, all_faces=True))
+        # the model's steps after its cropper classify the clone's crops; a
+        # failure of the network fails the batch, as any other server error
+        predictions = classify_crops(model, found, skip_bad=False)
+        return [
+            _answer(result, prediction, classes, top_k)
+            for result, prediction in zip(found, predictions, strict=True)
+        ]
+
+    return work
+
+
+def _answer(result, prediction, classes: list[str], top_k: int):
+    """One image's faces (none for ``NoFaceError``), or its cropper's error."""
+    _, _, _, error = result
+    if error is not None and not isinstance(error, NoFaceError):
+        return error
+    if prediction.proba is None:
+        return {"faces": []}
+    return {
+        "faces": [
+            _face(box, p, classes, top_k)
+            for box, p in zip(prediction.boxes, prediction.proba, strict=True)
+        ]
+    }
+
+
+def _face(box, proba: np.ndarray, classes: list[str], top_k: int) -> dict:
+    best = most_probable(proba, classes, top_k)[0]
+    return {
+        "box": [int(v) for v in box],
+        "label": best[0][0],
+        "top_k": [{"label": label, "probability": round(v, 6)} for label, v in best],
+        "probabilities": {
+            c: round(float(v), 6) for c, v in zip(classes, proba, strict=True)
+        },
+    }
