@@ -3,6 +3,7 @@ help repeats."""
 
 from __future__ import annotations
 
+from ..preprocessing import DETECTORS
 from ._types import positive_int, weights_value
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
 ]
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-# TODO(registry): the names of skemotion.preprocessing's detector registry.
-DETECTORS = ("hog", "haar", "mtcnn", "none")
 TRUST = "Only load model files you trust: loading runs code stored in the file."
 READY = (
     "without --model, the ready model is used: FER2013's seven classes (angry, "

@@ -33,6 +33,7 @@ from ..datasets import (
     read_image,
 )
 from ..exceptions import ImageReadError
+from ..preprocessing import DETECTORS
 from ..preprocessing import detect_faces as _detect_faces
 from ._findings import ClassBalance, FaceCount, FileIssue, IdenticalGroup, IssueKind
 from ._findings_text import file_issue
@@ -41,8 +42,6 @@ from ._folder_report import NO_SPLIT, FolderReport
 __all__ = ["check_image_folder"]
 
 logger = logging.getLogger(__name__)
-
-_DETECTORS = ("hog", "haar", "mtcnn", "none")  # TODO(registry)
 
 
 @dataclass
@@ -199,9 +198,9 @@ def _check_detectors(detector: str | list[str], detect_faces: bool) -> list[str]
     """The detectors to count faces with, in order, without repeats."""
     asked = [detector] if isinstance(detector, str) else list(detector)
     for name in asked:
-        if name not in _DETECTORS:
+        if name not in DETECTORS:
             raise ValueError(
-                f"unknown detector {name!r}; use one of {', '.join(_DETECTORS)}"
+                f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}"
             )
     if not detect_faces:
         return []
