@@ -194,7 +194,7 @@ def main() -> None:
     global LIMIT
     LIMIT = args.limit
     args.work.mkdir(parents=True, exist_ok=True)
-    from skemotion._keras import bfloat16_support
+    from skemotion.networks import bfloat16_support
 
     print(f"Machine: {machine()}; bfloat16: {bfloat16_support()[1]}; "
           f"{time.strftime('%Y-%m-%d')}", flush=True)  # fmt: skip

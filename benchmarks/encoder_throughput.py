@@ -154,7 +154,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(_measure(args.one)))
         return
-    from skemotion._keras import bfloat16_support
+    from skemotion.networks import bfloat16_support
 
     print(f"Machine: {machine()}; bfloat16: {bfloat16_support()[1]}")
     print("weights: random (seed 0); flatten pooling; batch 32; gray face crops\n")

@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from skemotion import VGG16FineTuner
-    from skemotion._keras import bfloat16_support
+    from skemotion.networks import bfloat16_support
 
     done = {}
     if args.results.exists():

@@ -43,7 +43,7 @@ def main() -> None:
         VGG16FineTuner,
         load_image_folder,
     )
-    from skemotion._keras import bfloat16_support
+    from skemotion.networks import bfloat16_support
 
     paths, labels = load_image_folder(shared_data() / "fer2013" / "train")
     pick = np.random.default_rng(0).permutation(len(paths))[: args.n]

@@ -30,7 +30,7 @@ from skemotion import (
     read_weights_info,
 )
 from skemotion.cli import main
-from skemotion.feature_extraction._checkpoints import CheckpointStore
+from skemotion.finetuning._checkpoints import CheckpointStore
 
 CLASSES = ("angry", "happy", "surprise")
 SIZE = 32

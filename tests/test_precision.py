@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pytest
 
-import skemotion._keras
+import skemotion.networks._precision as precision_module
 from skemotion import (
     EmotionClassifier,
     FaceCropper,
@@ -64,12 +64,12 @@ def hardware(monkeypatch):
     """Simulate what the machine's CPU flags and GPU say about bfloat16."""
 
     def simulate(cpu_flags, gpu=None):
-        monkeypatch.setattr(skemotion._keras, "_cpu_flags", lambda: set(cpu_flags))
-        monkeypatch.setattr(skemotion._keras, "_gpu_bfloat16", lambda: gpu)
-        skemotion._keras.bfloat16_support.cache_clear()
+        monkeypatch.setattr(precision_module, "_cpu_flags", lambda: set(cpu_flags))
+        monkeypatch.setattr(precision_module, "_gpu_bfloat16", lambda: gpu)
+        precision_module.bfloat16_support.cache_clear()
 
     yield simulate
-    skemotion._keras.bfloat16_support.cache_clear()
+    precision_module.bfloat16_support.cache_clear()
 
 
 @pytest.mark.parametrize(

@@ -17,15 +17,15 @@ import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._keras import (
+from .._progress import progress_enabled
+from .._validation import check_hidden_layer_sizes, stratified_holdout
+from ..networks import (
     OPTIMIZERS,
     PRECISIONS,
     dense_head,
     make_optimizer,
     resolve_precision,
 )
-from .._progress import progress_enabled
-from .._validation import check_hidden_layer_sizes, stratified_holdout
 from ._scikeras import ScikerasFixes
 
 __all__ = ["EmotionClassifier", "apply_temperature", "fit_temperature"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._keras import resolve_precision
+from ..networks import resolve_precision
 from ._classifier import EmotionClassifier
 
 __all__ = ["classifier_from_arrays", "classifier_to_arrays"]

@@ -7,6 +7,7 @@ import os
 import warnings
 from numbers import Integral
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import (
@@ -20,30 +21,30 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._io import file_sha256
-from .._keras import (
+from .._progress import progress_iter
+from .._validation import check_image_batch
+from ..caching import FeatureCache, as_cache
+from ..exceptions import WeightsError, WeightsWarning
+from ..networks import (
+    MIN_INPUT_SIZE,
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
     conv_layer_names,
+    copy_conv_weights,
     predict_in_batches,
     resolve_precision,
 )
-from .._progress import progress_iter
-from .._validation import check_image_batch
-from ..exceptions import WeightsError, WeightsWarning
 from ..packaged import load_packaged
-from ..caching import FeatureCache, as_cache
 from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
-__all__ = ["VGG16Encoder", "preprocess_images"]
+__all__ = ["LoadedVGG16", "VGG16Encoder", "load_vgg16", "preprocess_images"]
 
 logger = logging.getLogger(__name__)
 
 #: Names of the encoders shipped inside the package (``weights=NAME``) and
 #: their packaged files.
 PACKAGED_WEIGHTS = {"fer2013": "fer2013-vgg16"}
-#: VGG16's smallest input side without its top.
-MIN_INPUT_SIZE = 32
 #: The ImageNet channel means (BGR) subtracted by Keras' VGG16 preprocessing.
 _VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 
@@ -102,66 +103,80 @@ def _set_seeded_weights(model, random_state) -> None:
         layer.set_weights([drawn, np.zeros_like(bias)])
 
 
-def load_vgg16(weights, input_shape, *, pooling, precision, random_state=None,
-               batch_norm=False):  # fmt: skip
-    """Build VGG16 without its top and put the requested weights in.
+class LoadedVGG16(NamedTuple):
+    """VGG16 with the weights asked for, and where they came from."""
 
-    Returns ``(model, weights_used, weights_key, info)``: the network, the
-    weights in words, a cache key (None for unseeded random weights) and the
-    file's :class:`WeightsInfo` (None for other sources).
+    model: Any
+    """The network (``keras.Model``)."""
+    weights_used: str
+    """The weights in words ("imagenet", "random (seed 0)", "file ...")."""
+    weights_key: str | None
+    """The weights' identity in cache keys (None for unseeded random weights)."""
+    info: WeightsInfo | None
+    """The record of an adapted weights file or packaged encoder (else None)."""
+
+
+def load_vgg16(
+    weights, input_shape, *, pooling: str, precision: str, random_state=None
+) -> LoadedVGG16:
+    """Build plain VGG16 without its top and put the requested weights in.
+
+    The network comes from :func:`~skemotion.networks.build_vgg16`; a caller
+    that wants another architecture (batch norm) copies the convolutions'
+    weights from it.
 
     Raises
     ------
     WeightsError
         If the weights cannot be downloaded or loaded.
     """
-    model = build_vgg16(
-        input_shape, pooling=pooling, precision=precision, batch_norm=batch_norm
-    )
+    model = build_vgg16(input_shape, pooling=pooling, precision=precision)
     if weights is None:
         _set_seeded_weights(model, random_state)
         seed = random_state if isinstance(random_state, Integral) else None
         if seed is None:
-            return model, "random (unseeded)", None, None
-        return model, f"random (seed {seed})", f"random:{seed}", None
+            return LoadedVGG16(model, "random (unseeded)", None, None)
+        return LoadedVGG16(model, f"random (seed {seed})", f"random:{seed}", None)
     if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
         return _load_packaged_weights(model, weights)
     if isinstance(weights, str) and weights == "imagenet":
-        import keras
-
-        try:
-            imagenet = keras.applications.VGG16(
-                include_top=False, weights="imagenet", input_shape=input_shape
-            )
-        except Exception as exc:
-            raise WeightsError(
-                "ImageNet weights for VGG16 could not be obtained: Keras "
-                "downloads them once into ~/.keras/models and the download "
-                f"failed ({type(exc).__name__}: {exc}). Offline, use "
-                "weights=None (random weights seeded by random_state) or "
-                "weights='<path to a VGG16 weights file>'."
-            ) from None
-        _set_conv_weights(model, imagenet)
-        return model, "imagenet", "imagenet", None
+        copy_conv_weights(_imagenet_vgg16(input_shape), model)
+        return LoadedVGG16(model, "imagenet", "imagenet", None)
     path = Path(os.fspath(weights))
     info = read_weights_info(path)  # raises WeightsError for a missing file
     try:
-        if batch_norm:  # the file holds plain VGG16: load it beside, then copy
-            plain = build_vgg16(input_shape, pooling="none")
-            plain.load_weights(path)
-            _set_conv_weights(model, plain)
-        else:
-            model.load_weights(path)
+        model.load_weights(path)
     except Exception as exc:
         raise WeightsError(
             f"{path}: not a weights file for VGG16 without its top "
             f"({type(exc).__name__}: {exc})"
         ) from None
     digest = file_sha256(path)
-    return model, f"file {path} (sha256 {digest[:12]})", f"file:{digest}", info
+    return LoadedVGG16(
+        model, f"file {path} (sha256 {digest[:12]})", f"file:{digest}", info
+    )
 
 
-def _load_packaged_weights(model, name: str):
+def _imagenet_vgg16(input_shape):
+    """Keras' VGG16 with its ImageNet weights: Keras downloads them (once, into
+    ``~/.keras/models``), checks them and loads them."""
+    import keras
+
+    try:
+        return keras.applications.VGG16(
+            include_top=False, weights="imagenet", input_shape=input_shape
+        )
+    except Exception as exc:
+        raise WeightsError(
+            "ImageNet weights for VGG16 could not be obtained: Keras "
+            "downloads them once into ~/.keras/models and the download "
+            f"failed ({type(exc).__name__}: {exc}). Offline, use "
+            "weights=None (random weights seeded by random_state) or "
+            "weights='<path to a VGG16 weights file>'."
+        ) from None
+
+
+def _load_packaged_weights(model, name: str) -> LoadedVGG16:
     """Put a packaged encoder's weights (checked, expanded) into ``model``."""
     packaged = load_packaged(PACKAGED_WEIGHTS[name])
     for layer in conv_layer_names():
@@ -171,14 +186,7 @@ def _load_packaged_weights(model, name: str):
     info = WeightsInfo.from_dict(packaged.record["weights_info"])
     digest = packaged.sha256
     used = f"packaged {name} ({packaged.record['storage']}, sha256 {digest[:12]})"
-    return model, used, f"packaged:{digest}", info
-
-
-def _set_conv_weights(model, source) -> None:
-    """Copy the convolutions' weights of ``source`` into ``model`` by name."""
-    for layer in source.layers:
-        if layer.name.startswith("block") and layer.weights:
-            model.get_layer(layer.name).set_weights(layer.get_weights())
+    return LoadedVGG16(model, used, f"packaged:{digest}", info)
 
 
 class VGG16Encoder(
@@ -348,15 +356,17 @@ class VGG16Encoder(
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         input_shape = (int(X.shape[1]), int(X.shape[2]), 3)
         precision = resolve_precision(self.precision)
-        model, used, key, info = load_vgg16(
+        loaded = load_vgg16(
             self.weights, input_shape, pooling=self.pooling, precision=precision,
             random_state=self.random_state,
         )  # fmt: skip
-        self.model_ = model
-        self.weights_used_, self.weights_key_, self.weights_info_ = used, key, info
+        self.model_ = loaded.model
+        self.weights_used_ = loaded.weights_used
+        self.weights_key_ = loaded.weights_key
+        self.weights_info_ = loaded.info
         self.precision_ = precision
         self.preprocessing_ = _check_against_file(
-            info, self.weights, self.preprocessing, input_shape[:2]
+            loaded.info, self.weights, self.preprocessing, input_shape[:2]
         )
         self.input_shape_ = input_shape
         self.n_features_in_ = int(np.prod(X.shape[1:]))

@@ -5,11 +5,13 @@
 (its step count included, so a learning-rate schedule continues), the best
 epoch's weights, and a JSON record (epoch, early-stopping state, history). The
 record is written last and names a run by a fingerprint of its parameters and
-data: a folder is only resumed by the run that wrote it.
+data (:func:`run_fingerprint`): a folder is only resumed by the run that
+wrote it. :func:`checkpoint_callback` saves into the store after every epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,7 +21,12 @@ import numpy as np
 from .._io import atomic_path
 from ..exceptions import CheckpointError
 
-__all__ = ["CheckpointStore"]
+__all__ = [
+    "CheckpointStore",
+    "checkpoint_callback",
+    "digest_arrays",
+    "run_fingerprint",
+]
 
 #: Layout of the folder; bumped when what is stored changes.
 CHECKPOINT_FORMAT = 2
@@ -119,3 +126,66 @@ class CheckpointStore:
         # the record last: it names a completed epoch only once its files exist
         with atomic_path(self.folder / "state.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+
+
+def checkpoint_callback(store: CheckpointStore, best, history: dict):
+    """A Keras callback saving the run to ``store`` after every epoch.
+
+    ``best`` is the run's best-epoch callback (its state and best weights are
+    saved too); ``history`` holds the figures of every epoch so far.
+    """
+    import keras
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            store.save(
+                self.model, self.model.optimizer, epoch=epoch + 1, history=history,
+                best=best.best.to_dict(), best_weights=best.best_weights,
+            )  # fmt: skip
+
+    return Checkpoint()
+
+
+def digest_arrays(*arrays) -> str:
+    """sha256 of arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+#: Parameters that do not change what a run computes, left out of its
+#: fingerprint.
+_UNFINGERPRINTED = ("patience", "checkpoint_dir", "progress", "random_state",
+                    "flip_tta")  # fmt: skip
+
+
+def run_fingerprint(
+    params: dict,
+    *,
+    seed: int,
+    weights_key: str | None,
+    classes,
+    precision: str,
+    images: np.ndarray,
+    codes: np.ndarray,
+) -> str:
+    """What identifies a training run: the fine-tuner's parameters (those that
+    change what it computes), its seed, start weights, classes and precision,
+    and its training data."""
+    params = dict(params)
+    ignored = list(_UNFINGERPRINTED)
+    if params["lr_schedule"] == "constant":
+        ignored.append("epochs")  # a longer run continues the same curve
+    for name in ignored:
+        params.pop(name)
+    params.update(
+        seed=seed,
+        weights=weights_key or str(params["weights"]),
+        classes=np.asarray(classes).tolist(),
+        precision=precision,
+    )
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256((text + digest_arrays(images, codes)).encode()).hexdigest()

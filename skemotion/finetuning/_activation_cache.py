@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from .._keras import predict_in_batches
 from .._progress import progress_enabled
+from ..networks import predict_in_batches
 
-__all__ = ["frozen_activations"]
+__all__ = ["FrozenActivations", "frozen_activations"]
 
 #: Images per call of the frozen network.
 _BATCH = 128
+
+
+class FrozenActivations(NamedTuple):
+    """The frozen network's output for every version of every image."""
+
+    activations: np.ndarray
+    """Of shape (copies + 1, n, ...), float32; version 0 is the images as
+    they are."""
+    seconds: float
+    """Time it took."""
 
 
 def frozen_activations(
@@ -30,7 +41,7 @@ def frozen_activations(
     preprocess: Callable[[np.ndarray], np.ndarray],
     seed: int,
     progress: bool | None = None,
-) -> tuple[np.ndarray, float]:
+) -> FrozenActivations:
     """The frozen network's output for the images and their augmented copies.
 
     Parameters
@@ -50,10 +61,7 @@ def frozen_activations(
 
     Returns
     -------
-    activations : ndarray of shape (copies + 1, n, ...), float32
-        Version 0 is the images as they are.
-    seconds : float
-        Time it took.
+    cached : FrozenActivations
     """
     started = time.perf_counter()
     out = np.empty((copies + 1, len(images), *frozen.output_shape[1:]), np.float32)
@@ -73,4 +81,4 @@ def frozen_activations(
             out[k, s : s + len(batch)] = predict_in_batches(
                 frozen, preprocess(batch), _BATCH
             )
-    return out, time.perf_counter() - started
+    return FrozenActivations(out, time.perf_counter() - started)

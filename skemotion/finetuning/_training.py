@@ -1,7 +1,7 @@
 """Pieces of network training on Keras' own ``fit``: schedule, batches, callbacks.
 
-Used by :class:`~skemotion.VGG16FineTuner`; each piece is small and tested on
-its own. Everything random is seeded by ``(seed, purpose, epoch, batch)``, so
+Used by the fine-tuner's training run (``_fit.py``); each piece stands on its
+own. Everything random is seeded by ``(seed, purpose, epoch, batch)``, so
 a run resumed at any epoch draws exactly what an uninterrupted run draws.
 """
 
