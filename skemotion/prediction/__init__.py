@@ -1,0 +1,30 @@
+"""Predictions: every face's probabilities, top-k records, drawn images.
+
+:func:`classify_crops` is the one path from a cropper's faces to class
+probabilities; :func:`iter_predict_proba` takes image files there chunk by
+chunk under the one bad-file rule; :func:`predict_topk` and
+:func:`iter_predict_topk` give tidy top-k records ("62.1% happy, 20.4%
+shocked": :func:`format_topk`), :func:`annotate_image` draws them.
+"""
+
+from ._drawing import annotate_image
+from ._engine import ImagePrediction, classify_crops, iter_predict_proba
+
+# For the other sub-packages and the result tables; not in __all__.
+from ._records import RECORD_FIELDS as RECORD_FIELDS
+from ._records import iter_predict_topk, predict_topk
+from ._topk import BOX_COLUMNS as BOX_COLUMNS
+from ._topk import face_columns, face_values, format_topk, top_k
+
+__all__ = [
+    "ImagePrediction",
+    "annotate_image",
+    "classify_crops",
+    "face_columns",
+    "face_values",
+    "format_topk",
+    "iter_predict_proba",
+    "iter_predict_topk",
+    "predict_topk",
+    "top_k",
+]

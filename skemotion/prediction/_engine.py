@@ -1,0 +1,209 @@
+"""The one path from image files to every face's class probabilities.
+
+:func:`classify_crops` classifies the faces a model's cropper found, all in one
+batch: the server and the video call it on their own crops (images in memory,
+frames), and :func:`iter_predict_proba` on chunks of files taken through the
+cropper under the one bad-file rule
+(:func:`~skemotion.preprocessing.iter_crop_chunks`); ``predict_topk``, the
+command line, the cluster and the evaluation report build on that.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from ..datasets import DEFAULT_MAX_FILE_SIZE
+
+__all__ = ["ImagePrediction", "check_model", "classify_crops", "iter_predict_proba"]
+
+logger = logging.getLogger(__name__)
+
+
+class ImagePrediction(NamedTuple):
+    """What the model says about one image (:func:`iter_predict_proba`).
+
+    Attributes
+    ----------
+    path : str
+        The image, as given.
+    boxes : ndarray of shape (n_faces, 4) or None
+        ``(left, top, right, bottom)`` of each face in the upright image, the
+        largest first (the whole image when no face was found); None for an
+        image that could not be used.
+    proba : ndarray of shape (n_faces, n_classes) or None
+        Each face's class probabilities, columns in the model's
+        ``classes_`` order; None for an image that could not be used.
+    error : str or None
+        Why the image could not be used, else None.
+    """
+
+    path: str
+    boxes: np.ndarray | None
+    proba: np.ndarray | None
+    error: str | None
+
+
+def check_model(model):
+    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
+    if crop is None:
+        raise ValueError(
+            "model must be a fitted skemotion pipeline whose first step is a "
+            "FaceCropper named 'crop'"
+        )
+    return crop
+
+
+def _batch_proba(rest, crops: list[np.ndarray], names: list[str], skip_bad: bool):
+    """Each image's face probabilities from one ``predict_proba`` call; when
+    that fails and ``skip_bad`` is set, image by image, a failure a reason."""
+    try:
+        proba = rest.predict_proba(np.concatenate(crops))
+    except Exception:
+        if not skip_bad:
+            raise
+        out: list = []
+        for name, image_crops in zip(names, crops, strict=True):
+            try:  # find the image the model fails on, keep the others
+                out.append(rest.predict_proba(image_crops))
+            except Exception as exc:
+                logger.debug("%s: prediction failed", name, exc_info=True)
+                out.append(f"prediction failed ({type(exc).__name__}: {exc})")
+        return out
+    bounds = np.cumsum([len(c) for c in crops])[:-1]
+    return np.split(proba, bounds)
+
+
+def classify_crops(model, results, *, skip_bad: bool = True) -> list[ImagePrediction]:
+    """Classify the faces the model's cropper found, every face in one batch.
+
+    The one path from crops to probabilities: :func:`iter_predict_proba`
+    (and so ``predict_topk``, the command line and the cluster), the video
+    and the server call it on the :class:`~skemotion.preprocessing.CropResult`
+    items of :meth:`FaceCropper.crop_each`.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted skemotion pipeline; its steps after the cropper (gray,
+        encoder, classifier) classify the crops.
+    results : sequence of CropResult
+        ``(name, boxes, crops, error)`` per image, as ``crop_each`` yields.
+    skip_bad : bool, default=True
+        When the model fails on an image's crops, that image gets the error
+        and the others their probabilities; False: the error is raised.
+
+    Returns
+    -------
+    predictions : list of ImagePrediction
+        One per item, in order. An item with an ``error`` keeps its reason
+        (``ImagePrediction.error``), one without crops gets "no face crop to
+        label"; ``boxes`` and ``proba`` are then None.
+    """
+    check_model(model)  # the crops are made; the other steps classify them
+    out, todo = [], []  # todo: (index, name, boxes, crops) of images with faces
+    for i, (name, boxes, crops, error) in enumerate(results):
+        if error is None and len(crops):
+            todo.append((i, name, boxes, crops))
+            out.append(None)
+        else:
+            reason = error.reason if error is not None else "no face crop to label"
+            out.append(ImagePrediction(name, None, None, reason))
+    if not todo:
+        return out
+    per_image = _batch_proba(
+        model[1:], [t[3] for t in todo], [t[1] for t in todo], skip_bad
+    )
+    for (i, name, boxes, _), proba in zip(todo, per_image, strict=True):
+        if isinstance(proba, str):
+            out[i] = ImagePrediction(name, None, None, proba)
+        else:
+            boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+            out[i] = ImagePrediction(name, boxes, np.asarray(proba), None)
+    return out
+
+
+def iter_predict_proba(
+    model,
+    paths,
+    *,
+    all_faces: bool = False,
+    skip_bad: bool = False,
+    chunk_size: int = 128,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+) -> Iterator[ImagePrediction]:
+    """Every face's class probabilities, image by image, in chunks.
+
+    The engine behind :func:`iter_predict_topk`, :func:`predict_topk` and
+    the front ends, for callers that want every probability (a table of
+    results, a cluster's partitions): memory stays bounded by ``chunk_size``
+    images whatever the number of paths.
+
+    Parameters
+    ----------
+    model : Pipeline
+        A fitted pipeline from :func:`~skemotion.make_emotion_pipeline`
+        (its first step must be a :class:`~skemotion.FaceCropper` named
+        ``crop``).
+    paths : array-like of str or os.PathLike
+        Image files.
+    all_faces : bool, default=False
+        Every face found in an image, not only the one the cropper's
+        ``multiple_faces`` policy picks.
+    skip_bad : bool, default=False
+        Give bad files an :class:`ImagePrediction` whose ``error`` says why,
+        and yield each image as soon as its chunk is done. Without it, one
+        :class:`~skemotion.exceptions.BadImagesError` listing every bad file is
+        raised before anything is yielded: every file's header is checked
+        first (a missing, empty, oversized or non-image file stops everything
+        before any encoding), and a file whose pixel data turns out truncated
+        when it is decoded stops the encoding there; the results of the good
+        files (a few numbers per face, not images) are kept until every file
+        was read. This is the rule of
+        :func:`~skemotion.preprocessing.iter_crop_chunks`, which the
+        pipeline's own methods follow too.
+    chunk_size : int, default=128
+        Images cropped and encoded together.
+    max_file_size : int or None, default=268_435_456
+        Files larger than this many bytes (256 MiB) are bad files, refused
+        before they are opened. ``None`` disables the check. The pixel limit
+        is the cropper's ``max_pixels``.
+
+    Yields
+    ------
+    prediction : ImagePrediction
+        One per path, in input order.
+
+    Raises
+    ------
+    BadImagesError
+        When some files cannot be used and ``skip_bad`` is False; it lists
+        every one of them, each with its reason.
+    """
+    from ..datasets import as_sources
+    from ..preprocessing import iter_crop_chunks
+
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    crop = check_model(model)
+    if max_file_size != crop.max_file_size:
+        crop = copy.copy(crop)  # the model itself is left as it is
+        crop.max_file_size = max_file_size
+    chunks = iter_crop_chunks(
+        crop, as_sources(paths), chunk_size=chunk_size, strict=not skip_bad,
+        all_faces=all_faces, progress=crop.progress,
+    )  # fmt: skip
+    if skip_bad:
+        for chunk in chunks:
+            yield from classify_crops(model, chunk, skip_bad=True)
+        return
+    # Strict: nothing is yielded before every file is known to be good. What
+    # is kept meanwhile is the probabilities (a few numbers per face).
+    done = []
+    for chunk in chunks:
+        done.extend(classify_crops(model, chunk, skip_bad=False))
+    yield from done
