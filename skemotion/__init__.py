@@ -25,70 +25,28 @@ from __future__ import annotations
 import importlib
 
 from . import _logging
-from . import exceptions as _exceptions
+from ._exports import exported_names
 from ._version import __version__ as __version__
 
-#: Sub-package or module of every public name.
-_PUBLIC = {
-    ".classification": (
-        "EmotionClassifier",
-        "apply_temperature",
-        "classifier_from_arrays",
-        "classifier_to_arrays",
-        "fit_temperature",
-    ),
-    ".demo": ("DemoResult", "run_demo"),
-    ".datasets": (
-        "FolderLayout",
-        "UnreadableImagesWarning",
-        "check_image_file",
-        "decode_image",
-        "fetch_seed_faces",
-        "folder_layout",
-        "image_from_array",
-        "load_image_folder",
-        "probe_image",
-        "read_image",
-    ),
-    ".exceptions": tuple(_exceptions.__all__),  # a light module: no TensorFlow
-    ".feature_extraction": (
-        "FeatureCache",
-        "VGG16Encoder",
-        "VGG16FineTuner",
-        "WeightsInfo",
-        "augment_faces",
-        "preprocess_images",
-        "read_weights_info",
-    ),
-    ".inspection": (
-        "EvaluationResult",
-        "FolderReport",
-        "ReliabilityBins",
-        "check_image_folder",
-        "evaluate_model",
-        "expected_calibration_error",
-        "reliability_bins",
-    ),
-    ".packaged": ("PackagedModel", "load_packaged"),
-    ".persistence": ("load_model", "save_model"),
-    ".pipeline": ("EmotionPipeline", "make_emotion_pipeline", "make_finetune_pipeline"),
-    ".prediction": (
-        "ImagePrediction",
-        "annotate_image",
-        "format_topk",
-        "iter_predict_proba",
-        "iter_predict_topk",
-        "predict_topk",
-        "top_k",
-    ),
-    ".pretrained": (
-        "load_pretrained",
-        "pretrained_digest",
-        "pretrained_record",
-    ),
-    ".preprocessing": ("FaceCropper", "GrayscaleConverter", "detect_faces"),
-}
-_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+#: Where the public names are, bottom to top: every name in each one's
+#: ``__all__`` is public here too (read from its source, not imported).
+_MODULES = (
+    ".exceptions",
+    ".datasets",
+    ".packaged",
+    ".caching",
+    ".preprocessing",
+    ".feature_extraction",
+    ".classification",
+    ".finetuning",
+    ".pipeline",
+    ".pretrained",
+    ".persistence",
+    ".prediction",
+    ".inspection",
+    ".demo",
+)
+_WHERE = exported_names(__path__[0], _MODULES)
 
 __all__ = sorted([*_WHERE, "__version__"], key=str.lower)
 

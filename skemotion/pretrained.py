@@ -16,8 +16,7 @@ from .classification import classifier_from_arrays
 from .packaged import load_packaged
 from .pipeline import EmotionPipeline, make_emotion_pipeline
 
-__all__ = [
-    "PRETRAINED_CLASSES",
+__all__ = [  # and PRETRAINED_CLASSES, data: skemotion.pretrained.PRETRAINED_CLASSES
     "load_pretrained",
     "pretrained_digest",
     "pretrained_record",

@@ -5,6 +5,7 @@ parameter that changes it. The face cropper (crops) and the encoder (features)
 both keep their results in it, so it sits below both.
 """
 
-from ._store import FeatureCache, as_cache
+from ._store import FeatureCache
+from ._store import as_cache as as_cache  # for the steps that cache; not public
 
-__all__ = ["FeatureCache", "as_cache"]
+__all__ = ["FeatureCache"]

@@ -8,22 +8,14 @@ int8 or float16) back to float32. The encoder (:class:`VGG16Encoder`
 are built from them by the floors above.
 """
 
-from ._store import (
-    PackagedModel,
-    dequantize_per_channel,
-    load_packaged,
-    packaged_folder,
-    packaged_names,
-    quantize_per_channel,
-    write_packaged,
-)
+from ._store import PackagedModel, load_packaged
 
-__all__ = [
-    "PackagedModel",
-    "dequantize_per_channel",
-    "load_packaged",
-    "packaged_folder",
-    "packaged_names",
-    "quantize_per_channel",
-    "write_packaged",
-]
+# For building and listing the packaged files (tools/build_pretrained.py, the
+# ready model): importable from here, not part of skemotion's public API.
+from ._store import dequantize_per_channel as dequantize_per_channel
+from ._store import packaged_folder as packaged_folder
+from ._store import packaged_names as packaged_names
+from ._store import quantize_per_channel as quantize_per_channel
+from ._store import write_packaged as write_packaged
+
+__all__ = ["PackagedModel", "load_packaged"]

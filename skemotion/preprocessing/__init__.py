@@ -14,25 +14,14 @@ from __future__ import annotations
 
 import importlib
 
-#: Private module of every public name.
-_PUBLIC = {
-    "._chunks": ("iter_crop_chunks",),
-    "._detectors": ("DETECTORS", "Detector", "detect_faces"),
-    "._face_cropping": ("FaceCropper",),
-    "._grayscale": ("GrayscaleConverter",),
-    "._results": ("CropResult",),
-}
-_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+from .._exports import exported_names
+from ._detectors import DETECTORS as DETECTORS  # light: back ends load on use
 
-__all__ = [
-    "DETECTORS",
-    "CropResult",
-    "Detector",
-    "FaceCropper",
-    "GrayscaleConverter",
-    "detect_faces",
-    "iter_crop_chunks",
-]
+#: The modules holding the public names (each lists its own in ``__all__``).
+_MODULES = ("._chunks", "._detectors", "._face_cropping", "._grayscale", "._results")
+_WHERE = exported_names(__path__[0], _MODULES)
+
+__all__ = sorted(_WHERE, key=str.lower)
 
 
 def __getattr__(name: str):

@@ -58,6 +58,7 @@ def iter_crop_chunks(
     Parameters
     ----------
     crop : FaceCropper
+        The cropper, with its detector, policies, limits and workers.
     paths : list of str or InMemoryImage
         Validated sources (``as_sources``): paths or images in memory.
     chunk_size : int

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DETECTORS", "Detector", "detect_faces"]
+# DETECTORS (data, not a function or class) is re-exported by the package
+__all__ = ["Detector", "detect_faces"]
 
 
 @dataclass(frozen=True)

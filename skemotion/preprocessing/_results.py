@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from ..exceptions import ImageReadError
 
-__all__ = ["CropResult", "PathResult"]
+__all__ = ["CropResult"]  # PathResult: the workers' own
 
 
 class CropResult(NamedTuple):
