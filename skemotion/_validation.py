@@ -11,48 +11,9 @@ import numpy as np
 __all__ = [
     "check_hidden_layer_sizes",
     "check_image_batch",
-    "check_paths",
     "normalize_size",
     "stratified_holdout",
 ]
-
-
-def check_paths(X) -> list[str]:
-    """Validate a 1-D array-like of image paths and return them as ``str``.
-
-    Accepts lists, tuples, 1-D arrays, pandas Series and single-column 2-D
-    arrays or DataFrames. A lone string is refused (it would be read as a
-    sequence of characters).
-    """
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise ValueError(
-            "X must be a 1-D array-like of image paths, got a single path "
-            f"{os.fsdecode(X)!r}; wrap it in a list: [path]"
-        )
-    if hasattr(X, "to_numpy"):  # pandas Series / DataFrame
-        X = X.to_numpy()
-    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            "X must be a 1-D array-like of image paths (str or os.PathLike), "
-            f"got an array of shape {arr.shape}"
-        )
-    if arr.shape[0] == 0:
-        raise ValueError("X is empty: at least one image path is required")
-    paths: list[str] = []
-    for i, item in enumerate(arr):
-        if isinstance(item, (str, os.PathLike)):
-            paths.append(os.fsdecode(item))
-        elif isinstance(item, bytes):
-            paths.append(os.fsdecode(item))
-        else:
-            raise ValueError(
-                f"X[{i}] is {item!r} of type {type(item).__name__}; expected an "
-                "image path (str or os.PathLike)"
-            )
-    return paths
 
 
 def normalize_size(size, name: str = "size") -> tuple[int, int]:

@@ -12,11 +12,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
-from .classification._classifier import EmotionClassifier
-from .datasets._sources import as_sources
-from .feature_extraction._encoder import VGG16Encoder
-from .preprocessing import FaceCropper, iter_crop_chunks
-from .preprocessing._grayscale import GrayscaleConverter
+from .classification import EmotionClassifier
+from .datasets import as_sources
+from .feature_extraction import VGG16Encoder
+from .preprocessing import FaceCropper, GrayscaleConverter, iter_crop_chunks
 
 #: The crop size of the packaged face encoder (``encode__weights="fer2013"``),
 #: :func:`make_emotion_pipeline`'s default.

@@ -22,17 +22,17 @@ from ._folders import (
     load_image_folder,
 )
 from ._folders import folder_label as folder_label
-from ._image_io import DEFAULT_MAX_FILE_SIZE as DEFAULT_MAX_FILE_SIZE
-from ._image_io import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
-from ._image_io import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
+from ._image_files import DEFAULT_MAX_FILE_SIZE as DEFAULT_MAX_FILE_SIZE
+from ._image_files import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
+from ._image_files import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
+from ._image_files import check_image_file
+from ._image_files import sniff_format as sniff_format
 from ._image_io import (
-    check_image_file,
     decode_image,
     image_from_array,
     probe_image,
     read_image,
 )
-from ._image_io import sniff_format as sniff_format
 from ._seed_faces import fetch_seed_faces
 from ._sources import InMemoryImage as InMemoryImage
 from ._sources import as_sources as as_sources

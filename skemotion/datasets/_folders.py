@@ -13,7 +13,8 @@ import numpy as np
 
 from .._progress import progress_iter
 from ..exceptions import BadImagesError, ImageReadError
-from ._image_io import IMAGE_EXTENSIONS, read_image
+from ._image_files import IMAGE_EXTENSIONS
+from ._image_io import read_image
 
 __all__ = [
     "SPLIT_NAMES",
@@ -196,12 +197,37 @@ def load_image_folder(
     ValueError
         If ``root`` holds no label folder with images.
     """
+    if on_unreadable not in ("warn", "raise", "keep"):
+        raise ValueError(
+            f"on_unreadable must be 'warn', 'raise' or 'keep', got {on_unreadable!r}"
+        )
     root = Path(os.fspath(root))
+    exts = IMAGE_EXTENSIONS if extensions is None else frozenset(extensions)
+    paths, labels = _list_images(root, exts, strip_suffix, label_map)
+    if on_unreadable == "keep":
+        return paths, labels
+    errors = _unreadable(paths, progress)
+    if not errors:
+        return paths, labels
+    if on_unreadable == "raise":
+        raise BadImagesError(errors, len(paths))
+    message = (
+        f"{len(errors)} of {len(paths)} files under {root} are left out because "
+        "they cannot be read as images:\n" + "\n".join(f"  {e}" for e in errors)
+    )
+    logger.warning(message)
+    warnings.warn(message, UnreadableImagesWarning, stacklevel=2)
+    bad = {e.path for e in errors}
+    keep = np.array([p not in bad for p in paths])
+    return paths[keep], labels[keep]
+
+
+def _list_images(root: Path, exts, strip_suffix, label_map):
+    """The image files of ``root/<label>/`` and their labels, sorted."""
     if not root.exists():
         raise FileNotFoundError(f"{root}: image folder does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: is not a folder")
-    exts = IMAGE_EXTENSIONS if extensions is None else frozenset(extensions)
     paths: list[str] = []
     labels: list[str] = []
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -220,14 +246,11 @@ def load_image_folder(
             f"{root}: no images found; expected the layout {root}/<label>/<image> "
             f"with image files named {', '.join(sorted(exts))}"
         )
-    paths_arr = np.asarray(paths, dtype=object)
-    labels_arr = np.asarray(labels, dtype=object)
-    if on_unreadable == "keep":
-        return paths_arr, labels_arr
-    if on_unreadable not in ("warn", "raise"):
-        raise ValueError(
-            f"on_unreadable must be 'warn', 'raise' or 'keep', got {on_unreadable!r}"
-        )
+    return np.asarray(paths, dtype=object), np.asarray(labels, dtype=object)
+
+
+def _unreadable(paths, progress) -> list[ImageReadError]:
+    """Why each file that cannot be read as an image cannot be."""
     errors: list[ImageReadError] = []
     for path in progress_iter(
         paths, total=len(paths), desc="Checking images", progress=progress
@@ -236,16 +259,4 @@ def load_image_folder(
             read_image(path)
         except ImageReadError as exc:
             errors.append(exc)
-    if not errors:
-        return paths_arr, labels_arr
-    if on_unreadable == "raise":
-        raise BadImagesError(errors, len(paths))
-    message = (
-        f"{len(errors)} of {len(paths)} files under {root} are left out because "
-        "they cannot be read as images:\n" + "\n".join(f"  {e}" for e in errors)
-    )
-    logger.warning(message)
-    warnings.warn(message, UnreadableImagesWarning, stacklevel=2)
-    bad = {e.path for e in errors}
-    keep = np.array([p not in bad for p in paths])
-    return paths_arr[keep], labels_arr[keep]
+    return errors

@@ -22,7 +22,6 @@ import io
 import logging
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 
@@ -31,12 +30,17 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..exceptions import ImageReadError, ImageTooLargeError
+from ._image_files import (
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_PIXELS,
+    _describe_content,
+    _human_size,
+    _read_head,
+    check_image_file,
+    sniff_format,
+)
 
 __all__ = [
-    "DEFAULT_MAX_FILE_SIZE",
-    "DEFAULT_MAX_PIXELS",
-    "IMAGE_EXTENSIONS",
-    "check_image_file",
     "decode_image",
     "probe_image",
     "read_image",
@@ -44,125 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: File name suffixes treated as images when walking folders.
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".gif",
-        ".bmp",
-        ".webp",
-        ".tif",
-        ".tiff",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".jfif",
-    }
-)
-
-#: Default upper bound on the number of pixels of one image (decompression bombs).
-DEFAULT_MAX_PIXELS = 100_000_000
-
-#: Default upper bound on the size of one image file, in bytes (256 MiB).
-DEFAULT_MAX_FILE_SIZE = 256 * 1024 * 1024
-
-# First bytes of the formats Pillow reads, to say what a broken file was meant to be.
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"BM", "BMP"),
-)
-
 _HIGH_DEPTH_GRAY = re.compile(r"^(I|F|I;16[BLNS]?|I;32[BLNS]?|F;32[BLNS]?)$")
-
-
-def _human_size(n_bytes: int) -> str:
-    size = float(n_bytes)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n_bytes} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n_bytes} bytes"  # pragma: no cover - unreachable
-
-
-def _special_file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
-
-
-def check_image_file(
-    path: str | os.PathLike, *, max_file_size: int | None = DEFAULT_MAX_FILE_SIZE
-) -> None:
-    """Check that a path is a readable, non-empty file of acceptable size.
-
-    The cheap checks :func:`read_image` makes before opening a file: one
-    ``stat`` call, no reading. Useful to sort out a large batch of paths
-    before any decoding.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-    max_file_size : int or None, default=268_435_456
-        Refuse files larger than this many bytes (256 MiB by default).
-        ``None`` disables the check.
-
-    Raises
-    ------
-    ImageReadError
-        If the path does not exist (or is a broken symbolic link), is a
-        folder or a special file (FIFO, device, socket), cannot be read,
-        is empty or is larger than ``max_file_size``. The message names the
-        file and the problem.
-    """
-    path = Path(os.fspath(path))
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        if path.is_symlink():
-            raise ImageReadError(
-                path, "broken symbolic link: its target does not exist"
-            ) from None
-        raise ImageReadError(path, "file does not exist") from None
-    except NotADirectoryError:
-        raise ImageReadError(
-            path, "file does not exist (a part of its folder path is a file)"
-        ) from None
-    except PermissionError:
-        raise ImageReadError(
-            path, "permission denied: a folder on its path cannot be entered"
-        ) from None
-    except (OSError, ValueError) as exc:  # name too long, symlink loop, NUL byte
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ImageReadError(path, f"cannot be accessed ({reason})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ImageReadError(path, "is a directory, not an image file")
-    if not stat.S_ISREG(info.st_mode):
-        kind = _special_file_kind(info.st_mode)
-        raise ImageReadError(path, f"is a {kind}, not a regular image file")
-    if not os.access(path, os.R_OK):
-        raise ImageReadError(path, "permission denied: the file cannot be read")
-    if info.st_size == 0:
-        raise ImageReadError(path, "file is empty (0 bytes)")
-    if max_file_size is not None and info.st_size > max_file_size:
-        raise ImageTooLargeError(
-            path,
-            f"file is {_human_size(info.st_size)}, more than the limit of "
-            f"{_human_size(max_file_size)} (max_file_size={max_file_size})",
-        )
 
 
 def _scale_gray(arr: np.ndarray, mode: str) -> np.ndarray:
@@ -244,47 +130,6 @@ def _read_with_opencv(path: Path | bytes) -> np.ndarray | None:
     if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
         return None
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _read_head(path: Path | bytes, n: int = 512) -> bytes:
-    if isinstance(path, bytes):
-        return path[:n]
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The image format a file's first bytes announce, if any."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    for signature, name in _SIGNATURES:
-        if head.startswith(signature):
-            return name
-    return None
-
-
-def _describe_content(head: bytes) -> str:
-    """Say in words what a file that is not an image seems to hold."""
-    lowered = head.lstrip().lower()
-    if lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered:
-        kind = "it looks like an HTML page"
-    elif b"<svg" in lowered:
-        kind = "it looks like an SVG drawing; vector images are not supported"
-    elif lowered.startswith((b"{", b"[")) and b"\x00" not in head:
-        kind = "it looks like JSON or another text file"
-    else:
-        try:
-            text = head.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
-            kind = "it looks like a text file"
-        else:
-            kind = "unknown binary content"
-    return f"{kind} (starts with {head[:16]!r})"
 
 
 def _too_many_pixels(

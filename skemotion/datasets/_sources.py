@@ -17,9 +17,8 @@ import os
 import numpy as np
 
 from ..exceptions import ImageReadError
+from ._image_files import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_PIXELS, check_image_file
 from ._image_io import (
-    DEFAULT_MAX_FILE_SIZE,
-    DEFAULT_MAX_PIXELS,
     decode_image,
     image_from_array,
     probe_image,
@@ -236,8 +235,6 @@ def source_content(source, *, max_file_size: int | None) -> bytes | None:
             value = image_from_array(value, name=source.name, max_pixels=None)
         arr = np.ascontiguousarray(value)
         return str((arr.shape, arr.dtype.str)).encode() + arr.tobytes()
-    from ._image_io import check_image_file
-
     try:
         check_image_file(source, max_file_size=max_file_size)
         with open(source, "rb") as fh:

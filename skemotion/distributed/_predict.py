@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from .._io import atomic_path, file_sha256, strings_sha256
 from .._progress import progress_enabled
-from .._validation import check_paths
+from ..datasets import check_paths
 from ..prediction import face_columns, face_values
 from ._plugin import ModelPlugin, limit_threads, worker_model
 

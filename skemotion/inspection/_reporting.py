@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_paths
+from ..datasets import check_paths
 from ._calibration import _check_n_bins
 from ._evaluation import EvaluationResult, measure
 from ._figures import draw_figures
