@@ -6,14 +6,17 @@ emotion labels: :class:`FaceCropper` -> :class:`GrayscaleConverter` ->
 :func:`make_emotion_pipeline`.
 
 The package is grouped by domain, from the bottom (used by all) to the top
-(uses all): :mod:`skemotion.datasets` (image files and folders) and
-:mod:`skemotion.packaged` (model files shipped inside the package),
-:mod:`skemotion.preprocessing` (faces, gray), :mod:`skemotion.feature_extraction`
-(VGG16, its cache and its training), :mod:`skemotion.classification`, then
-``pipeline``, ``pretrained`` (the ready model: :func:`load_pretrained`),
-``prediction`` and ``persistence``, :mod:`skemotion.inspection` (check a
-folder, evaluate a model) and the front ends (:mod:`skemotion.cli`).
-Every public name is also here, at the top.
+(uses all): :mod:`skemotion.datasets` (image files and folders),
+:mod:`skemotion.packaged` (model files shipped inside the package) and
+:mod:`skemotion.caching` (per-image results), ``skemotion.networks`` (Keras
+pieces), :mod:`skemotion.preprocessing` (faces, gray),
+:mod:`skemotion.feature_extraction` (VGG16 features) and
+:mod:`skemotion.classification`, :mod:`skemotion.finetuning` (adapting VGG16),
+then ``pipeline``, ``pretrained`` (the ready model: :func:`load_pretrained`)
+and ``persistence``, :mod:`skemotion.prediction`, :mod:`skemotion.inspection`
+(check a folder, evaluate a model) and the front ends (demo, video, serve,
+distributed, and the command line over them). Every name in a module's
+``__all__`` is also here, at the top.
 
 The public names are imported on first use (PEP 562): ``import skemotion``
 and the command line's ``--help`` stay fast, and the worker processes of
