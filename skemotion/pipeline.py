@@ -75,8 +75,8 @@ class EmotionPipeline(Pipeline):
 
     Notes
     -----
-    Bad files follow the rule every front end of skemotion follows
-    (``skemotion._streaming``): one
+    Bad files follow the rule of every front end that reads files
+    (:func:`~skemotion.preprocessing.iter_crop_chunks`): one
     :class:`~skemotion.exceptions.BadImagesError` lists all of them, as with a
     plain Pipeline. Before anything is encoded, every
     file's size and image header are checked (:func:`probe_image`: moments

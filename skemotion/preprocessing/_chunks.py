@@ -1,6 +1,8 @@
 """One way to take image files through the cropper, chunk by chunk, and one
-rule for bad files, for every front end (the pipeline, ``predict_topk``, the
-command line).
+rule for bad files, for everything that reads files: the pipeline's own
+methods, ``iter_predict_proba`` (so ``predict_topk``, the command line, the
+cluster). The server and the video crop images they already hold (uploads,
+frames) with ``crop_each`` and answer for a bad one themselves.
 
 The rule:
 
