@@ -138,9 +138,10 @@ def main() -> None:
         for seed in args.seeds:
             r = _run(name, data, seed)
             rows.append(r)
-            print(f"| {name} | {seed} | {r['accuracy']:.3f} | {r['ece']:.3f} | "
-                  f"{r['disgust_recall']:.2f} | {r['epochs']} | {r['temperature']:.3f} | "
-                  f"{r['seconds']:.0f} |", flush=True)  # fmt: skip
+            cells = [name, seed, f"{r['accuracy']:.3f}", f"{r['ece']:.3f}",
+                     f"{r['disgust_recall']:.2f}", r["epochs"],
+                     f"{r['temperature']:.3f}", f"{r['seconds']:.0f}"]  # fmt: skip
+            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

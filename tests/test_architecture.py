@@ -123,7 +123,9 @@ def private_crossings(imports) -> list[str]:
     """Underscore names, or private modules, imported from another unit."""
     wrong = []
     for imp, _here, there in _crossing(imports):
-        private_names = [n for n in imp.names if n.startswith("_") and not n.endswith("__")]
+        private_names = [
+            n for n in imp.names if n.startswith("_") and not n.endswith("__")
+        ]
         # a sub-package's private module (``datasets._sources``); a top-level
         # base module such as ``_io`` is itself the unit, so it is fine
         deep = [p for p in imp.target.split(".")[1:] if p.startswith("_")]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import REPO_ROOT
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -22,7 +23,7 @@ from skemotion import save_model
 from skemotion.cli import main
 from skemotion.serve import ServeSettings, create_app
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 
 import skemotion.persistence as persistence
 from skemotion import (
@@ -20,8 +21,6 @@ from skemotion import (
     save_model,
 )
 from skemotion.cli import main
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
