@@ -61,7 +61,7 @@ def _features(cache: Path) -> dict[str, np.ndarray]:
         paths, labels = load_image_folder(root / split)
         start = time.perf_counter()
         out[split], out[f"{split}_mirror"] = _encode(paths)
-        out[f"{split}_labels"] = labels
+        out[f"{split}_labels"] = np.asarray(labels, dtype=str)  # no pickle
         print(f"encoded {split}: {len(paths)} images (and mirrors) in "
               f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
     cache.parent.mkdir(parents=True, exist_ok=True)

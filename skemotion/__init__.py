@@ -25,10 +25,8 @@ and the command line's ``--help`` stay fast, and the worker processes of
 
 from __future__ import annotations
 
-import importlib
-
 from . import _logging
-from ._exports import exported_names
+from ._exports import exported_names, lazy_attributes
 from ._version import __version__ as __version__
 
 #: Where the public names are, bottom to top: every name in each one's
@@ -56,15 +54,4 @@ __all__ = sorted([*_WHERE, "__version__"], key=str.lower)
 # TensorFlow's C++ code logs only warnings and errors, unless the user set it.
 _logging.set_default_log_level()
 
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'skemotion' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-__all__ = ["exported_names"]
+__all__ = ["exported_names", "lazy_attributes"]
 
 _ALL = re.compile(r"^__all__\s*=\s*(\[[^\]]*\]|\([^)]*\))", re.MULTILINE)
 _MODULES = re.compile(r"^_MODULES\s*=\s*(\([^)]*\))", re.MULTILINE)
@@ -50,3 +50,31 @@ def _names(folder: Path, module: str) -> list[str]:
     if lazy:
         return list(exported_names(path.parent, ast.literal_eval(lazy.group(1))))
     raise ImportError(f"{path}: no literal __all__ (nor _MODULES) to read")
+
+
+def lazy_attributes(package: str, where: dict[str, str]):
+    """``__getattr__`` and ``__dir__`` for a package whose public names are
+    imported on first use (PEP 562), from the table of :func:`exported_names`.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    where : dict
+        ``{name: relative module}``.
+    """
+    import importlib
+    import sys
+
+    def __getattr__(name: str):
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        vars(sys.modules[package])[name] = value  # later look-ups skip this
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(where))
+
+    return __getattr__, __dir__

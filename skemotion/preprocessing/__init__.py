@@ -12,9 +12,7 @@ The public names are imported on first use (PEP 562): listing
 
 from __future__ import annotations
 
-import importlib
-
-from .._exports import exported_names
+from .._exports import exported_names, lazy_attributes
 from ._detectors import DETECTORS as DETECTORS  # light: back ends load on use
 
 #: The modules holding the public names (each lists its own in ``__all__``).
@@ -23,15 +21,4 @@ _WHERE = exported_names(__path__[0], _MODULES)
 
 __all__ = sorted(_WHERE, key=str.lower)
 
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
