@@ -20,8 +20,7 @@ from ._tracker import BoxTracker
 
 __all__ = ["FrameFaces", "Labeller", "detecting", "frame_cropper"]
 
-# the name predict_video logs under (the command line prints it)
-logger = logging.getLogger("skemotion.video._video")
+logger = logging.getLogger(__name__)
 
 
 class _Frame(NamedTuple):
