@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..datasets import DEFAULT_MAX_FILE_SIZE
+from ..preprocessing import CropResult
 
 __all__ = ["ImagePrediction", "check_model", "classify_crops", "iter_predict_proba"]
 
@@ -105,24 +106,25 @@ def classify_crops(model, results, *, skip_bad: bool = True) -> list[ImagePredic
         label"; ``boxes`` and ``proba`` are then None.
     """
     check_model(model)  # the crops are made; the other steps classify them
-    out, todo = [], []  # todo: (index, name, boxes, crops) of images with faces
-    for i, (name, boxes, crops, error) in enumerate(results):
-        if error is None and len(crops):
-            todo.append((i, name, boxes, crops))
-            out.append(None)
-        else:
-            reason = error.reason if error is not None else "no face crop to label"
-            out.append(ImagePrediction(name, None, None, reason))
-    if not todo:
+    results = [CropResult(*r) for r in results]  # any 4-tuple, read by name
+    faces = [i for i, r in enumerate(results) if r.error is None and len(r.crops)]
+    no_crop = "no face crop to label"
+    out = [
+        ImagePrediction(r.name, None, None, r.error.reason if r.error else no_crop)
+        for r in results
+    ]
+    if not faces:
         return out
     per_image = _batch_proba(
-        model[1:], [t[3] for t in todo], [t[1] for t in todo], skip_bad
-    )
-    for (i, name, boxes, _), proba in zip(todo, per_image, strict=True):
+        model[1:], [results[i].crops for i in faces], [results[i].name for i in faces],
+        skip_bad,
+    )  # fmt: skip
+    for i, proba in zip(faces, per_image, strict=True):
+        name = results[i].name
         if isinstance(proba, str):
             out[i] = ImagePrediction(name, None, None, proba)
         else:
-            boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+            boxes = np.asarray(results[i].boxes, dtype=np.int64).reshape(-1, 4)
             out[i] = ImagePrediction(name, boxes, np.asarray(proba), None)
     return out
 
