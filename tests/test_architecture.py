@@ -19,6 +19,7 @@ for layering.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -186,7 +187,10 @@ class Room(NamedTuple):
     lines: int
 
 
-def _rooms() -> list[Room]:
+@functools.cache
+def _rooms() -> tuple[Room, ...]:
+    """Every module, function and class of the package, with its length
+    (read once for the three size checks)."""
     rooms = []
     for path in _modules():
         source = path.read_text(encoding="utf-8")
@@ -197,7 +201,7 @@ def _rooms() -> list[Room]:
                 kind = "class" if isinstance(node, ast.ClassDef) else "function"
                 lines = node.end_lineno - node.lineno + 1
                 rooms.append(Room(f"{where}:{node.lineno} {node.name}", kind, lines))
-    return rooms
+    return tuple(rooms)
 
 
 @pytest.mark.parametrize(
