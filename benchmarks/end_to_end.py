@@ -58,7 +58,7 @@ def _seed(n_jobs: int) -> dict:
     crops = pipe[:2].transform(paths)
     encoder = pipe.named_steps["encode"]
     t = time.perf_counter()
-    encoder._encode(crops, progress=False)
+    encoder.encode(crops, progress=False)
     encode_s = time.perf_counter() - t
     return {
         "n": len(paths),

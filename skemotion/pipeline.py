@@ -159,7 +159,7 @@ class EmotionPipeline(Pipeline):
             if fit:
                 step.fit(Xt)
             if isinstance(step, VGG16Encoder):
-                Xt = step._encode(Xt, progress=False)
+                Xt = step.encode(Xt, progress=False)
             else:
                 Xt = step.transform(Xt)
         return Xt

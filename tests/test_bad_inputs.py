@@ -410,7 +410,7 @@ def encoder_calls(tiny_model, monkeypatch) -> list[int]:
 
         return spy
 
-    for name in ("transform", "_encode"):
+    for name in ("transform", "encode"):
         if hasattr(type(encoder), name):
             monkeypatch.setattr(encoder, name, spying(getattr(encoder, name)))
     return calls

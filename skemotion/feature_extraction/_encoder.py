@@ -393,11 +393,25 @@ class VGG16Encoder(
         features : ndarray of shape (n_images, n_features), dtype float32
             ``n_features`` is ``n_features_out_``.
         """
-        return self._encode(X, progress=self.progress)
+        return self.encode(X, progress=self.progress)
 
-    def _encode(self, X, *, progress: bool | None) -> np.ndarray:
-        """:meth:`transform` with its own progress switch (the streaming
-        pipeline shows one bar for the whole run instead of one per chunk)."""
+    def encode(self, X, *, progress: bool | None = None) -> np.ndarray:
+        """:meth:`transform` with its own progress switch.
+
+        The streaming pipeline encodes chunk after chunk and shows one bar
+        for the whole run, so it asks for none here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, 3)
+            Images of the size seen in :meth:`fit`.
+        progress : bool or None, default=None
+            A bar over the batches; None: when stderr is a terminal.
+
+        Returns
+        -------
+        features : ndarray of shape (n_images, n_features), dtype float32
+        """
         check_is_fitted(self)
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         if tuple(X.shape[1:3]) != self.input_shape_[:2]:

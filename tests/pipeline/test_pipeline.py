@@ -183,7 +183,7 @@ def test_bad_paths_fail_before_any_keras_work(
         raise AssertionError("Keras work started before the bad paths were reported")
 
     monkeypatch.setattr(VGG16Encoder, "transform", must_not_run)
-    monkeypatch.setattr(VGG16Encoder, "_encode", must_not_run)  # streamed path
+    monkeypatch.setattr(VGG16Encoder, "encode", must_not_run)  # streamed path
     monkeypatch.setattr(EmotionClassifier, "predict_proba", must_not_run)
     with pytest.raises(ValueError) as info:
         fitted.predict([paths[0], str(missing), paths[1], str(not_image)])

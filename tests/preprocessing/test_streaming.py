@@ -61,13 +61,13 @@ def faces(face_count_dir):
 def encode_calls(monkeypatch):
     """Record the number of images of every encoder call."""
     calls: list[int] = []
-    original = VGG16Encoder._encode
+    original = VGG16Encoder.encode
 
     def spy(self, X, *, progress):
         calls.append(len(X))
         return original(self, X, progress=progress)
 
-    monkeypatch.setattr(VGG16Encoder, "_encode", spy)
+    monkeypatch.setattr(VGG16Encoder, "encode", spy)
     return calls
 
 
