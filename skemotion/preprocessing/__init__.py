@@ -16,7 +16,14 @@ from .._exports import exported_names, lazy_attributes
 from ._detectors import DETECTORS as DETECTORS  # light: back ends load on use
 
 #: The modules holding the public names (each lists its own in ``__all__``).
-_MODULES = ("._chunks", "._detectors", "._face_cropping", "._grayscale", "._results")
+_MODULES = (
+    "._chunks",
+    "._detectors",
+    "._face_cropping",
+    "._grayscale",
+    "._landmarks",
+    "._results",
+)
 _WHERE = exported_names(__path__[0], _MODULES)
 
 __all__ = sorted(_WHERE, key=str.lower)

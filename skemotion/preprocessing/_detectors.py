@@ -1,27 +1,36 @@
-"""The face detectors: one registry (:data:`DETECTORS`) and their back ends.
+"""The face detectors: one registry (:data:`DETECTORS`) and :func:`detect_faces`.
 
 Every name a detector is chosen by (``FaceCropper(detector=...)``,
 :func:`detect_faces`, the command line's ``--detector``) comes from
-:data:`DETECTORS`, in the order hog, haar, mtcnn, none.
+:data:`DETECTORS`, in the order hog, haar, mtcnn, yunet, none; the back ends
+are in ``_backends``.
 
 The module is imported by the command line to list the detectors, so it
-imports no heavy library itself: numpy, OpenCV, dlib and the ``mtcnn``
-package (TensorFlow) are imported inside the functions that use them.
+imports no heavy library itself: numpy, OpenCV, dlib, ``yuface`` and the
+``mtcnn`` package (TensorFlow) are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from ._backends import (
+    YUNET_CONFIDENCE,
+    find_haar,
+    find_hog,
+    find_mtcnn,
+    find_yunet,
+    yunet_available,
+)
+
 if TYPE_CHECKING:
     import numpy as np
 
 # DETECTORS (data, not a function or class) is re-exported by the package
-__all__ = ["Detector", "detect_faces"]
+__all__ = ["Detector", "detect_faces", "fast_detector"]
 
 
 @dataclass(frozen=True)
@@ -39,144 +48,26 @@ class Detector:
         (``pip install 'skemotion[<extra>]'``); None when the plain install
         has it.
     find : callable or None
-        The back end: ``find(image, scale, *, upsample, min_confidence,
-        with_eyes)`` gives ``(boxes, eyes)``, the ``(left, top, right,
-        bottom)`` boxes of the faces in ``image`` shrunk by ``scale``, and
-        their eyes (``[[x, y], [x, y]]`` each, NaN where unknown) or None
-        when ``with_eyes`` is False. None for ``"none"``, which detects
+        The back end: ``find(image, scale, *, upsample, min_confidence)``
+        gives the ``(left, top, right, bottom)`` boxes of the faces in
+        ``image`` shrunk by ``scale``. None for ``"none"``, which detects
         nothing: the whole image is taken as the face.
+    confidence : float or None
+        The ``min_confidence`` it uses when none is given; None for a
+        detector that gives no confidence (HOG, Haar).
+    licence : str
+        The licence of its code and weights.
     """
 
     name: str
     summary: str
     extra: str | None
     find: Callable | None
+    confidence: float | None = None
+    licence: str = ""
 
 
-# Detectors hold native objects that cannot be pickled; they are built once per
-# process and kept here, never on the estimator, so fitted pipelines pickle.
-@functools.lru_cache(maxsize=1)
-def _hog_detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-@functools.lru_cache(maxsize=1)
-def _haar_cascade():
-    import cv2
-
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
-        raise RuntimeError(
-            f"OpenCV's Haar cascade could not be loaded from {path}; install "
-            "opencv-python-headless<5 (OpenCV 5 wheels ship no Haar files)"
-        )
-    return cascade
-
-
-@functools.lru_cache(maxsize=1)
-def _mtcnn():
-    """MTCNN (the ``mtcnn`` package; its weights ship in its wheel): TensorFlow
-    in this process, about 0.5 GB of memory per process that uses it."""
-    try:
-        from mtcnn import MTCNN
-    except ImportError:
-        raise ImportError(
-            "detector='mtcnn' needs the mtcnn package: pip install 'skemotion[mtcnn]'"
-        ) from None
-    return MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
-
-
-@functools.lru_cache(maxsize=1)
-def _eye_cascade():
-    import cv2
-
-    path = cv2.data.haarcascades + "haarcascade_eye.xml"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
-        raise RuntimeError(f"OpenCV's eye cascade could not be loaded from {path}")
-    return cascade
-
-
-def _small_gray(image: np.ndarray, scale: float) -> np.ndarray:
-    """The image in gray, shrunk by ``scale``: what HOG and Haar search."""
-    import cv2
-
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if scale != 1.0:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return gray
-
-
-def _cascade_eyes(gray: np.ndarray, box) -> list:
-    """Two eyes in the upper half of a face box (OpenCV's eye cascade), or NaN."""
-    import numpy as np
-
-    left, top, right, bottom = (int(v) for v in box)
-    upper = gray[
-        max(0, top) : max(0, top) + max(1, (bottom - top) // 2),
-        max(0, left) : max(0, right),
-    ]
-    side = max(8, (right - left) // 8)
-    found = _eye_cascade().detectMultiScale(
-        upper, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
-    )
-    found = sorted(
-        np.asarray(found).reshape(-1, 4).tolist(), key=lambda r: -r[2] * r[3]
-    )
-    if len(found) < 2:
-        return [[np.nan, np.nan], [np.nan, np.nan]]
-    centres = sorted(([left + x + w / 2, top + y + h / 2] for x, y, w, h in found[:2]))
-    return centres
-
-
-def _find_hog(image, scale, *, upsample, min_confidence, with_eyes):
-    """dlib's HOG detector on the gray image; eyes from OpenCV's eye cascade."""
-    gray = _small_gray(image, scale)
-    rects = _hog_detector()(gray, int(upsample))
-    boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
-    return boxes, [_cascade_eyes(gray, box) for box in boxes] if with_eyes else None
-
-
-def _find_haar(image, scale, *, upsample, min_confidence, with_eyes):
-    """OpenCV's Haar cascade on the gray image; eyes from its eye cascade."""
-    import numpy as np
-
-    gray = _small_gray(image, scale)
-    found = _haar_cascade().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
-    )
-    boxes = [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
-    return boxes, [_cascade_eyes(gray, box) for box in boxes] if with_eyes else None
-
-
-def _find_mtcnn(image, scale, *, upsample, min_confidence, with_eyes):
-    """Boxes ``(left, top, right, bottom)`` and eyes ``[[x, y], [x, y]]``
-    (left eye in the image first) of the faces MTCNN is sure enough of."""
-    import cv2
-    import numpy as np
-
-    small = image
-    if scale != 1.0:
-        small = cv2.resize(
-            image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
-        )
-    found = _mtcnn().detect_faces(small, threshold_onet=min_confidence)
-    boxes, eyes = [], []
-    for face in found or []:
-        if face.get("confidence", 0.0) < min_confidence:
-            continue
-        x, y, w, h = face["box"]
-        boxes.append((x, y, x + w, y + h))
-        points = face.get("keypoints", {})
-        left, right = points.get("left_eye"), points.get("right_eye")
-        eyes.append([left, right] if left and right else [[np.nan] * 2] * 2)
-    return boxes, eyes
-
-
-#: Every face detector, by name, in the order hog, haar, mtcnn, none.
+#: Every face detector, by name, in the order hog, haar, mtcnn, yunet, none.
 DETECTORS: MappingProxyType[str, Detector] = MappingProxyType(
     {
         detector.name: detector
@@ -185,20 +76,34 @@ DETECTORS: MappingProxyType[str, Detector] = MappingProxyType(
                 "hog",
                 "dlib's frontal-face HOG detector, as in the original post",
                 None,
-                _find_hog,
+                find_hog,
+                licence="Boost Software Licence 1.0 (dlib, code and model)",
             ),
             Detector(
                 "haar",
                 "OpenCV's frontal-face Haar cascade (faster, less precise)",
                 None,
-                _find_haar,
+                find_haar,
+                licence="Apache 2.0 (OpenCV); the cascade file: Intel's "
+                "BSD-style licence",
             ),
             Detector(
                 "mtcnn",
                 "the MTCNN network (TensorFlow, about 0.5 GB per process): "
-                "finds turned, partly hidden and small faces, and their eyes",
+                "finds turned, partly hidden and small faces",
                 "mtcnn",
-                _find_mtcnn,
+                find_mtcnn,
+                confidence=0.8,
+                licence="MIT (the mtcnn package, code and weights)",
+            ),
+            Detector(
+                "yunet",
+                "libfacedetection's YuNet CNN (the yuface package, weights "
+                "compiled in): fast, finds turned and small faces",
+                "yunet",
+                find_yunet,
+                confidence=YUNET_CONFIDENCE,
+                licence="BSD 3-Clause (libfacedetection, code and weights)",
             ),
             Detector(
                 "none",
@@ -212,14 +117,27 @@ DETECTORS: MappingProxyType[str, Detector] = MappingProxyType(
 )
 
 
+def fast_detector() -> str:
+    """The fastest detector installed here: ``"yunet"``, else ``"hog"``.
+
+    What ``skemotion video`` uses when no ``--detector`` is given.
+
+    Returns
+    -------
+    name : str
+        A key of :data:`DETECTORS`.
+    """
+    return "yunet" if yunet_available() else "hog"
+
+
 def detect_faces(
     image: np.ndarray,
     detector: str = "hog",
     *,
     upsample: int = 1,
     max_detection_side: int | None = 800,
-    min_confidence: float = 0.8,
-    with_eyes: bool = False,
+    min_confidence: float | None = None,
+    with_landmarks: bool = False,
 ):
     """Find faces in one RGB image.
 
@@ -227,11 +145,13 @@ def detect_faces(
     ----------
     image : ndarray of shape (height, width, 3), dtype uint8
         RGB image, as returned by :func:`skemotion.read_image`.
-    detector : {"hog", "haar", "mtcnn"}, default="hog"
+    detector : {"hog", "haar", "mtcnn", "yunet"}, default="hog"
         ``"hog"``: dlib's frontal-face HOG detector (the original post's);
         ``"haar"``: OpenCV's frontal-face Haar cascade; ``"mtcnn"``: the MTCNN
         network (the ``mtcnn`` package, TensorFlow; the ``mtcnn`` extra),
-        which finds more faces (turned, partly hidden, small) and their eyes.
+        which finds more faces (turned, partly hidden, small);
+        ``"yunet"``: libfacedetection's YuNet (the ``yuface`` package; the
+        ``yunet`` extra), about as thorough as MTCNN and faster than HOG.
     upsample : int, default=1
         For ``"hog"``: times the image is upsampled before detection, which
         finds smaller faces at some cost. Ignored by the others.
@@ -240,21 +160,21 @@ def detect_faces(
         (boxes are scaled back). Large photos are slow to scan and their
         faces are big enough to be found at this size. ``None`` keeps the
         full resolution.
-    min_confidence : float, default=0.8
-        For ``"mtcnn"``: faces it is less sure of are left out.
-    with_eyes : bool, default=False
-        Also return where each face's eyes are.
+    min_confidence : float or None, default=None
+        For ``"mtcnn"`` and ``"yunet"``: faces it is less sure of are left
+        out. None: the detector's own (:attr:`Detector.confidence`: 0.8 for
+        MTCNN, 0.85 for YuNet).
+    with_landmarks : bool, default=False
+        Also return each face's five landmarks (:func:`face_landmarks`, the
+        same model whatever the detector).
 
     Returns
     -------
     boxes : ndarray of shape (n_faces, 4), dtype int
         ``(left, top, right, bottom)`` of each face in the image's pixel
         coordinates, clipped to the image, largest first.
-    eyes : ndarray of shape (n_faces, 2, 2), float
-        With ``with_eyes``: ``[[x, y] of the eye on the image's left, [x, y]
-        of the other]`` per face, NaN where unknown. MTCNN gives them; for
-        HOG and Haar, OpenCV's eye cascade looks for two eyes in the upper
-        half of each face box.
+    landmarks : ndarray of shape (n_faces, 5, 2), float
+        With ``with_landmarks``: as :func:`face_landmarks` gives them.
     """
     entry = DETECTORS.get(detector) if isinstance(detector, str) else None
     if entry is None or entry.find is None:
@@ -266,23 +186,23 @@ def detect_faces(
     longest = max(image.shape[:2])
     if max_detection_side is not None and longest > max_detection_side:
         scale = max_detection_side / longest
-    boxes, eyes = entry.find(
-        image,
-        scale,
-        upsample=upsample,
-        min_confidence=min_confidence,
-        with_eyes=with_eyes,
-    )
-    return _finish(boxes, eyes, scale, image, with_eyes)
+    if min_confidence is None:
+        min_confidence = entry.confidence
+    boxes = entry.find(image, scale, upsample=upsample, min_confidence=min_confidence)
+    boxes = _in_image(boxes, scale, image)
+    if not with_landmarks:
+        return boxes
+    from ._landmarks import face_landmarks
+
+    return boxes, face_landmarks(image, boxes)
 
 
-def _finish(boxes, eyes, scale: float, image: np.ndarray, with_eyes: bool):
-    """Boxes (and eyes) back in the image's coordinates, largest first."""
+def _in_image(boxes, scale: float, image: np.ndarray) -> np.ndarray:
+    """Boxes back in the image's coordinates, clipped to it, largest first."""
     import numpy as np
 
-    if not boxes:
-        empty = np.zeros((0, 4), dtype=int)
-        return (empty, np.zeros((0, 2, 2))) if with_eyes else empty
+    if not len(boxes):
+        return np.zeros((0, 4), dtype=int)
     arr = np.asarray(boxes, dtype=float) / scale
     h, w = image.shape[:2]
     arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, w)
@@ -290,8 +210,4 @@ def _finish(boxes, eyes, scale: float, image: np.ndarray, with_eyes: bool):
     arr = np.rint(arr).astype(int)
     areas = (arr[:, 2] - arr[:, 0]) * (arr[:, 3] - arr[:, 1])
     order = np.argsort(-areas, kind="stable")
-    order = order[areas[order] > 0]
-    if not with_eyes:
-        return arr[order]
-    eye_arr = np.asarray(eyes, dtype=float).reshape(-1, 2, 2) / scale
-    return arr[order], eye_arr[order]
+    return arr[order[areas[order] > 0]]

@@ -1,4 +1,5 @@
-"""MTCNN finds more faces; alignment levels the eyes; check compares detectors."""
+"""Every detector against each face-count folder's truth; the one landmark
+model gives every detector's faces five points; alignment levels the eyes."""
 
 from __future__ import annotations
 
@@ -6,96 +7,140 @@ import cv2
 import numpy as np
 import pytest
 
-from skemotion import FaceCropper, check_image_folder, detect_faces, read_image
+from skemotion import (
+    FaceCropper,
+    check_image_folder,
+    detect_faces,
+    face_landmarks,
+    read_image,
+)
 from skemotion.cli import main
+
+FINDERS = ["hog", "haar", "mtcnn", "yunet"]
 
 
 def _images(folder) -> list[str]:
     return sorted(str(p) for p in folder.iterdir() if p.suffix in {".jpg", ".png"})
 
 
-def test_mtcnn_counts_faces_against_each_folders_truth(face_count_dir):
-    single = [
-        len(detect_faces(read_image(p), "mtcnn"))
-        for p in _images(face_count_dir / "single_face")
-    ]
-    assert single == [1] * len(single) == [1, 1, 1, 1]
-    none = [
-        len(detect_faces(read_image(p), "mtcnn"))
-        for p in _images(face_count_dir / "no_face")
-    ]
-    assert none == [0] * 13
-    group = [
-        len(detect_faces(read_image(p), "mtcnn"))
-        for p in _images(face_count_dir / "multi_face")
-    ]
-    assert all(n >= 2 for n in group)
+def _counts(folder, detector: str) -> list[int]:
+    return [len(detect_faces(read_image(p), detector)) for p in _images(folder)]
 
 
-def test_confidence_threshold_and_eyes(face_count_dir):
-    photo = read_image(_images(face_count_dir / "multi_face")[0])
-    loose = detect_faces(photo, "mtcnn", min_confidence=0.5)
-    strict = detect_faces(photo, "mtcnn", min_confidence=0.999)
-    assert len(strict) <= len(loose)
-    boxes, eyes = detect_faces(photo, "mtcnn", with_eyes=True)
-    assert eyes.shape == (len(boxes), 2, 2)
-    for (left, top, right, bottom), ((x1, y1), (x2, y2)) in zip(
-        boxes, eyes, strict=True
-    ):
-        assert left <= x1 < x2 <= right and top <= min(y1, y2) <= bottom
+@pytest.mark.parametrize("detector", ["mtcnn", "yunet"])
+def test_counts_faces_against_each_folders_truth(face_count_dir, detector):
+    assert _counts(face_count_dir / "single_face", detector) == [1, 1, 1, 1]
+    assert _counts(face_count_dir / "no_face", detector) == [0] * 13
+    group = _counts(face_count_dir / "multi_face", detector)
+    assert len(group) == 12 and all(n >= 2 for n in group)
 
 
-def _eye_angle(crop: np.ndarray) -> float:
-    _, eyes = detect_faces(crop, "mtcnn", with_eyes=True, min_confidence=0.5)
-    (x1, y1), (x2, y2) = eyes[0]
-    return float(np.degrees(np.arctan2(y2 - y1, x2 - x1)))
+@pytest.mark.parametrize("detector", ["mtcnn", "yunet"])
+def test_confidence_threshold(face_count_dir, detector):
+    photo = read_image(_images(face_count_dir / "multi_face")[3])  # 24 faces
+    loose = detect_faces(photo, detector, min_confidence=0.3)
+    default = detect_faces(photo, detector)
+    strict = detect_faces(photo, detector, min_confidence=0.99)
+    assert len(strict) <= len(default) < len(loose)
 
 
-def test_alignment_levels_the_eyes(face_count_dir, tmp_path):
-    photo = read_image(str(face_count_dir / "single_face" / "facerec_obama.jpg"))
-    h, w = photo.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0)  # a tilted head
-    tilted = cv2.warpAffine(photo, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    path = tmp_path / "tilted.png"
-    cv2.imwrite(str(path), cv2.cvtColor(tilted, cv2.COLOR_RGB2BGR))
-    plain = FaceCropper(detector="mtcnn", size=160).transform([str(path)])[0]
-    aligned = FaceCropper(detector="mtcnn", size=160, align=True).transform(
-        [str(path)]
-    )[0]
-    assert abs(_eye_angle(plain)) > 12
-    assert abs(_eye_angle(aligned)) < 5
-    # HOG and Haar align with OpenCV's eye cascade; on an upright face it is a
-    # no-op (level already)
-    upright = FaceCropper(detector="hog", size=64, align=True)
-    np.testing.assert_array_equal(
-        upright.transform([str(face_count_dir / "single_face" / "facerec_obama.jpg")]),
-        FaceCropper(detector="hog", size=64).transform(
-            [str(face_count_dir / "single_face" / "facerec_obama.jpg")]
-        ),
+def _mtcnn_eyes(image: np.ndarray) -> np.ndarray:
+    """The eyes of the most confident face, from the mtcnn package itself (an
+    oracle independent of skemotion's landmark model)."""
+    from mtcnn import MTCNN
+
+    faces = MTCNN(device="CPU:0").detect_faces(image)
+    best = max(faces, key=lambda f: f["confidence"])
+    return np.array(
+        sorted([best["keypoints"]["left_eye"], best["keypoints"]["right_eye"]]),
+        dtype=float,
     )
 
 
-def test_mtcnn_in_worker_processes(face_count_dir):
+@pytest.fixture(scope="module")
+def obama(face_count_dir) -> np.ndarray:
+    return read_image(str(face_count_dir / "single_face" / "facerec_obama.jpg"))
+
+
+@pytest.mark.parametrize("detector", FINDERS)
+def test_five_landmarks_whatever_found_the_face(obama, detector):
+    boxes, points = detect_faces(obama, detector, with_landmarks=True)
+    assert boxes.shape == (1, 4) and points.shape == (1, 5, 2)
+    (left, top, right, bottom), p = boxes[0], points[0]
+    corners, nose = p[:4], p[4]
+    assert left <= corners[0, 0] < corners[1, 0] < corners[2, 0] < corners[3, 0]
+    assert corners[3, 0] <= right
+    assert top <= corners[:, 1].max() < nose[1] <= bottom
+    assert corners[1, 0] < nose[0] < corners[2, 0]
+    # the eyes' centres are MTCNN's own eyes, within a tenth of their distance
+    truth = _mtcnn_eyes(obama)
+    eyes = np.stack([corners[:2].mean(axis=0), corners[2:].mean(axis=0)])
+    assert np.abs(eyes - truth).max() < 0.1 * np.linalg.norm(truth[1] - truth[0])
+    # a box given by hand gets the same points
+    np.testing.assert_allclose(face_landmarks(obama, boxes), points)
+    assert face_landmarks(obama, np.zeros((0, 4))).shape == (0, 5, 2)
+
+
+def _eye_angle(crop: np.ndarray) -> float:
+    (x1, y1), (x2, y2) = _mtcnn_eyes(crop)
+    return float(np.degrees(np.arctan2(y2 - y1, x2 - x1)))
+
+
+@pytest.mark.parametrize("detector", ["haar", "mtcnn", "yunet"])
+def test_alignment_levels_the_eyes(obama, tmp_path, detector):
+    h, w = obama.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0)  # a tilted head
+    tilted = cv2.warpAffine(obama, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    path = tmp_path / "tilted.png"
+    cv2.imwrite(str(path), cv2.cvtColor(tilted, cv2.COLOR_RGB2BGR))
+    plain = FaceCropper(detector=detector, size=160).transform([str(path)])[0]
+    cropper = FaceCropper(detector=detector, size=160, align=True)
+    aligned = cropper.transform([str(path)])[0]
+    assert abs(_eye_angle(plain)) > 12
+    assert abs(_eye_angle(aligned)) < 5
+    # the boxes found once, cropped again: the same crop
+    boxes = cropper.detect([str(path)])[0][:1]
+    np.testing.assert_array_equal(cropper.crop_boxes(tilted, boxes)[0], aligned)
+
+
+def test_hog_too_aligns_a_face_it_finds(obama):
+    # HOG, a frontal detector, does not find the face tilted by 20 degrees;
+    # tilted by 10 it does, and the landmark model levels it
+    h, w = obama.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 10, 1.0)
+    tilted = cv2.warpAffine(obama, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    boxes = detect_faces(tilted, "hog")
+    assert len(boxes) == 1
+    cropper = FaceCropper(detector="hog", size=160, margin=0.4)
+    plain, aligned = (
+        cropper.set_params(align=align).crop_boxes(tilted, boxes)[0]
+        for align in (False, True)
+    )
+    assert abs(_eye_angle(plain)) > 6
+    assert abs(_eye_angle(aligned)) < 3
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "yunet"])
+def test_detectors_in_worker_processes(face_count_dir, detector):
     paths = _images(face_count_dir / "multi_face")[:4]
-    serial = FaceCropper(detector="mtcnn", size=48).transform(paths)
-    parallel = FaceCropper(detector="mtcnn", size=48, n_jobs=2).transform(paths)
-    np.testing.assert_array_equal(serial, parallel)
+    serial = FaceCropper(detector=detector, size=48, align=True).transform(paths)
+    parallel = FaceCropper(detector=detector, size=48, align=True, n_jobs=2)
+    np.testing.assert_array_equal(serial, parallel.transform(paths))
 
 
 @pytest.mark.slow
 def test_check_compares_detectors(face_count_dir, capsys):
-    report = check_image_folder(face_count_dir, detector=["hog", "mtcnn"])
+    report = check_image_folder(face_count_dir, detector=["hog", "mtcnn", "yunet"])
     counts = report.faces_by_detector
-    assert set(counts) == {"hog", "mtcnn"}
+    assert set(counts) == {"hog", "mtcnn", "yunet"}
     assert counts["mtcnn"]["faces_checked"] == counts["hog"]["faces_checked"] == 29
     assert report.detector == "hog"
     assert counts["hog"]["no_face"] == len(report.no_face)
-    assert (
-        main(["check", str(face_count_dir), "--detector", "hog", "--detector", "mtcnn"])
-        == 1
-    )  # no_face images are problems
+    assert counts["yunet"]["no_face"] == 13  # exactly the no-face images
+    argv = ["check", str(face_count_dir), "--detector", "hog", "--detector", "yunet"]
+    assert main(argv) == 1  # no_face images are problems
     text = capsys.readouterr().out
-    assert "Faces per detector:" in text and "  mtcnn: no face in" in text
+    assert "Faces per detector:" in text and "  yunet: no face in" in text
 
 
 @pytest.mark.parametrize("align", [False, True])
@@ -105,5 +150,5 @@ def test_cache_key_knows_the_detector_and_alignment(face_count_dir, tmp_path, al
     cache = FeatureCache(tmp_path / "c")
     paths = _images(face_count_dir / "single_face")[:2]
     FaceCropper(detector="hog", size=48, memory=cache).transform(paths)
-    FaceCropper(detector="mtcnn", size=48, align=align, memory=cache).transform(paths)
+    FaceCropper(detector="yunet", size=48, align=align, memory=cache).transform(paths)
     assert len(list((tmp_path / "c" / "crop").rglob("*.npz"))) == 4

@@ -1,0 +1,173 @@
+"""The face detectors' back ends, one ``find`` function each.
+
+``find(image, scale, *, upsample, min_confidence)`` takes an RGB image and
+gives the ``(left, top, right, bottom)`` boxes of its faces in the image
+shrunk by ``scale``. The registry that names them is ``_detectors``.
+
+Nothing heavy is imported at module level (the command line lists the
+detectors without an image library): numpy, OpenCV, dlib, ``yuface`` and the
+``mtcnn`` package (TensorFlow) are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__: list[str] = []  # the registry (_detectors) names these
+
+#: Faces YuNet is less sure of are dropped unless ``min_confidence`` says so:
+#: at 0.85 it finds no face on any of face-count's 13 no-face images (a dog
+#: scores 0.81) and misses 9 of the post's 365 photos (benchmarks/detectors.py).
+YUNET_CONFIDENCE = 0.85
+#: The second YuNet pass, for faces that fill the photo: the image with a
+#: quarter of its size added as black border on each side, shrunk to this side.
+_CLOSE_UP_SIDE = 320
+
+
+# Detectors hold native objects that cannot be pickled; they are built once per
+# process and kept here, never on the estimator, so fitted pipelines pickle.
+@functools.lru_cache(maxsize=1)
+def _hog_detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@functools.lru_cache(maxsize=1)
+def _haar_cascade():
+    import cv2
+
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():  # pragma: no cover - depends on the OpenCV wheel
+        raise RuntimeError(
+            f"OpenCV's cascade could not be loaded from {path}; install "
+            "opencv-python-headless<5 (OpenCV 5 wheels ship no Haar files)"
+        )
+    return cascade
+
+
+@functools.lru_cache(maxsize=1)
+def _mtcnn():
+    """MTCNN (the ``mtcnn`` package; its weights ship in its wheel): TensorFlow
+    in this process, about 0.5 GB of memory per process that uses it."""
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise ImportError(
+            "detector='mtcnn' needs the mtcnn package: pip install 'skemotion[mtcnn]'"
+        ) from None
+    return MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+
+
+@functools.lru_cache(maxsize=1)
+def _yunet_function():
+    try:
+        # the compiled function itself: yuface's wrapper casts the boxes to
+        # unsigned integers, which wraps a box that starts left of the image
+        from yuface.yuface import detect
+    except ImportError:
+        raise ImportError(
+            "detector='yunet' needs the yuface package (libfacedetection's YuNet, "
+            "weights compiled in): pip install 'skemotion[yunet]'"
+        ) from None
+    return detect
+
+
+def yunet_available() -> bool:
+    """Whether YuNet (the ``yuface`` package) can be imported here."""
+    try:
+        _yunet_function()
+    except ImportError:
+        return False
+    return True
+
+
+def yunet(bgr: np.ndarray) -> np.ndarray:
+    """YuNet on one BGR image: one row per face, ``(score, x, y, width,
+    height, then five x, y landmarks)``, float, score in [0, 1]."""
+    import numpy as np
+
+    rows = _yunet_function()(np.ascontiguousarray(bgr, dtype=np.uint8))
+    found = np.asarray(rows, dtype=float).reshape(-1, rows.shape[-1])[:, :15]
+    found[:, 0] /= 100.0
+    return found
+
+
+def small_gray(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image in gray, shrunk by ``scale``: what HOG and Haar search."""
+    import cv2
+
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if scale != 1.0:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale == 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def find_hog(image, scale, *, upsample, min_confidence):
+    """dlib's HOG detector on the gray image."""
+    rects = _hog_detector()(small_gray(image, scale), int(upsample))
+    return [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+
+
+def find_haar(image, scale, *, upsample, min_confidence):
+    """OpenCV's Haar cascade on the gray image."""
+    import numpy as np
+
+    found = _haar_cascade().detectMultiScale(
+        small_gray(image, scale), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
+    )
+    return [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
+
+
+def find_mtcnn(image, scale, *, upsample, min_confidence):
+    """The faces MTCNN is at least ``min_confidence`` sure of."""
+    found = _mtcnn().detect_faces(_shrunk(image, scale), threshold_onet=min_confidence)
+    boxes = []
+    for face in found or []:
+        if face.get("confidence", 0.0) >= min_confidence:
+            x, y, w, h = face["box"]
+            boxes.append((x, y, x + w, y + h))
+    return boxes
+
+
+def find_yunet(image, scale, *, upsample, min_confidence):
+    """YuNet on the image; when it finds nothing, a second look at the image
+    framed by a border and shrunk (faces that fill a close-up are larger than
+    YuNet's largest anchors)."""
+    bgr = _shrunk(image, scale)[:, :, ::-1]
+    found = yunet(bgr)
+    boxes = _confident_boxes(found, min_confidence, 0, 0, 1.0)
+    if boxes:
+        return boxes
+    import cv2
+
+    h, w = bgr.shape[:2]
+    dy, dx = h // 4, w // 4
+    framed = cv2.copyMakeBorder(bgr, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=0)
+    shrink = min(1.0, _CLOSE_UP_SIDE / max(framed.shape[:2]))
+    found = yunet(_shrunk(framed, shrink))
+    return _confident_boxes(found, min_confidence, dx, dy, shrink)
+
+
+def _confident_boxes(found, min_confidence, dx, dy, shrink):
+    """``(left, top, right, bottom)`` of YuNet's rows at least ``min_confidence``
+    sure, from an image shrunk by ``shrink`` after a border of ``dx, dy``."""
+    boxes = []
+    for score, x, y, w, h in found[:, :5]:
+        if score >= min_confidence:
+            left, top = x / shrink - dx, y / shrink - dy
+            boxes.append((left, top, left + w / shrink, top + h / shrink))
+    return boxes
