@@ -49,6 +49,10 @@ class ServeSettings:
         <token>`` (compared in constant time).
     cors_origins : sequence of str, default=()
         Origins allowed to call the API from a browser; none by default.
+    detector : str or None, default=None
+        A face detector of :data:`~skemotion.preprocessing.DETECTORS` used
+        instead of the model's own (``"yunet"``, the fast one); None keeps
+        the model's.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class ServeSettings:
         top_k: int = 3,
         token: str | None = None,
         cors_origins=(),
+        detector: str | None = None,
     ) -> None:
         self.max_request_bytes = max_request_bytes
         self.max_files = max_files
@@ -71,6 +76,7 @@ class ServeSettings:
         self.top_k = top_k
         self.token = token
         self.cors_origins = tuple(cors_origins)
+        self.detector = detector
 
 
 def _json(content, status: int = 200):
@@ -96,6 +102,8 @@ class _Routes:
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
         loaded, path, name = load_served(self.model)
+        if self.settings.detector is not None:
+            loaded.named_steps["crop"].set_params(detector=self.settings.detector)
         self.state["model"] = loaded
         self.state["description"] = describe_model(loaded, path, name)
         self.state["batcher"] = Batcher(

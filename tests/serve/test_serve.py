@@ -239,6 +239,18 @@ def test_ready_model_is_served_and_described(photos):
         assert face["label"] in FER2013
 
 
+def test_served_with_another_detector(model_file, photos):
+    """ServeSettings(detector=...) (the CLI's --detector) replaces the model's
+    own: /v1/model says so, and YuNet boxes each of the two faces."""
+    settings = ServeSettings(detector="yunet")
+    with TestClient(create_app(model_file, settings=settings)) as served:
+        model = served.get("/v1/model").json()
+        assert model["parameters"]["crop__detector"] == "'yunet'"
+        answer = _post(served, photos["many"])
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["images"][0]["faces"]) == 2
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
