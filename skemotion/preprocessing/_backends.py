@@ -66,6 +66,14 @@ def _mtcnn():
 
 @functools.lru_cache(maxsize=1)
 def _yunet_function():
+    import os
+
+    # yuface's own OpenMP runtime (a copy of libgomp inside its wheel) reads
+    # this once, when it loads. Its default, spinning while it waits, made
+    # a 640x360 frame take 230-490 ms instead of 50 when the other core was
+    # busy (measured: the encoder runs beside the detector in a video). A
+    # value the user set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         # the compiled function itself: yuface's wrapper casts the boxes to
         # unsigned integers, which wraps a box that starts left of the image
