@@ -6,6 +6,10 @@ fold. :class:`FeatureCache` stores one ``.npz`` file per image and setting,
 under a key made from the image's bytes and every parameter that changes the
 result, so a change of crop size or weights misses and never returns stale
 values.
+
+Within one process a memo answers repeated look-ups from memory (see
+:mod:`._memo`): a file already seen, unchanged since, is not read or hashed
+again, and a stored value is not read from disk again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from ._memo import DEFAULT_MEMO_BYTES, MEMO, file_identity
 
 __all__ = ["FeatureCache", "as_cache"]
 
@@ -37,6 +42,16 @@ class FeatureCache:
     ----------
     location : str or os.PathLike
         Folder of the cache (created when first written).
+    memo_bytes : int, default=268_435_456
+        Bound of the process's memo, in bytes (256 MiB): the values looked
+        up or stored most recently are kept in memory, and each image file's
+        content key by its ``os.stat``, so a grid search's repeated look-ups
+        neither read the image nor unzip a stored file. The memo is one per
+        process, shared by every ``FeatureCache`` (``clone`` and a folder
+        given as ``memory=`` included; each location's values kept apart);
+        storing through this handle drops the least recently used entries
+        until it holds at most ``memo_bytes``. 0: this handle does not use
+        it. Worker processes (``crop__n_jobs``) each have their own memo.
 
     Attributes
     ----------
@@ -46,17 +61,35 @@ class FeatureCache:
         processes' look-ups are added by the step that started them). The
         counts live outside the object, so a cache given as a parameter is
         never changed by using it; :meth:`reset_counts` sets them to 0.
+        Look-ups answered by the memo are hits.
 
     Notes
     -----
+    The memo never returns stale values. Values are kept by their content
+    key, which changes with the content. A file is known by its absolute
+    path, device, inode, size, modification and status-change times, taken
+    by ``os.stat`` on every look-up: a file rewritten or replaced since is
+    read and hashed again, even with its size and modification time kept
+    (the status-change time cannot be set back). A file changed less than
+    2 s before it is read is not remembered by its ``stat`` (git's "racy
+    clean" rule): a rewrite within one timestamp tick keeping the size
+    would be invisible to ``os.stat``. Clearing the folder does not clear
+    the memo of a running process; what the memo returns is still what the
+    folder held under the same key.
+
     Several processes may share one folder (the cropper's workers, or a
     cluster's workers on a shared file system): every file is written to a
     temporary name and renamed, so readers see a whole file or none, and two
     writers of the same key write the same bytes.
     """
 
-    def __init__(self, location: str | os.PathLike) -> None:
+    memo_bytes: int = DEFAULT_MEMO_BYTES  # what a handle pickled before it had one uses
+
+    def __init__(
+        self, location: str | os.PathLike, memo_bytes: int = DEFAULT_MEMO_BYTES
+    ) -> None:
         self.location = Path(os.fspath(location))
+        self.memo_bytes = int(memo_bytes)
 
     @property
     def hits(self) -> int:
@@ -89,7 +122,9 @@ class FeatureCache:
             _COUNTS[(self.location, "misses")] = 0
 
     def __repr__(self) -> str:
-        return f"FeatureCache({str(self.location)!r})"
+        if self.memo_bytes == DEFAULT_MEMO_BYTES:
+            return f"FeatureCache({str(self.location)!r})"
+        return f"FeatureCache({str(self.location)!r}, memo_bytes={self.memo_bytes})"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, FeatureCache) and other.location == self.location
@@ -118,14 +153,51 @@ class FeatureCache:
         -------
         key : str
         """
-        digest = hashlib.sha256()
-        header = json.dumps(
-            {"kind": kind, "format": CACHE_FORMAT, "params": params},
-            sort_keys=True, default=str,
-        )  # fmt: skip
-        digest.update(header.encode())
+        digest = hashlib.sha256(_header(kind, params).encode())
         digest.update(content.encode() if isinstance(content, str) else content)
         return f"{kind}-{digest.hexdigest()}"
+
+    def file_key(
+        self, kind: str, path: str | os.PathLike, params: dict, read, *,
+        max_size: int | None = None,
+    ) -> str | None:  # fmt: skip
+        """:meth:`key` of an image file's bytes, read only when not known.
+
+        The file is stat-ed on every call; while its ``stat`` is the one the
+        memo saw, the key is the memo's and the file is not read.
+
+        Parameters
+        ----------
+        kind, params
+            As in :meth:`key`.
+        path : str or os.PathLike
+            The file.
+        read : callable
+            ``read()`` returns the file's bytes, or None when it cannot or
+            may not be read.
+        max_size : int or None, default=None
+            A file larger than this is never answered from the memo:
+            ``read`` is called and decides.
+
+        Returns
+        -------
+        key : str or None
+            None when ``read`` returned None.
+        """
+        identity = None
+        if self.memo_bytes > 0:
+            identity = file_identity(path, _header(kind, params), max_size)
+        if identity is not None:
+            key = MEMO.get_file(identity)
+            if key is not None:
+                return key
+        content = read()
+        if content is None:
+            return None
+        key = self.key(kind, content, params)
+        if identity is not None:
+            MEMO.put_file(identity, key, self.memo_bytes)
+        return key
 
     def _path(self, key: str) -> Path:
         kind = key.rsplit("-", 1)[0]
@@ -144,6 +216,11 @@ class FeatureCache:
         arrays : dict of str to ndarray, or None
             None when nothing is stored (or the file is unreadable).
         """
+        use_memo = self.memo_bytes > 0
+        value = MEMO.get_arrays(self.location, key) if use_memo else None
+        if value is not None:
+            self.count(hits=1)
+            return value
         try:
             with np.load(self._path(key), allow_pickle=False) as stored:
                 value = {name: stored[name] for name in stored.files}
@@ -151,6 +228,8 @@ class FeatureCache:
             self.count(misses=1)
             return None
         self.count(hits=1)
+        if use_memo:
+            MEMO.put_arrays(self.location, key, value, self.memo_bytes)
         return value
 
     def put(self, key: str, **arrays: np.ndarray) -> None:
@@ -166,6 +245,16 @@ class FeatureCache:
         with atomic_path(self._path(key), suffix=".tmp") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
+        if self.memo_bytes > 0:
+            MEMO.put_arrays(self.location, key, arrays, self.memo_bytes)
+
+
+def _header(kind: str, params: dict) -> str:
+    """What a key hashes before the content: the kind, format and parameters."""
+    return json.dumps(
+        {"kind": kind, "format": CACHE_FORMAT, "params": params},
+        sort_keys=True, default=str,
+    )  # fmt: skip
 
 
 def as_cache(memory) -> FeatureCache | None:

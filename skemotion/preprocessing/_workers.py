@@ -70,11 +70,9 @@ def crop_path(
     try:
         if cache is None:
             return cropper._crop_one(path, size, all_faces)
-        # a file is stat-ed first: never read a huge file whole, never a FIFO
-        content = source_content(path, max_file_size=cropper.max_file_size)
-        if content is None:  # read_source will name the problem
+        key = _crop_key(cropper, path, cropper._cache_params(size, all_faces), cache)
+        if key is None:  # read_source will name the problem
             return cropper._crop_one(path, size, all_faces)
-        key = cache.key("crop", content, cropper._cache_params(size, all_faces))
         stored = cache.get(key)
         if stored is not None:
             event = str(stored["event"]) if "event" in stored else ""
@@ -95,6 +93,22 @@ def crop_path(
         logger.debug("%s: unexpected error", name, exc_info=True)
         reason = f"could not be read or cropped ({type(exc).__name__}: {exc})"
         return PathResult(None, None, ImageReadError(name, reason), None, None)
+
+
+def _crop_key(cropper: FaceCropper, source, params: dict, cache) -> str | None:
+    """The cache key of a source's crops; None when it cannot be read.
+
+    A file is stat-ed first (never read a huge file whole, never a FIFO); one
+    the cache's memo saw unchanged in this process is not read again."""
+
+    def read() -> bytes | None:
+        return source_content(source, max_file_size=cropper.max_file_size)
+
+    if isinstance(source, str):
+        max_size = cropper.max_file_size
+        return cache.file_key("crop", source, params, read, max_size=max_size)
+    content = read()
+    return None if content is None else cache.key("crop", content, params)
 
 
 def _policy_event(error: ImageReadError) -> str | None:
