@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
+from collections import OrderedDict
 from numbers import Integral
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -157,6 +159,58 @@ def load_vgg16(
     )
 
 
+#: Encoders' networks built in this process, by what decides their weights
+#: and shape: refitting (a grid search's candidates, cross-validation's folds)
+#: reuses the network instead of building VGG16 again (about 0.4 s a fit at
+#: 64x64, measured). The two most recent are kept; an encoder never trains
+#: its network, so they can share it.
+_BUILT: OrderedDict[tuple, LoadedVGG16] = OrderedDict()
+_BUILT_LOCK = threading.Lock()
+_BUILT_MAX = 2
+
+
+def _weights_identity(weights, random_state) -> tuple | None:
+    """What decides the weights' values, or None when it cannot be known
+    without loading them (unseeded random weights, an unreadable file)."""
+    if weights is None:
+        seeded = isinstance(random_state, Integral)
+        return ("random", int(random_state)) if seeded else None
+    if isinstance(weights, str) and (
+        weights in PACKAGED_WEIGHTS or weights == "imagenet"
+    ):
+        return ("named", weights)
+    try:
+        path = Path(os.fspath(weights)).resolve()
+        stat = path.stat()
+    except (OSError, TypeError):
+        return None
+    # a file rewritten in place changes its size, times or inode
+    return ("file", str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+            stat.st_ino)  # fmt: skip
+
+
+def shared_vgg16(
+    weights, input_shape, *, pooling: str, precision: str, random_state=None
+) -> LoadedVGG16:
+    """:func:`load_vgg16` for an encoder: the network built for the same
+    weights, shape, pooling and precision before, if it is still kept."""
+    identity = _weights_identity(weights, random_state)
+    if identity is None:
+        return load_vgg16(weights, input_shape, pooling=pooling,
+                          precision=precision, random_state=random_state)  # fmt: skip
+    key = (identity, tuple(input_shape), pooling, precision)
+    with _BUILT_LOCK:
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+        loaded = load_vgg16(weights, input_shape, pooling=pooling,
+                            precision=precision, random_state=random_state)  # fmt: skip
+        _BUILT[key] = loaded
+        while len(_BUILT) > _BUILT_MAX:
+            _BUILT.popitem(last=False)
+        return loaded
+
+
 def _imagenet_vgg16(input_shape):
     """Keras' VGG16 with its ImageNet weights: Keras downloads them (once, into
     ``~/.keras/models``), checks them and loads them."""
@@ -275,6 +329,13 @@ class VGG16Encoder(
     encoder reloaded with :func:`joblib.load` gives identical features
     without a download, whatever ``weights`` was.
 
+    Encoders fitted in one process with the same weights (a name, a file
+    unchanged since, or random weights from the same integer
+    ``random_state``), image size, pooling and precision share one network,
+    built once: refitting in a grid search or cross-validation does not build
+    VGG16 again. Treat ``model_`` as read-only; to train VGG16, use
+    :class:`~skemotion.VGG16FineTuner`, which builds its own.
+
     Examples
     --------
     >>> import numpy as np
@@ -356,7 +417,7 @@ class VGG16Encoder(
         X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
         input_shape = (int(X.shape[1]), int(X.shape[2]), 3)
         precision = resolve_precision(self.precision)
-        loaded = load_vgg16(
+        loaded = shared_vgg16(
             self.weights, input_shape, pooling=self.pooling, precision=precision,
             random_state=self.random_state,
         )  # fmt: skip

@@ -153,3 +153,29 @@ def test_pickle_and_joblib_keep_weights(faces, seeded, tmp_path):
     )
     # pickling does not disturb the original
     assert seeded.model_ is not None
+
+
+def test_refitting_reuses_the_network_only_for_the_same_weights(faces, tmp_path):
+    """A grid search refits the encoder per candidate: the same weights, size,
+    pooling and precision share one network; anything else builds its own, and
+    a weights file rewritten in place is read again."""
+    X = faces[:2, :32, :32]
+    first = VGG16Encoder(weights=None, random_state=0, pooling="avg").fit(X)
+    again = clone(first).fit(X)
+    assert again.model_ is first.model_
+    np.testing.assert_array_equal(again.transform(X), first.transform(X))
+    other_seed = VGG16Encoder(weights=None, random_state=1, pooling="avg").fit(X)
+    assert other_seed.model_ is not first.model_
+    assert not np.allclose(other_seed.transform(X), first.transform(X))
+    unseeded = VGG16Encoder(weights=None, pooling="avg")
+    assert unseeded.fit(X).model_ is not clone(unseeded).fit(X).model_
+    path = tmp_path / "w.weights.h5"
+    first.model_.save_weights(path)
+    from_file = VGG16Encoder(weights=path, pooling="avg").fit(X)
+    np.testing.assert_allclose(from_file.transform(X), first.transform(X), rtol=1e-5)
+    other_seed.model_.save_weights(path)  # the same file, new weights
+    rewritten = VGG16Encoder(weights=path, pooling="avg").fit(X)
+    assert rewritten.model_ is not from_file.model_
+    np.testing.assert_allclose(
+        rewritten.transform(X), other_seed.transform(X), rtol=1e-5
+    )
