@@ -38,6 +38,10 @@ FRAMINGS = [
     ("hog", 0.2, True),
     ("mtcnn", 0.2, False),
     ("mtcnn", 0.2, True),
+    ("yunet", 0.0, False),
+    ("yunet", 0.1, False),
+    ("yunet", 0.2, False),
+    ("yunet", 0.1, True),
 ]
 
 
@@ -48,10 +52,10 @@ def _params(detector, margin, align) -> dict:
     }  # fmt: skip
 
 
-def warm(paths, cache) -> None:
+def warm(paths, cache, framings) -> None:
     from skemotion import FaceCropper
 
-    for detector, margin, align in FRAMINGS:
+    for detector, margin, align in framings:
         start = time.perf_counter()
         FaceCropper(detector=detector, margin=margin, align=align, size=48,
                     memory=cache, progress=False).transform(paths)  # fmt: skip
@@ -59,14 +63,14 @@ def warm(paths, cache) -> None:
               f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
 
 
-def measure(paths, labels, cache) -> list[dict]:
+def measure(paths, labels, cache, framings) -> list[dict]:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     from skemotion import make_emotion_pipeline
 
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     rows = []
-    for detector, margin, align in FRAMINGS:
+    for detector, margin, align in framings:
         pipe = make_emotion_pipeline(memory=cache, classify__random_state=0,
                                      **_params(detector, margin, align))  # fmt: skip
         start = time.perf_counter()
@@ -86,10 +90,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--warm-crops", action="store_true")
     parser.add_argument("--results", type=Path)
+    parser.add_argument("--only", nargs="+", metavar="DETECTOR",
+                        help="only these detectors' rows")  # fmt: skip
     args = parser.parse_args()
+    framings = [f for f in FRAMINGS if not args.only or f[0] in args.only]
     paths, labels = accuracy._seed()
     if args.warm_crops:
-        warm(paths, args.cache)
+        warm(paths, args.cache, framings)
         return
     print(machine())
     from skemotion import VGG16Encoder
@@ -97,7 +104,7 @@ def main() -> None:
     print("weights:", VGG16Encoder(weights="fer2013").fit(
         np.zeros((1, 48, 48, 3), np.uint8)).weights_used_)  # fmt: skip
     print("| detector | margin | align | 5-fold CV | time |\n|---|---|---|---|---|")
-    rows = measure(paths, labels, args.cache)
+    rows = measure(paths, labels, args.cache, framings)
     if args.results:
         args.results.write_text(json.dumps(rows, indent=2))
 

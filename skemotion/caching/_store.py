@@ -28,8 +28,9 @@ from ._memo import DEFAULT_MEMO_BYTES, MEMO, file_identity
 
 __all__ = ["FeatureCache", "as_cache"]
 
-#: Bumped whenever what is stored, or how it is computed, changes.
-CACHE_FORMAT = 2
+#: Bumped whenever what is stored, or how it is computed, changes (3: faces
+#: are aligned with dlib's five-point landmarks, whatever the detector).
+CACHE_FORMAT = 3
 #: Look-ups per (location, "hits" | "misses") in this process.
 _COUNTS: Counter = Counter()
 _COUNTS_LOCK = threading.Lock()

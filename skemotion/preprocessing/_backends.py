@@ -171,11 +171,25 @@ def find_yunet(image, scale, *, upsample, min_confidence):
 
 
 def _confident_boxes(found, min_confidence, dx, dy, shrink):
-    """``(left, top, right, bottom)`` of YuNet's rows at least ``min_confidence``
-    sure, from an image shrunk by ``shrink`` after a border of ``dx, dy``."""
+    """HOG-framed boxes (:func:`_hog_framed`) of YuNet's rows at least
+    ``min_confidence`` sure, from an image shrunk by ``shrink`` after a
+    border of ``dx, dy``."""
     boxes = []
     for score, x, y, w, h in found[:, :5]:
         if score >= min_confidence:
-            left, top = x / shrink - dx, y / shrink - dy
-            boxes.append((left, top, left + w / shrink, top + h / shrink))
+            boxes.append(_hog_framed(x / shrink - dx, y / shrink - dy, w / shrink,
+                                     h / shrink))  # fmt: skip
     return boxes
+
+
+def _hog_framed(x, y, width, height):
+    """YuNet's box ``(x, y, width, height)``, which runs from the hairline to
+    below the chin (1.35 times as tall as wide), as the square HOG would
+    draw around the same face: brows to chin, as FER2013's faces and the
+    ready model's crops are framed. Measured on the 316 seed photos where
+    both find one face: HOG's box is 1.085 times YuNet's width wide, 0.815
+    times its height tall, its centre 0.058 of the height lower (medians)."""
+    side = 1.09 * width
+    centre_x, centre_y = x + width / 2, y + height * (0.5 + 0.058)
+    return (centre_x - side / 2, centre_y - side / 2, centre_x + side / 2,
+            centre_y + side / 2)  # fmt: skip
