@@ -8,6 +8,7 @@ learnt from, how well it does per class and where it fails.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,9 @@ import numpy as np
 from .classification import classifier_from_arrays
 from .packaged import load_packaged
 from .pipeline import EmotionPipeline, make_emotion_pipeline
+from .preprocessing import fast_detector
+
+logger = logging.getLogger(__name__)
 
 __all__ = [  # and PRETRAINED_CLASSES, data: skemotion.pretrained.PRETRAINED_CLASSES
     "load_pretrained",
@@ -70,6 +74,17 @@ def pretrained_digest() -> str:
     return "ready-" + strings_sha256(records)
 
 
+def _crop_settings(record: dict) -> dict:
+    """The record's crop; YuNet framed faces as HOG does (benchmarks/framing.py:
+    0.534 both), so where its ``yuface`` wheel does not exist (Python 3.12+,
+    macOS, ARM) the ready model detects with HOG instead."""
+    crop = dict(record["crop"])
+    if crop["detector"] == "yunet" and fast_detector() != "yunet":
+        logger.info("the ready model detects faces with HOG: yuface is not installed")
+        crop["detector"] = "hog"
+    return crop
+
+
 def load_pretrained(*, precision: str = "auto", **params) -> EmotionPipeline:
     """The ready emotion model: a fitted pipeline from photos to FER2013's 7 emotions.
 
@@ -112,7 +127,7 @@ def load_pretrained(*, precision: str = "auto", **params) -> EmotionPipeline:
     head = load_packaged(_HEAD)
     record = head.record
     pipeline = make_emotion_pipeline(
-        **{f"crop__{k}": v for k, v in record["crop"].items()},
+        **{f"crop__{k}": v for k, v in _crop_settings(record).items()},
         encode__weights=record["encoder"],
         encode__precision=precision,
     )

@@ -37,7 +37,7 @@ from ..networks import (
     predict_in_batches,
     resolve_precision,
 )
-from ..packaged import load_packaged
+from ..packaged import load_packaged, packaged_state
 from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
 
 __all__ = ["LoadedVGG16", "VGG16Encoder", "load_vgg16", "preprocess_images"]
@@ -175,10 +175,11 @@ def _weights_identity(weights, random_state) -> tuple | None:
     if weights is None:
         seeded = isinstance(random_state, Integral)
         return ("random", int(random_state)) if seeded else None
-    if isinstance(weights, str) and (
-        weights in PACKAGED_WEIGHTS or weights == "imagenet"
-    ):
-        return ("named", weights)
+    if isinstance(weights, str) and weights == "imagenet":
+        return ("imagenet",)
+    if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
+        state = packaged_state(PACKAGED_WEIGHTS[weights])
+        return None if state is None else ("packaged", state)
     try:
         path = Path(os.fspath(weights)).resolve()
         stat = path.stat()

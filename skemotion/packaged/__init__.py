@@ -15,6 +15,7 @@ from ._store import PackagedModel, load_packaged
 from ._store import dequantize_per_channel as dequantize_per_channel
 from ._store import packaged_folder as packaged_folder
 from ._store import packaged_names as packaged_names
+from ._store import packaged_state as packaged_state
 from ._store import quantize_per_channel as quantize_per_channel
 from ._store import write_packaged as write_packaged
 

@@ -25,6 +25,7 @@ __all__ = [
     "load_packaged",
     "packaged_folder",
     "packaged_names",
+    "packaged_state",
     "quantize_per_channel",
     "write_packaged",
 ]
@@ -44,6 +45,35 @@ def packaged_folder() -> Path:
     folder : pathlib.Path
     """
     return Path(__file__).resolve().parent / "files"
+
+
+def packaged_state(name: str, folder: str | os.PathLike | None = None):
+    """What tells a packaged model's files as they are now from any other:
+    each file's path, size, modification time and inode.
+
+    A network built from the files may be used again while this is unchanged.
+
+    Parameters
+    ----------
+    name : str
+        The model's name, e.g. ``"fer2013-vgg16"``.
+    folder : str, os.PathLike or None, default=None
+        Where its files are; None: :func:`packaged_folder`.
+
+    Returns
+    -------
+    state : tuple or None
+        None when a file is missing (loading it will say so).
+    """
+    root = Path(folder) if folder is not None else packaged_folder()
+    state = []
+    for path in (root / f"{name}.json", root / f"{name}.npz"):
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        state.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return tuple(state)
 
 
 def packaged_names(folder: str | os.PathLike | None = None) -> list[str]:
