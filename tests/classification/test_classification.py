@@ -71,6 +71,24 @@ def test_learns_separable_classes(blobs):
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
 
 
+@pytest.mark.parametrize("calibration", [None, "temperature"])
+def test_probabilities_are_the_networks_whatever_the_batch(blobs, calibration):
+    """predict_proba runs the network as one compiled call (not Keras'
+    predict): the same numbers as Keras' own predict, for 1 row, a few, and
+    more rows than one call takes."""
+    from skemotion.classification import apply_temperature
+
+    X, y = blobs
+    clf = small(calibration=calibration).fit(X, y)
+    many = np.concatenate([X] * 6)  # 360 rows: more than one compiled call
+    for rows in (X[:1], X[:7], many):
+        expected = clf.model_.predict(rows, verbose=0)
+        expected = apply_temperature(expected, clf.temperature_)
+        np.testing.assert_allclose(clf.predict_proba(rows), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict_proba(X[:, :5])
+
+
 def test_regression_is_classifier_and_stratified_cv(blobs):
     """scikeras 0.13 + scikit-learn >= 1.7: is_classifier() was False, so
     cross_val_score(cv=3) used KFold: on labels sorted by class each test fold
