@@ -294,6 +294,11 @@ def _add_finetune_parser(subparsers) -> None:
     options.strip_suffix(finetune)
 
 
+#: ``skemotion video --detect-every``'s default: the detector on one sampled
+#: frame in 3, faces followed between (benchmarks/README.md, "Videos").
+VIDEO_DETECT_EVERY = 3
+
+
 def _add_video_parser(subparsers) -> None:
     video = subparsers.add_parser(
         "video",
@@ -330,7 +335,23 @@ def _add_video_parser(subparsers) -> None:
         "--max-frames", type=positive_int, metavar="N", help="sample N frames at most"
     )
     options.top_k(video)
-    options.model_detector(video)
+    options.detector(
+        video,
+        "find faces with this detector (default: the fastest installed, not "
+        "the model's own: yunet when the yuface package is installed, else hog, "
+        "as skemotion.preprocessing.fast_detector() says)",
+    )
+    video.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=VIDEO_DETECT_EVERY,
+        metavar="K",
+        help="run the detector on one sampled frame in K and follow each face "
+        "between (optical flow); 1: detect on every frame (default: "
+        f"{VIDEO_DETECT_EVERY}: 1.5 to 2 times the frames per second of 1 with "
+        "YuNet, the followed boxes overlapping the detector's with a mean IoU "
+        "of 0.93-0.95)",
+    )
     video.add_argument(
         "--resume", action="store_true", help="continue an interrupted run from OUTPUT"
     )
@@ -369,6 +390,7 @@ def _add_serve_parser(subparsers) -> None:
     # the model as a positional, the spelling before --model
     serve.add_argument("old_model", nargs="?", help=argparse.SUPPRESS)
     options.model(serve)
+    options.model_detector(serve)
     serve.add_argument(
         "--host",
         default="127.0.0.1",

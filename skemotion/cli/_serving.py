@@ -63,6 +63,7 @@ def serve(args) -> int:
         max_queue=args.queue,
         token=token,
         cors_origins=args.cors_origin or (),
+        detector=args.detector,
     )
     app = create_app(args.model, settings=settings)
     print(

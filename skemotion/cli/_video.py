@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._inputs import chosen_model, old_spelling
+from ._inputs import old_spelling
 from ._output import EXIT_OK, UsageError
 
 __all__ = ["video"]
@@ -24,6 +24,7 @@ def _video_positionals(args) -> None:
 
 
 def video(args) -> int:
+    from ..preprocessing import fast_detector
     from ..video import predict_video
 
     _video_positionals(args)
@@ -32,13 +33,8 @@ def video(args) -> int:
         raise UsageError(f"--output {output}: use a name ending in .csv or .parquet")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise UsageError(f"--end {args.end} is not after --start {args.start}")
-    model = None  # predict_video loads args.model, or the ready model
-    if args.model is not None or args.detector is not None:
-        model = chosen_model(args.model)  # a clear error before the video opens
-    if args.detector is not None:
-        model.named_steps["crop"].set_params(detector=args.detector)
     result = predict_video(
-        model if args.detector is not None else args.model,
+        args.model,  # a file (the sidecar records its sha256) or the ready model
         args.video,
         output,
         every=args.every,
@@ -52,6 +48,8 @@ def video(args) -> int:
         smooth=args.smooth,
         annotate=args.annotate,
         progress=args.progress,
+        detector=args.detector or fast_detector(),
+        detect_every=args.detect_every,
     )
     info = result.info
     resumed = (

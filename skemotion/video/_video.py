@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from .._progress import progress_enabled
 from ..exceptions import VideoError
 from ..prediction import face_columns
 from ._annotated import AnnotatedVideo
-from ._faces import FrameFaces, Labeller, detecting, frame_cropper
+from ._faces import FaceFinding, FrameFaces, Labeller, frame_cropper
 from ._reader import VideoInfo, open_video, sampled_frames
 from ._tracker import BoxTracker
 
@@ -24,7 +23,7 @@ __all__ = ["VideoResult", "predict_video", "video_columns"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the detector and detect_every recorded
 
 
 def video_columns(classes, top_k: int) -> list[str]:
@@ -182,9 +181,8 @@ class _Sampling(NamedTuple):
     max_frames: int | None
 
 
-def _check_arguments(
-    output, sampling: _Sampling, top_k: int, batch_frames: int, smooth: int
-) -> Path:
+def _check_arguments(output, sampling: _Sampling, top_k: int, batch_frames: int,
+                     smooth: int, detect_every: int) -> Path:  # fmt: skip
     """The output's path, once the sampling and sizes are known to be valid."""
     every, fps = sampling.every, sampling.fps
     if every is not None and fps is not None:
@@ -193,8 +191,10 @@ def _check_arguments(
         raise ValueError(f"every must be at least 1, got {every}")
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if top_k < 1 or batch_frames < 1 or smooth < 1:
-        raise ValueError("top_k, batch_frames and smooth must be at least 1")
+    if min(top_k, batch_frames, smooth, detect_every) < 1:
+        raise ValueError(
+            "top_k, batch_frames, smooth and detect_every must be at least 1"
+        )
     output = Path(os.fspath(output))
     if output.suffix not in (".csv", ".parquet"):
         raise ValueError(f"{output}: the output must end in .csv or .parquet")
@@ -221,16 +221,17 @@ class _Run:
         }
 
     def open(self, resume: bool) -> None:
-        """Resume an interrupted run of the same video, model, sampling and
-        top_k, else start an empty table."""
+        """Resume an interrupted run of the same video, model, detector,
+        detect_every, sampling and top_k, else start an empty table."""
         output, progress = self.table.output, self.progress
         if resume and self.sidecar.exists() and output.exists():
             saved = json.loads(self.sidecar.read_text())
             if {k: saved.get(k) for k in self.record} != self.record:
                 raise VideoError(
                     output,
-                    "holds another run's table (other video, model, sampling "
-                    "or top_k); use another output, or run without --resume",
+                    "holds another run's table (other video, model, detector, "
+                    "detect_every, sampling or top_k); use another output, or "
+                    "run without --resume",
                 )
             progress.update(saved.get("progress", {}))
             if progress["last_frame"] is not None:
@@ -259,9 +260,10 @@ class _Run:
 
 
 def _run_record(video, info: VideoInfo, sampling: _Sampling, digest: str,
-                classes: list[str], top_k: int) -> dict:  # fmt: skip
+                classes: list[str], top_k: int, finding: dict) -> dict:  # fmt: skip
     """What a resume must find the same in the sidecar."""
     return {
+        **finding,
         "format": _FORMAT,
         "video": str(Path(os.fspath(video)).resolve()),
         "video_fps": info.fps,
@@ -276,22 +278,22 @@ def _run_record(video, info: VideoInfo, sampling: _Sampling, digest: str,
     }
 
 
-def _label_batches(batches: queue.Queue, labeller: Labeller, run: _Run, capture,
+def _label_batches(batches: FaceFinding, labeller: Labeller, run: _Run, capture,
                    progress: bool | None) -> int:  # fmt: skip
-    """Classify and commit each batch the producer hands over; frames done.
-    The video, the annotated video and the bar are closed however it ends."""
+    """Classify and commit each batch the threads hand over; frames done. The
+    threads, the video, the annotated video and the bar are closed however it
+    ends."""
     n_frames = 0
     bar = _frame_bar(progress)
     try:
-        while (batch := batches.get()) is not None:
-            if isinstance(batch, BaseException):
-                raise batch
+        while (batch := batches.next_batch()) is not None:
             run.add(batch, labeller.rows(batch))
             n_frames += len(batch)
             if bar is not None:
                 bar.update(len(batch))
                 bar.set_postfix(video=f"{batch[-1].time:.1f}s")
     finally:
+        batches.close()  # before the video: a thread reads it
         capture.release()
         if bar is not None:
             bar.close()
@@ -346,22 +348,34 @@ def _finish(run: _Run, n_frames: int, classes: list[str], timeline_dir, smooth: 
     )
 
 
+def _finding(capture, info: VideoInfo, sampling: _Sampling, run: _Run, crop,
+             batch_frames: int, detect_every: int) -> FaceFinding:  # fmt: skip
+    """The sampled frames still to do, decoded and searched for faces in two
+    threads while the caller classifies."""
+    frames = sampled_frames(
+        capture, info, **sampling._asdict(), after=run.progress["last_frame"]
+    )
+    return FaceFinding(frames, crop, batch_frames, detect_every)
+
+
 def predict_video(
     model, video, output, *, every: int | None = None, fps: float | None = None,
     start: float | None = None, end: float | None = None,
     max_frames: int | None = None, top_k: int = 2, batch_frames: int = 16,
     resume: bool = False, timeline_dir=None, smooth: int = 1, annotate=None,
     tracker: BoxTracker | None = None, progress: bool | None = None,
+    detector: str | None = None, detect_every: int = 1,
 ) -> VideoResult:  # fmt: skip
     """Every face of a video's sampled frames, followed over time, labelled.
 
     Frames are sampled (``every`` N frames, or ``fps`` per second of video,
     between ``start`` and ``end`` seconds, at most ``max_frames``) without
     converting the frames skipped; every face of each sampled frame is found
-    by the model's own cropper, given a track id (:class:`BoxTracker`: one id
-    per person while they stay in view) and classified by the model, frames
-    in batches. Memory holds one batch whatever the video's length: rows are
-    appended to the table as each batch is done.
+    (the model's cropper's detector, or ``detector``; with ``detect_every``,
+    followed between detections), given a track id (:class:`BoxTracker`)
+    and classified by the model, frames in batches. Decoding, finding faces
+    and classifying run at once, in three threads. Memory holds a batch or
+    two whatever the video's length: rows are appended as each batch is done.
 
     Parameters
     ----------
@@ -377,7 +391,7 @@ def predict_video(
         ``track``, the face box (``face_left``, ``face_top``, ``face_right``,
         ``face_bottom``), ``label_1``... with ``probability_1``..., and
         ``proba_<class>`` for every class. ``OUTPUT.json`` beside it
-        describes the run.
+        describes the run (the detector and ``detect_every`` included).
     every : int, optional
         Sample one frame in ``every``.
     fps : float, optional
@@ -389,15 +403,15 @@ def predict_video(
         Sampled frames at most.
     top_k : int, default=2
     batch_frames : int, default=16
-        Frames whose faces are classified together (and written together).
+        Frames whose faces are classified (and written) together; rounded up
+        to a multiple of ``detect_every``.
     resume : bool, default=False
         Continue an interrupted run from its table and sidecar: the same
         rows, none twice. Without it an existing table is replaced.
     timeline_dir : str or os.PathLike, optional
         Write one PNG per track: each emotion's probability against time.
     smooth : int, default=1
-        Moving average over this many samples in the timelines only; the
-        table keeps the raw probabilities.
+        Moving average over this many samples in the timelines only.
     annotate : str or os.PathLike, optional
         Write the sampled frames as a video (``.mp4`` or ``.avi``) with each
         face's box, track id and top label drawn.
@@ -405,6 +419,16 @@ def predict_video(
         Its thresholds; default ``BoxTracker()``.
     progress : bool or None, default=None
         A bar in frames and video seconds; None: when stderr is a terminal.
+    detector : str or None, default=None
+        A name of :data:`~skemotion.preprocessing.DETECTORS` to find faces
+        with instead of the model's cropper's own (None: its own);
+        :func:`~skemotion.preprocessing.fast_detector` is the fastest here.
+    detect_every : int, default=1
+        Run the detector on one sampled frame in ``detect_every`` (each
+        batch's first among them) and, on the frames between, follow each
+        face's box with optical flow (a face whose box is lost has no row
+        until the next detection). 3 is about 2.5 times faster with YuNet,
+        at a small cost in accuracy (``benchmarks/README.md``).
 
     Returns
     -------
@@ -419,17 +443,16 @@ def predict_video(
     """
     started = time.perf_counter()
     sampling = _Sampling(every, fps, start, end, max_frames)
-    output = _check_arguments(output, sampling, top_k, batch_frames, smooth)
+    output = _check_arguments(output, sampling, top_k, batch_frames, smooth,
+                              detect_every)  # fmt: skip
     model, digest = _model_and_digest(model)
-    crop, classes = frame_cropper(model), [str(c) for c in model.classes_]
+    crop, classes = frame_cropper(model, detector), [str(c) for c in model.classes_]
     capture, info = open_video(video)
-    record = _run_record(video, info, sampling, digest, classes, top_k)
+    finding = {"detector": crop.detector, "detect_every": detect_every}
+    record = _run_record(video, info, sampling, digest, classes, top_k, finding)
     run = _Run(output, video, info, record, tracker or BoxTracker(), started)
     run.open(resume)
-    frames = sampled_frames(
-        capture, info, **sampling._asdict(), after=run.progress["last_frame"]
-    )
-    batches = detecting(frames, crop, batch_frames)  # overlaps the classifying
+    batches = _finding(capture, info, sampling, run, crop, batch_frames, detect_every)
     writer = AnnotatedVideo(annotate, info, every, fps) if annotate else None
     labeller = Labeller(model, classes, top_k, run.tracker, writer)
     n_frames = _label_batches(batches, labeller, run, capture, progress)
