@@ -377,7 +377,7 @@ default="rmsprop"
         """The network's probabilities: one compiled call per batch of 256
         rather than Keras' ``predict``, whose set-up costs 40-70 ms a call
         (what a video's or a server's small batches paid per batch)."""
-        if kwargs or not getattr(self, "initialized_", False) or not len(X):
+        if kwargs or not getattr(self, "initialized_", False):
             return super()._predict_raw(X, **kwargs)
         X, _ = self._validate_data(X=X, y=None)
         X = np.asarray(self.feature_encoder_.transform(X), dtype=np.float32)
