@@ -1,15 +1,16 @@
-"""File helpers used everywhere: atomic writes and digests."""
+"""File helpers used everywhere: atomic writes, digests and file states."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "file_sha256", "strings_sha256"]
+__all__ = ["atomic_path", "file_sha256", "file_state", "strings_sha256"]
 
 
 @contextlib.contextmanager
@@ -49,6 +50,25 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_state(path: str | os.PathLike) -> tuple | None:
+    """What tells a file as it is now from any other version of it, from one
+    ``os.stat``: ``(absolute path, device, inode, size, modification time,
+    status-change time)``, times in ns. A file rewritten or replaced since
+    has another state, even with its size and modification time kept (the
+    status-change time cannot be set back).
+
+    Returns None for a path that cannot be stat-ed or is not a regular file.
+    """
+    try:
+        info = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size,
+            info.st_mtime_ns, info.st_ctime_ns)  # fmt: skip
 
 
 def strings_sha256(items: Iterable[str]) -> str:

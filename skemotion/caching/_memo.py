@@ -29,13 +29,13 @@ process has its own.
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 import time
 from collections import OrderedDict
 
 import numpy as np
+
+from .._io import file_state
 
 __all__ = ["DEFAULT_MEMO_BYTES", "MEMO", "SETTLED_SECONDS", "Memo", "file_identity"]
 
@@ -50,18 +50,13 @@ _ARRAY_BYTES = 128  # the ndarray object and its entry
 
 
 def file_identity(path, header: str, max_size: int | None) -> tuple | None:
-    """What the memo knows a file by, from one ``os.stat``; None when the
-    file is not a regular file within ``max_size`` (it is never remembered)."""
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError):
+    """What the memo knows a file by: ``header`` and its :func:`file_state`;
+    None when the file is not a regular file within ``max_size`` (it is never
+    remembered)."""
+    state = file_state(path)
+    if state is None or (max_size is not None and state[3] > max_size):
         return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    if max_size is not None and info.st_size > max_size:
-        return None
-    return (header, os.path.abspath(path), info.st_dev, info.st_ino,
-            info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # fmt: skip
+    return (header, *state)
 
 
 def settled(identity: tuple) -> bool:

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._io import file_sha256
+from .._io import file_sha256, file_state
 from .._progress import progress_iter
 from .._validation import check_image_batch
 from ..caching import FeatureCache, as_cache
@@ -180,14 +180,9 @@ def _weights_identity(weights, random_state) -> tuple | None:
     if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
         state = packaged_state(PACKAGED_WEIGHTS[weights])
         return None if state is None else ("packaged", state)
-    try:
-        path = Path(os.fspath(weights)).resolve()
-        stat = path.stat()
-    except (OSError, TypeError):
-        return None
-    # a file rewritten in place changes its size, times or inode
-    return ("file", str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
-            stat.st_ino)  # fmt: skip
+    # a file rewritten in place has another state
+    state = file_state(weights)
+    return None if state is None else ("file", *state)
 
 
 def shared_vgg16(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, file_sha256
+from .._io import atomic_path, file_sha256, file_state
 from ..exceptions import WeightsError
 
 __all__ = [
@@ -49,7 +49,7 @@ def packaged_folder() -> Path:
 
 def packaged_state(name: str, folder: str | os.PathLike | None = None):
     """What tells a packaged model's files as they are now from any other:
-    each file's path, size, modification time and inode.
+    each file's state (``file_state``: path, device, inode, size and times).
 
     A network built from the files may be used again while this is unchanged.
 
@@ -66,14 +66,8 @@ def packaged_state(name: str, folder: str | os.PathLike | None = None):
         None when a file is missing (loading it will say so).
     """
     root = Path(folder) if folder is not None else packaged_folder()
-    state = []
-    for path in (root / f"{name}.json", root / f"{name}.npz"):
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        state.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    return tuple(state)
+    states = tuple(file_state(root / f"{name}{suffix}") for suffix in (".json", ".npz"))
+    return None if None in states else states
 
 
 def packaged_names(folder: str | os.PathLike | None = None) -> list[str]:
