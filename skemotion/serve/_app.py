@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from ._batcher import Batcher, QueueFull
-from ._model import describe_model, load_served, predictor
+from ._model import describe_model, load_served, predictor, with_detector
 from ._uploads import Refusal, check_token, decode_upload, read_uploads
 
 __all__ = ["ServeSettings", "create_app"]
@@ -103,7 +103,7 @@ class _Routes:
     async def lifespan(self, app):
         loaded, path, name = load_served(self.model)
         if self.settings.detector is not None:
-            loaded.named_steps["crop"].set_params(detector=self.settings.detector)
+            loaded = with_detector(loaded, self.settings.detector)
         self.state["model"] = loaded
         self.state["description"] = describe_model(loaded, path, name)
         self.state["batcher"] = Batcher(

@@ -12,7 +12,7 @@ from ..exceptions import NoFaceError
 from ..prediction import classify_crops
 from ..prediction import top_k as most_probable
 
-__all__ = ["READY_NAME", "describe_model", "load_served", "predictor"]
+__all__ = ["READY_NAME", "describe_model", "load_served", "predictor", "with_detector"]
 
 #: What ``/v1/model`` calls the model served without a model file.
 READY_NAME = "ready model (FER2013)"
@@ -30,6 +30,22 @@ def load_served(model):
         path = os.fspath(model)
         return load_model(path), path, os.path.basename(path)
     return model, None, "a fitted pipeline"
+
+
+def with_detector(model, detector: str):
+    """``model`` with a cropper that finds faces with ``detector``: a shallow
+    copy whose other steps are the model's own, so a pipeline handed to the
+    server is left as it was."""
+    import copy
+
+    from sklearn.base import clone
+
+    served = copy.copy(model)
+    served.steps = [
+        (name, clone(step).set_params(detector=detector) if name == "crop" else step)
+        for name, step in model.steps
+    ]
+    return served
 
 
 def describe_model(model, path: str | None, name: str | None = None) -> dict:

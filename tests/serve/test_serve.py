@@ -251,6 +251,15 @@ def test_served_with_another_detector(model_file, photos):
         assert len(answer.json()["images"][0]["faces"]) == 2
 
 
+def test_another_detector_leaves_a_given_pipeline_as_it_was(tiny_model):
+    own = tiny_model.named_steps["crop"].detector
+    settings = ServeSettings(detector="yunet" if own != "yunet" else "hog")
+    with TestClient(create_app(tiny_model, settings=settings)) as served:
+        model = served.get("/v1/model").json()
+        assert model["parameters"]["crop__detector"] == repr(settings.detector)
+    assert tiny_model.named_steps["crop"].detector == own
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
