@@ -95,7 +95,7 @@ def yunet_available() -> bool:
     return True
 
 
-def yunet(bgr: np.ndarray) -> np.ndarray:
+def _yunet(bgr: np.ndarray) -> np.ndarray:
     """YuNet on one BGR image: one row per face, ``(score, x, y, width,
     height, then five x, y landmarks)``, float, score in [0, 1]."""
     import numpy as np
@@ -106,7 +106,7 @@ def yunet(bgr: np.ndarray) -> np.ndarray:
     return found
 
 
-def small_gray(image: np.ndarray, scale: float) -> np.ndarray:
+def _small_gray(image: np.ndarray, scale: float) -> np.ndarray:
     """The image in gray, shrunk by ``scale``: what HOG and Haar search."""
     import cv2
 
@@ -126,7 +126,7 @@ def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
 
 def find_hog(image, scale, *, upsample, min_confidence):
     """dlib's HOG detector on the gray image."""
-    rects = _hog_detector()(small_gray(image, scale), int(upsample))
+    rects = _hog_detector()(_small_gray(image, scale), int(upsample))
     return [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
 
 
@@ -135,7 +135,7 @@ def find_haar(image, scale, *, upsample, min_confidence):
     import numpy as np
 
     found = _haar_cascade().detectMultiScale(
-        small_gray(image, scale), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
+        _small_gray(image, scale), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
     )
     return [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
 
@@ -156,7 +156,7 @@ def find_yunet(image, scale, *, upsample, min_confidence):
     framed by a border and shrunk (faces that fill a close-up are larger than
     YuNet's largest anchors)."""
     bgr = _shrunk(image, scale)[:, :, ::-1]
-    found = yunet(bgr)
+    found = _yunet(bgr)
     boxes = _confident_boxes(found, min_confidence, 0, 0, 1.0)
     if boxes:
         return boxes
@@ -166,7 +166,7 @@ def find_yunet(image, scale, *, upsample, min_confidence):
     dy, dx = h // 4, w // 4
     framed = cv2.copyMakeBorder(bgr, dy, dy, dx, dx, cv2.BORDER_CONSTANT, value=0)
     shrink = min(1.0, _CLOSE_UP_SIDE / max(framed.shape[:2]))
-    found = yunet(_shrunk(framed, shrink))
+    found = _yunet(_shrunk(framed, shrink))
     return _confident_boxes(found, min_confidence, dx, dy, shrink)
 
 
