@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from video_files import write_video
 
 from skemotion import FaceCropper, VideoError, save_model
 from skemotion.cli import main
 from skemotion.preprocessing import fast_detector
 from skemotion.video import predict_video
 
-W, H, FPS = 480, 320, 10
 N_FRAMES = 30
 BOX = ["face_left", "face_top", "face_right", "face_bottom"]
 
@@ -30,19 +30,6 @@ def faces(face_count_dir):
     return [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
 
 
-def _write(path: Path, frames: list[list[tuple]]) -> Path:
-    """A video whose frame i shows each (patch, x, y) of frames[i] on gray."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
-    assert writer.isOpened()
-    for placed in frames:
-        canvas = np.full((H, W, 3), 128, np.uint8)
-        for patch, x, y in placed:
-            canvas[y : y + patch.shape[0], x : x + patch.shape[1]] = patch
-        writer.write(canvas)
-    writer.release()
-    return path
-
-
 def _x(i: int, k: int) -> int:
     """Face k's left edge on frame i: drifting, up to 12 px a frame."""
     return int(80 + 120 * k + 60 * np.sin(i / 5 + k))
@@ -53,7 +40,7 @@ def drifting(faces, tmp_path_factory) -> Path:
     """Two faces drifting left and right, one above the other."""
     frames = [[(faces[0], _x(i, 0), 10), (faces[1], _x(i, 1), 190)]
               for i in range(N_FRAMES)]  # fmt: skip
-    return _write(tmp_path_factory.mktemp("v") / "drifting.avi", frames)
+    return write_video(tmp_path_factory.mktemp("v") / "drifting.avi", frames)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +105,7 @@ def test_a_lost_face_has_no_box_until_the_next_detection(model_file, faces, tmp_
     # the face is there for frames 0-10 and 14-23; frames 11-13 are empty gray
     frames = [[] if 11 <= i <= 13 else [(faces[0], 40 + 8 * i, 100)]
               for i in range(24)]  # fmt: skip
-    video = _write(tmp_path / "gone.avi", frames)
+    video = write_video(tmp_path / "gone.avi", frames)
     table = predict_video(model_file, video, tmp_path / "gone.csv",
                           detector=fast_detector(), detect_every=3).read()  # fmt: skip
     seen = set(table["frame"])

@@ -9,13 +9,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from video_files import FPS, W, write_video
 
 from skemotion import FaceCropper, VideoError, save_model
 from skemotion.cli import main
 from skemotion.video import BoxTracker, predict_video
 from skemotion.video._reader import VideoInfo, sampled_frames
-
-W, H, FPS = 480, 320, 10
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +26,12 @@ def faces(face_count_dir):
     return [cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in crops]
 
 
-def _write(path: Path, frames: list[list[tuple]], fourcc: str = "MJPG") -> Path:
-    """A video whose frame i shows each (patch, x, y) of frames[i] on gray."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (W, H))
-    assert writer.isOpened()
-    for placed in frames:
-        canvas = np.full((H, W, 3), 128, np.uint8)
-        for patch, x, y in placed:
-            canvas[y : y + patch.shape[0], x : x + patch.shape[1]] = patch
-        writer.write(canvas)
-    writer.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def moving(faces, tmp_path_factory) -> Path:
     """30 frames: one face moving right; gone for frames 12-14, back after."""
     frames = [[] if 12 <= i <= 14 else [(faces[0], 20 + 10 * i, 100)]
               for i in range(30)]  # fmt: skip
-    return _write(tmp_path_factory.mktemp("v") / "moving.avi", frames)
+    return write_video(tmp_path_factory.mktemp("v") / "moving.avi", frames)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +39,7 @@ def crossing(faces, tmp_path_factory) -> Path:
     """24 frames: two faces crossing paths, one above the other."""
     frames = [[(faces[0], 10 + 14 * i, 20), (faces[1], W - 130 - 14 * i, 180)]
               for i in range(24)]  # fmt: skip
-    return _write(tmp_path_factory.mktemp("v") / "crossing.avi", frames)
+    return write_video(tmp_path_factory.mktemp("v") / "crossing.avi", frames)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +184,7 @@ def test_bad_videos_are_one_clear_error(model_file, tmp_path, name, content, mat
 
 def test_truncated_and_faceless_videos(model_file, faces, moving, tmp_path):
     # an MP4 cut in half has lost its index: an error naming it
-    mp4 = _write(tmp_path / "whole.mp4", [[(faces[0], 50, 50)]] * 10, "mp4v")
+    mp4 = write_video(tmp_path / "whole.mp4", [[(faces[0], 50, 50)]] * 10, "mp4v")
     data = mp4.read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoError, match=r"cut\.mp4: not a video OpenCV can read"):
@@ -209,7 +195,7 @@ def test_truncated_and_faceless_videos(model_file, faces, moving, tmp_path):
     cut = predict_video(model_file, tmp_path / "cut.avi", tmp_path / "cut.csv")
     assert 5 <= cut.n_frames < 30
     # no face at all: an empty table with its columns
-    blank = _write(tmp_path / "blank.avi", [[]] * 8)
+    blank = write_video(tmp_path / "blank.avi", [[]] * 8)
     result = predict_video(model_file, blank, tmp_path / "blank.csv")
     table = result.read()
     assert result.n_frames == 8 and len(table) == 0
