@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._batcher import Batcher, QueueFull
 from ._model import describe_model, load_served, predictor, with_detector
-from ._uploads import Refusal, check_token, decode_upload, read_uploads
+from ._uploads import Refusal, check_token, decode_upload, preview_url, read_uploads
 
 __all__ = ["ServeSettings", "create_app"]
 
@@ -25,6 +25,9 @@ _SECURITY_HEADERS = {
         "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
     ),
 }
+
+
+_YES = {"1", "true", "yes"}
 
 
 class ServeSettings:
@@ -129,18 +132,20 @@ class _Routes:
             raise Refusal(
                 503, "busy", f"the server is busy ({exc}); try again in a moment"
             ) from None
+        preview = request.query_params.get("preview", "").lower() in _YES
         out = []
         for (name, _), image, result in zip(items, images, results, strict=True):
             if isinstance(result, Exception):
                 raise Refusal(422, "unreadable_image", f"{name}: {result}")
-            out.append(
-                {
-                    "name": name,
-                    "width": int(image.shape[1]),
-                    "height": int(image.shape[0]),
-                    **result,
-                }
-            )
+            answer = {
+                "name": name,
+                "width": int(image.shape[1]),
+                "height": int(image.shape[0]),
+                **result,
+            }
+            if preview:
+                answer["preview"] = await asyncio.to_thread(preview_url, image)
+            out.append(answer)
         return _json({"images": out, "classes": self.state["description"]["classes"]})
 
     async def describe(self, request):

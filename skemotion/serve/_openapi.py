@@ -61,6 +61,12 @@ _PREDICTIONS = {
                     "width": {"type": "integer"},
                     "height": {"type": "integer"},
                     "faces": {"type": "array", "items": _FACE},
+                    "preview": {
+                        "type": "string",
+                        "description": "with ?preview=1: the image as decoded "
+                        "and upright, a JPEG data: URL at most 1024 pixels on "
+                        "its longest side",
+                    },
                 },
             },
         },
@@ -118,6 +124,17 @@ def _paths(settings, security: list) -> dict:
             "post": {
                 "summary": "Every face of each image, with its emotions",
                 "security": security,
+                "parameters": [
+                    {
+                        "name": "preview",
+                        "in": "query",
+                        "required": False,
+                        "description": "1: each image comes back as a small "
+                        "JPEG too (for clients that cannot decode it, as "
+                        "Chromium cannot decode HEIC)",
+                        "schema": {"type": "string", "enum": ["0", "1"]},
+                    }
+                ],
                 "requestBody": _upload(settings),
                 "responses": {
                     "200": {

@@ -4,47 +4,26 @@ real headless Chromium, and a real server under concurrent load."""
 from __future__ import annotations
 
 import io
-import shutil
-import socket
 import struct
-import threading
-import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO_ROOT
 from PIL import Image
 from starlette.testclient import TestClient
 
-from skemotion import save_model
 from skemotion.cli import main
 from skemotion.serve import ServeSettings, create_app
 
-ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def model_file(tiny_model, tmp_path_factory) -> Path:
-    return save_model(tiny_model, tmp_path_factory.mktemp("serve") / "tiny.joblib")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def client(model_file):
     with TestClient(create_app(model_file)) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def photos(face_count_dir):
-    return {
-        "one": (face_count_dir / "single_face" / "facerec_obama.jpg").read_bytes(),
-        "many": (face_count_dir / "multi_face" / "facerec_two_people.jpg").read_bytes(),
-        "none": next((face_count_dir / "no_face").iterdir()).read_bytes(),
-    }
 
 
 def _post(client, data: bytes, name="photo.jpg", kind="image/jpeg", **kwargs):
@@ -260,76 +239,28 @@ def test_another_detector_leaves_a_given_pipeline_as_it_was(tiny_model):
     assert tiny_model.named_steps["crop"].detector == own
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(model_file):
-    """A real uvicorn server on 127.0.0.1, in this process."""
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(model_file), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    running.should_exit = True
-    thread.join(timeout=10)
-
-
-def test_page_in_a_real_browser(server, face_count_dir, tiny_model):
+def test_page_in_a_real_browser(server, browser, face_count_dir, tiny_model):
     """Chromium (Debian's) opens the page, uploads a photo, shows boxed faces."""
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Chromium is installed by .ci/run (apt-get)"
     ARTIFACTS.mkdir(exist_ok=True)
     photo = face_count_dir / "multi_face" / "facerec_two_people.jpg"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        page.goto(server + "/")
-        page.wait_for_selector("#model dd:not(:empty)")
-        assert "random (seed 0)" in page.inner_text("#model")
-        page.set_input_files("#file", str(photo))
-        page.wait_for_selector(".face-box", timeout=60_000)
-        boxes = page.locator(".face-box")
-        assert boxes.count() >= 2
-        labels = page.locator(".faces h3").all_inner_texts()
-        assert len(labels) == boxes.count() and all(": " in t for t in labels)
-        assert page.inner_text("#status") == "Done."
-        meters = page.locator("[role=meter]")
-        # one bar per class for each face
-        assert meters.count() == boxes.count() * len(tiny_model.classes_)
-        page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
-        # keyboard: the file input is reachable with Tab
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.id") == "file"
-        browser.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(server + "/")
+    page.wait_for_selector("#model dd:not(:empty)")
+    assert "random (seed 0)" in page.inner_text("#model")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector(".face-box", timeout=60_000)
+    boxes = page.locator(".face-box")
+    assert boxes.count() >= 2
+    labels = page.locator(".faces h3").all_inner_texts()
+    assert len(labels) == boxes.count() and all(": " in t for t in labels)
+    assert page.inner_text("#status") == "Done."
+    meters = page.locator("[role=meter]")
+    # one bar per class for each face
+    assert meters.count() == boxes.count() * len(tiny_model.classes_)
+    page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+    # keyboard: the file input is reachable with Tab
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"
     assert (ARTIFACTS / "serve-page.png").stat().st_size > 20_000
 
 
