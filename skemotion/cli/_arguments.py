@@ -435,3 +435,43 @@ def _add_serve_parser(subparsers) -> None:
         metavar="N",
         help="images waiting at most; beyond, 503 (default: 64)",
     )
+    _add_serve_limits(serve)
+
+
+def _add_serve_limits(serve) -> None:
+    """The serve options for slow clients, connections and the access log."""
+    serve.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="open connections at most; beyond, 503 (default: 1000)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's headers must arrive within this time, else the "
+        "connection is closed (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a request's body must arrive within this time, else 408 "
+        "(default: 60)",
+    )
+    serve.add_argument(
+        "--access-log",
+        choices=("text", "json", "off"),
+        default="text",
+        help="a line per request on standard error: text, JSON lines, or off "
+        "(default: text)",
+    )
+    serve.add_argument(
+        "--access-log-file",
+        metavar="FILE",
+        help="append the access log to FILE rather than standard error",
+    )

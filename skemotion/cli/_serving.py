@@ -48,28 +48,40 @@ def serve(args) -> int:
                 "--allow-remote needs a token: SKEMOTION_TOKEN or --token-file"
             )
     try:
-        import uvicorn
-
-        from ..serve import ServeSettings, create_app
+        from ..serve import create_app, run_server
     except ImportError:
         raise UsageError(
             "serve needs Starlette and uvicorn: pip install 'skemotion[serve]'"
         ) from None
     if args.model is not None:  # a clear error before the server starts
         load_model_file(args.model, option="--model")
-    settings = ServeSettings(
+    app = create_app(args.model, settings=_settings(args, token))
+    print(
+        f"Serving {model_name(args.model)} on http://{args.host}:{args.port}/ "
+        f"({'token required' if token else 'no token'}); Ctrl-C stops"
+    )
+    sys.stdout.flush()
+    run_server(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None if args.access_log == "off" else args.access_log,
+        access_log_file=args.access_log_file,
+    )
+    return EXIT_OK
+
+
+def _settings(args, token: str | None):
+    from ..serve import ServeSettings
+
+    return ServeSettings(
         max_request_bytes=args.max_request_size,
         max_files=args.max_files,
         max_queue=args.queue,
         token=token,
         cors_origins=args.cors_origin or (),
         detector=args.detector,
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
-    app = create_app(args.model, settings=settings)
-    print(
-        f"Serving {model_name(args.model)} on http://{args.host}:{args.port}/ "
-        f"({'token required' if token else 'no token'}); Ctrl-C stops"
-    )
-    sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return EXIT_OK

@@ -14,5 +14,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 from ._app import ServeSettings, create_app
+from ._server import run_server, server_config
 
-__all__ = ["ServeSettings", "create_app"]
+__all__ = ["ServeSettings", "create_app", "run_server", "server_config"]

@@ -9,7 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 from ._batcher import Batcher, QueueFull
+from ._metrics import Metrics
 from ._model import describe_model, load_served, predictor, with_detector
+from ._observe import Observe
 from ._uploads import Refusal, check_token, decode_upload, preview_url, read_uploads
 
 __all__ = ["ServeSettings", "create_app"]
@@ -36,7 +38,14 @@ class ServeSettings:
     Parameters
     ----------
     max_request_bytes : int, default=10_000_000
-        Bigger requests are answered 413 before they are read.
+        Bigger requests are answered 413 as soon as the server knows (from
+        their ``Content-Length``, or once that many bytes came); what is left
+        of their body is read and thrown away (up to ``max_drain_bytes``)
+        before the answer, so that clients that send a whole body before
+        reading, as Python's urllib, get the 413 and not a reset connection.
+    max_drain_bytes : int, default=64_000_000
+        Bytes of a refused body read and thrown away at most; beyond, the
+        connection is closed with the answer.
     max_files : int, default=8
         Images per request at most (413 beyond).
     max_pixels : int, default=40_000_000
@@ -56,6 +65,23 @@ class ServeSettings:
         A face detector of :data:`~skemotion.preprocessing.DETECTORS` used
         instead of the model's own (``"yunet"``, the fast one); None keeps
         the model's.
+    header_timeout : float, default=10.0
+        Seconds a connection may take to send a request's headers, counted
+        from when it opened or its previous answer went; a connection that
+        sent nothing is then closed, one that sent part of its headers gets
+        408 first.
+    body_timeout : float, default=60.0
+        Seconds a request's body may take to arrive, once its headers came
+        (10 MB at 1.4 Mbit/s); later, 408 and the connection closed.
+    keep_alive_timeout : float, default=5.0
+        Seconds an idle connection is kept open after an answer.
+    max_connections : int, default=1000
+        Open connections at most; beyond, each request of a new connection
+        is answered 503 (and its connection closed) without reaching the
+        model.
+    shutdown_timeout : float, default=30.0
+        On SIGTERM or Ctrl-C the server stops accepting, finishes the
+        requests in flight for this long at most, then exits.
     """
 
     def __init__(
@@ -70,6 +96,12 @@ class ServeSettings:
         token: str | None = None,
         cors_origins=(),
         detector: str | None = None,
+        max_drain_bytes: int = 64_000_000,
+        header_timeout: float = 10.0,
+        body_timeout: float = 60.0,
+        keep_alive_timeout: float = 5.0,
+        max_connections: int = 1000,
+        shutdown_timeout: float = 30.0,
     ) -> None:
         self.max_request_bytes = max_request_bytes
         self.max_files = max_files
@@ -80,6 +112,12 @@ class ServeSettings:
         self.token = token
         self.cors_origins = tuple(cors_origins)
         self.detector = detector
+        self.max_drain_bytes = max_drain_bytes
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_connections = max_connections
+        self.shutdown_timeout = shutdown_timeout
 
 
 def _json(content, status: int = 200):
@@ -88,17 +126,21 @@ def _json(content, status: int = 200):
     return JSONResponse(content, status_code=status, headers=_SECURITY_HEADERS)
 
 
-def _error(status: int, code: str, message: str):
-    return _json({"error": {"code": code, "message": message}}, status)
+def _error(status: int, code: str, message: str, *, close: bool = False):
+    answer = _json({"error": {"code": code, "message": message}}, status)
+    if close:
+        answer.headers["Connection"] = "close"
+    return answer
 
 
 class _Routes:
     """The application's handlers: its settings, and the model it loads when
     it starts (with the batcher that runs it)."""
 
-    def __init__(self, model, settings: ServeSettings) -> None:
+    def __init__(self, model, settings: ServeSettings, metrics: Metrics) -> None:
         self.model = model  # a file, a pipeline or None, until it starts
         self.settings = settings
+        self.metrics = metrics
         self.state: dict = {}
         self.static = Path(str(resources.files("skemotion.serve").joinpath("static")))
 
@@ -113,6 +155,7 @@ class _Routes:
             predictor(loaded, self.settings.top_k),
             max_queue=self.settings.max_queue,
             batch_size=self.settings.batch_size,
+            on_batch=self.metrics.batch,
         )
         await self.state["batcher"].start()
         logger.info("serving %s", path or name)
@@ -146,6 +189,9 @@ class _Routes:
             if preview:
                 answer["preview"] = await asyncio.to_thread(preview_url, image)
             out.append(answer)
+        faces = sum(len(answer["faces"]) for answer in out)
+        self.metrics.classified(len(out), faces)
+        _note(request, images=len(out), faces=faces)
         return _json({"images": out, "classes": self.state["description"]["classes"]})
 
     async def describe(self, request):
@@ -166,6 +212,16 @@ class _Routes:
         batcher = self.state.get("batcher")
         return _json({"status": "ok", "queued": batcher.pending() if batcher else 0})
 
+    async def metrics_page(self, request):
+        from starlette.responses import Response
+
+        check_token(request, self.settings)
+        batcher = self.state.get("batcher")
+        return Response(
+            self.metrics.render(batcher.pending() if batcher else 0),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
     async def page(self, request):
         from starlette.responses import Response
 
@@ -180,11 +236,13 @@ class _Routes:
         return _json(openapi_schema(self.settings))
 
     async def refused(self, request, exc: Refusal):
-        return _error(exc.status, exc.code, exc.message)
+        _note(request, error=exc.code)
+        return _error(exc.status, exc.code, exc.message, close=exc.closes)
 
     async def not_found(self, request, exc):
         status = getattr(exc, "status_code", 404)
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        _note(request, error=code)
         return _error(status, code, getattr(exc, "detail", None) or "not found")
 
     async def crashed(self, request, exc: Exception):
@@ -194,14 +252,22 @@ class _Routes:
         )
 
 
-def _middleware(settings: ServeSettings) -> list:
-    """CORS for the origins allowed, else nothing."""
-    if not settings.cors_origins:
-        return []
+def _note(request, **fields) -> None:
+    """Add ``fields`` to the access-log record of ``request``."""
+    request.scope.setdefault("skemotion", {}).update(fields)
+
+
+def _middleware(settings: ServeSettings, metrics: Metrics) -> list:
+    """Every request measured; CORS for the origins allowed."""
     from starlette.middleware import Middleware
+
+    observe = Middleware(Observe, metrics=metrics)
+    if not settings.cors_origins:
+        return [observe]
     from starlette.middleware.cors import CORSMiddleware
 
     return [
+        observe,
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -231,8 +297,11 @@ def create_app(model=None, *, settings: ServeSettings | None = None):
     -----
     Routes: ``GET /`` (the page), ``POST /v1/predict`` (multipart upload in
     field ``image``, repeatable, or a raw image body), ``GET /v1/model``,
-    ``GET /healthz``, ``GET /openapi.json``. The server never reads a path or
-    fetches a URL a request names: it takes image bytes only.
+    ``GET /healthz``, ``GET /metrics`` (Prometheus' text format),
+    ``GET /openapi.json``. :func:`run_server` serves it with the settings'
+    time-outs and limits; so does ``uvicorn.Server(server_config(app))``.
+    The server never reads a path or fetches a URL a request names: it
+    takes image bytes only.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -240,17 +309,19 @@ def create_app(model=None, *, settings: ServeSettings | None = None):
     from starlette.staticfiles import StaticFiles
 
     settings = settings or ServeSettings()
-    routes = _Routes(model, settings)
-    return Starlette(
+    metrics = Metrics()
+    routes = _Routes(model, settings, metrics)
+    app = Starlette(
         routes=[
             Route("/", routes.page),
             Route("/healthz", routes.health),
+            Route("/metrics", routes.metrics_page),
             Route("/openapi.json", routes.openapi),
             Route("/v1/model", routes.describe),
             Route("/v1/predict", routes.predict, methods=["POST"]),
             Mount("/static", StaticFiles(directory=routes.static), name="static"),
         ],
-        middleware=_middleware(settings),
+        middleware=_middleware(settings, metrics),
         lifespan=routes.lifespan,
         exception_handlers={
             Refusal: routes.refused,
@@ -258,3 +329,5 @@ def create_app(model=None, *, settings: ServeSettings | None = None):
             Exception: routes.crashed,
         },
     )
+    app.state.settings, app.state.metrics = settings, metrics
+    return app

@@ -33,11 +33,15 @@ class Batcher:
     batch_size : int
     wait : float
         Seconds to wait for more items after the first of a batch.
+    on_batch : callable or None
+        ``on_batch(size)``, told the size of each batch run.
     """
 
     def __init__(self, work: Callable, *, max_queue: int, batch_size: int,
-                 wait: float = 0.005) -> None:  # fmt: skip
+                 wait: float = 0.005, on_batch: Callable | None = None,
+                 ) -> None:  # fmt: skip
         self.work = work
+        self.on_batch = on_batch
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.wait = wait
@@ -92,6 +96,8 @@ class Batcher:
                 logger.exception("a batch failed")
                 results = [exc] * len(batch)
             self.batches += 1
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

@@ -79,10 +79,12 @@ def _errors(*codes: int) -> dict:
     words = {
         400: "no image, or an unreadable form",
         401: "a token is needed",
-        413: "too many bytes, images or pixels",
+        408: "the body did not arrive in time (the connection is closed)",
+        413: "too many bytes, images or pixels (after too many bytes, the "
+        "connection is closed)",
         415: "not an image",
         422: "an image that cannot be decoded",
-        503: "the queue is full",
+        503: "the queue is full, or the server holds too many connections",
     }
     return {
         str(c): {
@@ -141,7 +143,7 @@ def _paths(settings, security: list) -> dict:
                         "description": "the faces found",
                         "content": {"application/json": {"schema": _PREDICTIONS}},
                     },
-                    **_errors(400, 401, 413, 415, 422, 503),
+                    **_errors(400, 401, 408, 413, 415, 422, 503),
                 },
             }
         },
@@ -157,6 +159,20 @@ def _paths(settings, security: list) -> dict:
             "get": {
                 "summary": "Whether the server runs",
                 "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Requests, latency, queue, batches, refusals and "
+                "connections, in Prometheus' text format",
+                "security": security,
+                "responses": {
+                    "200": {
+                        "description": "the metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401),
+                },
             }
         },
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 import numpy as np
@@ -21,6 +22,12 @@ class Refusal(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+    @property
+    def closes(self) -> bool:
+        """Whether the answer closes the connection: after a body refused
+        (413) or late (408), what the client sends next is not a request."""
+        return self.code in {"too_large", "body_timeout"}
 
 
 def check_token(request, settings) -> None:
@@ -51,32 +58,59 @@ def _replay(body: bytes):
     return receive
 
 
-async def _read_body(request, settings) -> bytes:
-    """The body, refused (413) as soon as it passes the limit."""
+def _too_large(size: int | None, settings) -> Refusal:
+    limit = settings.max_request_bytes
+    said = (
+        f"the request is {size:,} bytes, more than the limit of {limit:,}"
+        if size is not None
+        else f"the request is more than the limit of {limit:,} bytes"
+    )
+    return Refusal(413, "too_large", said)
+
+
+async def _discard_rest(stream, settings) -> None:
+    """Read what is left of a refused body, up to ``max_drain_bytes``, so that
+    a client that sends its whole body before reading (Python's urllib) reads
+    the answer instead of a reset connection."""
+    drained = 0
+    async for chunk in stream:
+        drained += len(chunk)
+        if drained > settings.max_drain_bytes:
+            return  # the connection is closed with the answer, unread
+
+
+async def _read_within_limit(request, settings) -> bytes:
     declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isdigit()
-        and (int(declared) > settings.max_request_bytes)
-    ):
-        raise Refusal(
-            413,
-            "too_large",
-            f"the request is {int(declared):,} bytes, "
-            f"more than the limit of {settings.max_request_bytes:,}",
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > settings.max_request_bytes:
-            raise Refusal(
-                413,
-                "too_large",
-                "the request is more than the limit "
-                f"of {settings.max_request_bytes:,} bytes",
-            )
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    stream = request.stream()
+    if size is not None and size > settings.max_request_bytes:
+        # a client waiting for "100 Continue" has sent nothing: answer at once
+        if "100-continue" not in request.headers.get("expect", "").lower():
+            await _discard_rest(stream, settings)
+        raise _too_large(size, settings)
+    chunks, received = [], 0
+    async for chunk in stream:
+        received += len(chunk)
+        if received > settings.max_request_bytes:
+            await _discard_rest(stream, settings)
+            raise _too_large(None, settings)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_body(request, settings) -> bytes:
+    """The body, refused (413) once it passes the limit, and (408) when it
+    has not all come within ``body_timeout`` seconds; either refusal closes
+    the connection."""
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            return await _read_within_limit(request, settings)
+    except TimeoutError:
+        raise Refusal(
+            408,
+            "body_timeout",
+            f"the request's body did not arrive within {settings.body_timeout:g} s",
+        ) from None
 
 
 async def _form_files(request, body: bytes, settings) -> list[tuple[str, bytes]]:

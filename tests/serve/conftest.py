@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from skemotion import save_model
-from skemotion.serve import create_app
+from skemotion.serve import create_app, server_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,23 +58,34 @@ def wait_until_up(url: str, seconds: float = 60) -> None:
     raise AssertionError(f"{url} did not come up in {seconds} s")
 
 
+class RunningServer:
+    """A real server on 127.0.0.1 in a thread of this process, as
+    :func:`skemotion.serve.run_server` runs it (``server_config``)."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(server_config(app, port=self.port))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        wait_until_up(self.url)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(model_file):
-    """A real uvicorn server on 127.0.0.1, in this process."""
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(model_file), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url)
-    yield url
-    running.should_exit = True
-    thread.join(timeout=10)
+    """The URL of a real server of the tiny model, on 127.0.0.1."""
+    with RunningServer(create_app(model_file)) as running:
+        yield running.url
 
 
 @pytest.fixture
