@@ -38,6 +38,8 @@ IMAGE_EXTENSIONS = frozenset(
         ".pgm",
         ".pbm",
         ".jfif",
+        ".heic",
+        ".heif",
     }
 )
 
@@ -57,6 +59,14 @@ _SIGNATURES = (
     (b"MM\x00*", "TIFF"),
     (b"BM", "BMP"),
 )
+
+# The major brands (bytes 8 to 12, after ``ftyp`` at 4 to 8) of the HEIF
+# files pillow-heif's Pillow opener accepts: HEIC photos (iPhones), HEVC
+# sequences and the generic HEIF brands.
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
+     b"mif1", b"msf1"}
+)  # fmt: skip
 
 
 def _human_size(n_bytes: int) -> str:
@@ -153,9 +163,24 @@ def _read_head(path: Path | bytes, n: int = 512) -> bytes:
 
 
 def sniff_format(head: bytes) -> str | None:
-    """The image format a file's first bytes announce, if any."""
+    """The image format a file's first bytes announce, if any.
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes (12 are enough).
+
+    Returns
+    -------
+    format : str or None
+        ``"PNG"``, ``"JPEG"``, ``"GIF"``, ``"TIFF"``, ``"BMP"``, ``"WebP"`` or
+        ``"HEIF"`` (an ISO-BMFF ``ftyp`` box with a HEIC/HEIF major brand:
+        iPhone photos), or ``None`` for anything else.
+    """
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF"
     for signature, name in _SIGNATURES:
         if head.startswith(signature):
             return name

@@ -6,7 +6,9 @@ raises :class:`~skemotion.exceptions.ImageReadError` naming the file and the
 problem. Pillow reads the file (EXIF orientation honoured, every mode
 converted to RGB); files Pillow cannot identify and whose first bytes are not
 those of a format Pillow reads (Radiance HDR, for example) are tried with
-OpenCV, its log lines silenced.
+OpenCV, its log lines silenced. HEIC/HEIF photos (iPhones) are read by Pillow
+too, once pillow-heif's opener is registered: lazily, the first time Pillow
+meets one (the optional extra ``skemotion[heif]``).
 :func:`check_image_file` makes the cheap checks (exists, regular file,
 readable, not empty, not too large) without opening the file.
 
@@ -154,6 +156,62 @@ def _bomb_reason(exc: Exception) -> str:
     )
 
 
+_HEIF_NEEDS_PILLOW_HEIF = (
+    "is a HEIC/HEIF photo; reading it needs the pillow-heif package: "
+    "pip install 'skemotion[heif]'"
+)
+
+
+def _heif_opener_added(source: Path | bytes, name) -> bool:
+    """Give Pillow pillow-heif's opener if ``source`` is HEIF and it has none.
+
+    Called when Pillow cannot identify ``source``. True when the opener has
+    just been registered (open it again: the same Pillow path then reads it,
+    limits, orientation and errors unchanged); False when ``source`` is not
+    HEIF or Pillow has the opener already (its verdict stands). Registered
+    once per process, and never before a HEIF file is met; an opener
+    registered by the caller (with options of their own) is kept.
+
+    Raises
+    ------
+    ImageReadError
+        Naming ``name``, if ``source`` is HEIF and pillow-heif is missing
+        (or broken).
+    """
+    if "HEIF" in Image.OPEN or sniff_format(_read_head(source, 16)) != "HEIF":
+        return False
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError:  # not installed, or its libheif cannot be loaded
+        raise ImageReadError(name, _HEIF_NEEDS_PILLOW_HEIF) from None
+    except Exception as exc:  # a broken installation: say so, no traceback
+        raise ImageReadError(
+            name,
+            "is a HEIC/HEIF photo, and pillow-heif cannot be loaded to read it "
+            f"({type(exc).__name__}: {exc})",
+        ) from None
+    return "HEIF" in Image.OPEN
+
+
+def _header_size(source: Path | bytes, name) -> tuple[int, int] | None:
+    """The size an image's header declares (no pixel decoded), or None when
+    Pillow cannot open it (:func:`read_image` then says why)."""
+    for _attempt in range(2):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                fp = io.BytesIO(source) if isinstance(source, bytes) else source
+                with Image.open(fp) as img:
+                    return img.size
+        except Exception:  # read_image names the problem, if there is one
+            pass
+        if not _heif_opener_added(source, name):
+            return None
+    return None  # pragma: no cover - the opener is added at most once
+
+
 def _read_with_pillow(
     path: Path, max_pixels: int | None, data: bytes | None = None
 ) -> np.ndarray:
@@ -215,14 +273,9 @@ def probe_image(
         raise for the problem found.
     """
     check_image_file(path, max_file_size=max_file_size)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-    except Exception:  # read_image names the problem, if there is one
-        width = height = None
-    if width is None or (max_pixels is not None and width * height > max_pixels):
+    path = Path(os.fspath(path))
+    size = _header_size(path, path)
+    if size is None or (max_pixels is not None and size[0] * size[1] > max_pixels):
         # not something Pillow identifies (OpenCV may still read it), or too
         # large: let read_image decide and word the error
         read_image(path, max_pixels=max_pixels, max_file_size=max_file_size)
@@ -240,9 +293,11 @@ def read_image(
     ----------
     path : str or os.PathLike
         Image file in any format Pillow or OpenCV reads (JPEG, PNG, GIF,
-        WebP, BMP, TIFF, ...); the content decides, not the file name's
-        suffix. The EXIF orientation is applied, so a photo taken sideways
-        comes back upright (a broken EXIF block is logged and ignored).
+        WebP, BMP, TIFF, ...), or a HEIC/HEIF photo when pillow-heif is
+        installed (``pip install 'skemotion[heif]'``); the content decides,
+        not the file name's suffix. The EXIF orientation is applied (for
+        HEIC, its rotation and mirroring), so a photo taken sideways comes
+        back upright (a broken EXIF block is logged and ignored).
         Palette, grayscale, 16-bit, 32-bit, float, CMYK and transparent
         images are converted to RGB (transparency on white; 16-bit data
         scaled from 0-65535; float data in [0, 1] scaled by 255, NaN as 0);
@@ -267,7 +322,8 @@ def read_image(
     ImageReadError
         If the file does not exist, is a directory or a special file, cannot
         be read, is empty, truncated or corrupt, too large (bytes or
-        pixels), or is not an image. The message names the file and the
+        pixels), is not an image, or is a HEIC/HEIF photo and pillow-heif is
+        not installed. The message names the file and the
         problem; no exception of Pillow, OpenCV or NumPy escapes.
     """
     path = Path(os.fspath(path))
@@ -291,7 +347,7 @@ def decode_image(
     Parameters
     ----------
     data : bytes, bytearray or memoryview
-        The content of an image file (JPEG, PNG, ...).
+        The content of an image file (JPEG, PNG, HEIC, ...).
     name : str, default="<bytes>"
         What errors call it.
     max_pixels : int or None, default=100_000_000
@@ -353,6 +409,8 @@ def _decode(source: Path | bytes, name, max_pixels: int | None) -> np.ndarray:
             name, f"truncated or corrupt {kind} data ({detail})"
         ) from None
     if rgb is None:
+        if _heif_opener_added(source, name):  # Pillow reads HEIF from now on
+            return _decode(source, name, max_pixels)
         rgb = _read_unidentified(source, name, max_pixels)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageReadError(name, f"image has no usable pixels (shape {rgb.shape})")

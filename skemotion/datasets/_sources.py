@@ -19,6 +19,7 @@ import numpy as np
 from ..exceptions import ImageReadError
 from ._image_files import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_PIXELS, check_image_file
 from ._image_io import (
+    _header_size,
     decode_image,
     image_from_array,
     probe_image,
@@ -205,19 +206,11 @@ def probe_source(
     if not isinstance(source, InMemoryImage):
         probe_image(source, max_pixels=max_pixels, max_file_size=max_file_size)
     elif isinstance(source.value, bytes):
-        from PIL import Image
-
         data = source.value
         if not data or (max_file_size is not None and len(data) > max_file_size):
             decode_image(data, name=source.name, max_file_size=max_file_size)
-        try:
-            import io
-
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-        except Exception:
-            width = height = None
-        if width is None or (max_pixels is not None and width * height > max_pixels):
+        size = _header_size(data, source.name)
+        if size is None or (max_pixels is not None and size[0] * size[1] > max_pixels):
             decode_image(data, name=source.name, max_pixels=max_pixels,
                          max_file_size=max_file_size)  # fmt: skip
     else:  # an array or a Pillow image: its shape, type and size
