@@ -7,6 +7,17 @@
   const tokenRow = document.getElementById("token-row");
   const tokenInput = document.getElementById("token");
   let objectUrl = null;
+  let limits = null; // the server's, from GET /v1/model
+  let latest = 0; // the number of the photo chosen last: older answers are dropped
+
+  // Photos bigger than this (longest side, in pixels) or than MAX_FILE_BYTES
+  // are shrunk in the browser before they are sent: phone photos are often
+  // 4000 x 3000 and 5 to 15 MB, more than the server takes and more than a
+  // face needs.
+  const MAX_SIDE = 2048;
+  const MAX_FILE_BYTES = 4000000;
+  const JPEG_QUALITY = 0.9;
+  const FORM_OVERHEAD = 4096; // bytes a form adds around the file, at most
 
   function say(text, isError) {
     statusLine.textContent = text;
@@ -46,12 +57,18 @@
       return;
     }
     if (!response.ok) { say("The model could not be described.", true); return; }
-    describe(await response.json());
+    const model = await response.json();
+    limits = model.limits || null;
+    describe(model);
   }
 
   function percent(p) { return (100 * p).toFixed(1) + "%"; }
 
-  function show(image, url) {
+  function megabytes(bytes) {
+    return bytes >= 100000 ? (bytes / 1e6).toFixed(1) + " MB" : Math.ceil(bytes / 1000) + " kB";
+  }
+
+  function show(image, url, note) {
     document.getElementById("result").hidden = false;
     const photo = document.getElementById("photo");
     const stage = document.getElementById("stage");
@@ -104,35 +121,121 @@
       }
       faces.append(item);
     });
-    document.getElementById("caption").textContent = image.faces.length
+    const found = image.faces.length
       ? image.faces.length + (image.faces.length === 1 ? " face" : " faces") +
         " found in " + image.width + " x " + image.height + " pixels."
-      : "No face found in this photo.";
+      : "No face found in this photo (" + image.width + " x " + image.height + " pixels).";
+    document.getElementById("caption").textContent = note ? found + " " + note : found;
+  }
+
+  function jpegName(name) {
+    return (name.replace(/\.[^.]*$/, "") || "photo") + ".jpg";
+  }
+
+  // The photo as it is sent: the file itself, or, when it is big, a JPEG of
+  // it at most MAX_SIDE pixels on its longest side, drawn upright (its EXIF
+  // orientation applied). `decoded` says whether this browser could read it:
+  // when it cannot (HEIC in Chromium), the server's preview is shown instead.
+  async function prepare(chosen) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(chosen, { imageOrientation: "from-image" });
+    } catch (err) {
+      return { blob: chosen, name: chosen.name, decoded: false };
+    }
+    try {
+      const { width, height } = bitmap;
+      const longest = Math.max(width, height);
+      const limit = limits ? limits.max_request_bytes - FORM_OVERHEAD : Infinity;
+      if (longest <= MAX_SIDE && chosen.size <= Math.min(MAX_FILE_BYTES, limit)) {
+        return { blob: chosen, name: chosen.name, decoded: true };
+      }
+      const scale = Math.min(1, MAX_SIDE / longest);
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(width * scale));
+      canvas.height = Math.max(1, Math.round(height * scale));
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#ffffff"; // JPEG has no transparency: white, not black
+      context.fillRect(0, 0, canvas.width, canvas.height);
+      context.imageSmoothingQuality = "high";
+      context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+      if (!blob) return { blob: chosen, name: chosen.name, decoded: true };
+      const before = width + " x " + height + " (" + megabytes(chosen.size) + ")";
+      const after = canvas.width + " x " + canvas.height + " (" + megabytes(blob.size) + ")";
+      const resized = scale < 1;
+      return {
+        blob,
+        name: jpegName(chosen.name),
+        decoded: true,
+        note: resized
+          ? "Shrunk " + chosen.name + " from " + before + " to " + after + " before sending."
+          : "Saved " + chosen.name + " " + before + " as a smaller JPEG " + after + " before sending.",
+        caption: resized
+          ? "(Shrunk in this browser from " + width + " x " + height + " pixels.)"
+          : "(Saved as a smaller JPEG in this browser.)",
+      };
+    } catch (err) { // the canvas failed (out of memory?): send the file as it is
+      return { blob: chosen, name: chosen.name, decoded: true };
+    } finally {
+      bitmap.close();
+    }
+  }
+
+  function tooBig(chosen, sent, limit) {
+    const over = "more than this server's limit of " + megabytes(limit);
+    if (!sent.decoded) {
+      return chosen.name + " is " + megabytes(chosen.size) + ", " + over +
+        ", and this browser cannot read it to make it smaller. Save it as JPEG " +
+        "(on an iPhone: Settings > Camera > Formats > Most Compatible) and choose it again.";
+    }
+    return chosen.name + " is " + megabytes(sent.blob.size) +
+      (sent.blob === chosen ? ", " : " even after shrinking, ") + over + ".";
   }
 
   async function send(chosen) {
     if (!chosen) return;
-    say("Looking for faces in " + chosen.name + "...");
+    const turn = ++latest;
+    say("Reading " + chosen.name + "...");
+    const sent = await prepare(chosen);
+    if (turn !== latest) return; // another photo was chosen meanwhile
+    if (limits && sent.blob.size + FORM_OVERHEAD > limits.max_request_bytes) {
+      say(tooBig(chosen, sent, limits.max_request_bytes), true);
+      return;
+    }
+    say((sent.note ? sent.note + " " : "") + "Looking for faces in " + sent.name + "...");
     const form = new FormData();
-    form.append("image", chosen, chosen.name);
+    form.append("image", sent.blob, sent.name);
+    // a photo this browser cannot show comes back as the server saw it
+    const address = sent.decoded ? "/v1/predict" : "/v1/predict?preview=1";
     let response;
     try {
-      response = await fetch("/v1/predict", { method: "POST", body: form, headers: headers() });
+      response = await fetch(address, { method: "POST", body: form, headers: headers() });
     } catch (err) {
-      say("The server cannot be reached.", true);
+      if (turn === latest) say("The server cannot be reached.", true);
       return;
     }
     const answer = await response.json().catch(() => null);
+    if (turn !== latest) return;
     if (!response.ok) {
       if (response.status === 401) tokenRow.hidden = false;
       say(answer && answer.error ? answer.error.message : "The server refused the photo.", true);
       return;
     }
     if (objectUrl) URL.revokeObjectURL(objectUrl);
-    objectUrl = URL.createObjectURL(chosen);
+    objectUrl = null;
     const image = answer.images[0];
-    show(image, objectUrl);
-    say(image.faces.length ? "Done." : "No face found.");
+    let caption = sent.caption;
+    let url;
+    if (!sent.decoded && image.preview) {
+      url = image.preview;
+      caption = "(This browser cannot show " + chosen.name + " itself: this is the server's copy.)";
+    } else {
+      objectUrl = URL.createObjectURL(sent.blob);
+      url = objectUrl;
+    }
+    show(image, url, caption);
+    say((image.faces.length ? "Done." : "No face found.") + (sent.note ? " " + sent.note : ""));
     if (document.getElementById("model").querySelector("dd").textContent === "...") {
       loadModel();
     }
