@@ -75,15 +75,17 @@ def _yunet_function():
     # value the user set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        # the compiled function itself: yuface's wrapper casts the boxes to
-        # unsigned integers, which wraps a box that starts left of the image
-        from yuface.yuface import detect
+        # libfacedetection itself, not yuface's wrapper: the wrapper casts the
+        # boxes to unsigned integers, which wraps a box that starts left of
+        # the image, and its binding leaks (see _yunet)
+        from ._yunet import yunet_function
+
+        return yunet_function()
     except ImportError:
         raise ImportError(
             "detector='yunet' needs the yuface package (libfacedetection's YuNet, "
             "weights compiled in): pip install 'skemotion[yunet]'"
         ) from None
-    return detect
 
 
 def yunet_available() -> bool:
