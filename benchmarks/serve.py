@@ -1,4 +1,5 @@
-"""Serving: requests per second and latency against the pipeline called directly.
+"""Serving: requests per second and latency against the pipeline called
+directly, and a soak of good and bad requests.
 
 A real server (``skemotion serve``, uvicorn on 127.0.0.1, its own process) and
 clients in this process (asyncio, httpx), on photos of the post's seed data
@@ -8,19 +9,24 @@ resized to 224x224 and sent as JPEG. In one run:
   batches of 16 (the server's batch size): images per second;
 * 1, 4 and 16 concurrent clients, each sending one photo per request as soon
   as its previous answer came: requests per second, p50/p95/p99 latency,
-  errors; the ratio of served to direct throughput (the goal: at least 0.8 at
-  16 clients, thanks to batching);
-* a longer load (``--load-seconds``, 300 by default) at 16 clients, sampling
-  the server's resident memory every second: at start, peak, at the end.
+  answers; the ratio of served to direct throughput (the goal: at least 1.1
+  at 16 clients, thanks to batching);
+* a soak (``--soak-seconds``, 600 by default, after ``--warm-up-seconds`` of
+  the same mix, 60 by default, while the allocator's pools and the threads
+  settle) at 16 clients mixing good photos
+  with every case of the serve tests' bad-request table
+  (``tests/serve/probes.py``): each answer checked against the documented
+  one (status and error code), the server's resident memory sampled every
+  second (the goal: the last minute's mean within 20 MiB of the first's).
 
-The model: the standard pipeline (HOG detector, 224x224 crops, VGG16 with
-seeded random weights: speed does not depend on them; precision "auto")
-fitted on a few seed photos. On 2 cores the clients share the CPU with the
+The model: the ready model (packaged FER2013 weights, its own detector) by
+default, or ``--model FILE``. On 2 cores the clients share the CPU with the
 server: the served figures include that cost.
 
 Usage::
 
-    SKEMOTION_DATA=../shared/data python benchmarks/serve.py [--load-seconds 300]
+    SKEMOTION_DATA=../shared/data python benchmarks/serve.py [--soak-seconds 600]
+        [--model FILE] [--seconds 45]
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -57,24 +62,17 @@ def _photos(data: Path, n: int) -> list[bytes]:
     return out
 
 
-def _model(data: Path, path: Path) -> Path:
-    from skemotion import load_image_folder, make_emotion_pipeline, save_model
+def _load(model_file: str | None):
+    from skemotion import load_model, load_pretrained
 
-    paths, labels = load_image_folder(data / "seed" / "train")
-    pick = np.random.default_rng(0).choice(len(paths), 24, replace=False)
-    pipe = make_emotion_pipeline(
-        crop__progress=False,
-        encode__weights=None, encode__random_state=0, encode__progress=False,
-        classify__epochs=1, classify__random_state=0, classify__progress=False,
-    ).fit([paths[i] for i in pick], [labels[i] for i in pick])  # fmt: skip
-    return save_model(pipe, path)
+    return load_pretrained() if model_file is None else load_model(model_file)
 
 
-def direct_rate(model_file: Path, photos: list[bytes]) -> float:
+def direct_rate(model_file: str | None, photos: list[bytes]) -> float:
     """Images per second, the pipeline called in this process, batches of 16."""
-    from skemotion import decode_image, load_model
+    from skemotion import decode_image
 
-    model = load_model(model_file)
+    model = _load(model_file)
     model.set_params(crop__no_face="full_image")  # every photo costs the same
     images = [decode_image(p) for p in photos]
     model.predict_proba(images[:16])  # warm up
@@ -97,14 +95,12 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def load(url: str, photos: list[bytes], clients: int, seconds: float,
-               pid: int | None = None) -> dict:  # fmt: skip
+async def load(url: str, photos: list[bytes], clients: int, seconds: float) -> dict:
     """``clients`` loops posting photos for ``seconds``; latencies and codes."""
     import httpx
 
     latencies: list[float] = []
     codes: dict[int, int] = {}
-    memory: list[float] = []
     stop = time.perf_counter() + seconds
 
     async def client(k: int, http) -> None:
@@ -121,18 +117,10 @@ async def load(url: str, photos: list[bytes], clients: int, seconds: float,
             latencies.append(time.perf_counter() - t)
             codes[answer.status_code] = codes.get(answer.status_code, 0) + 1
 
-    async def watch() -> None:
-        while time.perf_counter() < stop:
-            memory.append(_rss_mib(pid))
-            await asyncio.sleep(1.0)
-
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         started = time.perf_counter()
-        tasks = [client(k, http) for k in range(clients)]
-        if pid is not None:
-            tasks.append(watch())
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*(client(k, http) for k in range(clients)))
         elapsed = time.perf_counter() - started
     lat = np.asarray(latencies) * 1000
     return {
@@ -142,48 +130,157 @@ async def load(url: str, photos: list[bytes], clients: int, seconds: float,
         "p95": float(np.percentile(lat, 95)),
         "p99": float(np.percentile(lat, 99)),
         "codes": codes,
-        "memory": memory,
     }
+
+
+def _mixed(data: Path, photos: list[bytes]) -> list[tuple[str, dict, int, str]]:
+    """One round of the soak: every bad case of the tests' table, each
+    followed by a good photo: ``(case, request, status, error code)``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "serve"))
+    from probes import BAD_REQUESTS
+
+    face = data / "face-count" / "single_face" / "facerec_obama.jpg"
+    sample = {"one": face.read_bytes()}
+    rounds = []
+    for i, (case, probe) in enumerate(sorted(BAD_REQUESTS.items())):
+        rounds.append((case, probe.make(sample), probe.status, probe.code))
+        good = {"content": photos[i % len(photos)],
+                "headers": {"Content-Type": "image/jpeg"}}  # fmt: skip
+        rounds.append(("good photo", good, 200, None))
+    return rounds
+
+
+async def soak(url: str, rounds: list, clients: int, seconds: float, pid: int) -> dict:
+    """``clients`` loops through ``rounds`` for ``seconds``: the answers by
+    case, those not as documented, and the server's memory every second."""
+    import httpx
+
+    answers: dict = {}
+    unexpected: dict = {}
+    memory: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def client(k: int, http) -> None:
+        i = k * len(rounds) // clients  # each client through every case
+        while time.perf_counter() < stop:
+            case, request, status, code = rounds[i % len(rounds)]
+            i += 1
+            answer = await http.post(url + "/v1/predict", **request)
+            got = answer.json().get("error", {}).get("code") if answer.content else None
+            seen = (case, answer.status_code, got)
+            answers[seen] = answers.get(seen, 0) + 1
+            if (answer.status_code, got) != (status, code):
+                unexpected[seen] = unexpected.get(seen, 0) + 1
+
+    async def watch() -> None:
+        while time.perf_counter() < stop:
+            memory.append(_rss_mib(pid))
+            await asyncio.sleep(1.0)
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as http:
+        await asyncio.gather(watch(), *(client(k, http) for k in range(clients)))
+    return {"answers": answers, "unexpected": unexpected, "memory": memory}
+
+
+def _print_soak(r: dict, seconds: float, rounds: list) -> None:
+    documented = {case: (status, code) for case, _, status, code in rounds}
+    print(f"\nSoak, {seconds:.0f} s at 16 clients, good photos between every "
+          "case of the bad-request table:\n")  # fmt: skip
+    print("| case | documented answer | answers seen |")
+    print("|---|---|---|")
+    for case, (status, code) in sorted(documented.items()):
+        seen = sorted((k[1], k[2], n) for k, n in r["answers"].items() if k[0] == case)
+        said = ", ".join(f"{n}x {st} {c or ''}".rstrip() for st, c, n in seen)
+        print(f"| {case} | {status} {code or ''} | {said} |")
+    total = sum(r["answers"].values())
+    print(f"\n{total} requests, {sum(r['unexpected'].values())} not as documented"
+          f"{': ' + str(r['unexpected']) if r['unexpected'] else ''}")  # fmt: skip
+    m = r["memory"]
+    first, last = np.mean(m[:60]), np.mean(m[-60:])
+    print(f"Server RSS: at start {m[0]:.0f} MiB, peak {max(m):.0f} MiB, at the end "
+          f"{m[-1]:.0f} MiB; first minute's mean {first:.1f} MiB, last minute's "
+          f"{last:.1f} MiB: growth {last - first:+.1f} MiB (goal < 20)")  # fmt: skip
+
+
+def _print_rows(rows: list, seconds: float, direct: float) -> None:
+    print(f"\n{seconds:.0f} s per row, one 224x224 photo per request:\n")
+    print("| clients | requests | req/s | p50 ms | p95 ms | p99 ms | "
+          "answers | served / direct |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for clients, r in rows:
+        codes = sorted(r["codes"].items())
+        answers = ", ".join(f"{n}x {c}" for c, n in codes)
+        print(
+            f"| {clients} | {r['requests']} | {r['rps']:.2f} | "
+            f"{r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {answers} | "
+            f"{r['rps'] / direct:.2f} |"
+        )
+
+
+def _start_server(model_file: str | None, port: int) -> subprocess.Popen:
+    import httpx
+
+    model = [] if model_file is None else ["--model", model_file]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skemotion", "serve", *model, "--port", str(port),
+         "--queue", "256", "--access-log", "off"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit("the server did not start")
+
+
+def _run_soak(url: str, rounds: list, args, pid: int) -> None:
+    """The warm-up, then the soak, and their figures."""
+    if args.warm_up_seconds > 0:
+        warm = asyncio.run(soak(url, rounds, 16, args.warm_up_seconds, pid))
+        m = warm["memory"]
+        print(f"\nWarm-up, {args.warm_up_seconds:.0f} s of the soak's mix: "
+              f"{sum(warm['answers'].values())} requests, "
+              f"{sum(warm['unexpected'].values())} not as documented; server "
+              f"RSS {m[0]:.0f} -> {m[-1]:.0f} MiB")  # fmt: skip
+    r = asyncio.run(soak(url, rounds, 16, args.soak_seconds, pid))
+    _print_soak(r, args.soak_seconds, rounds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", metavar="FILE",
+                        help="a model file (default: the ready model)")  # fmt: skip
     parser.add_argument("--photos", type=int, default=96)
     parser.add_argument("--seconds", type=float, default=45.0,
-                        help="length of each 1/4/16-client run")
-    parser.add_argument(
-        "--load-seconds",
-        type=float,
-        default=300.0,
-        help="length of the memory run at 16 clients (0: skip)",
-    )
+                        help="length of each 1/4/16-client run (0: skip)")  # fmt: skip
+    parser.add_argument("--soak-seconds", type=float, default=600.0,
+                        help="length of the soak at 16 clients (0: skip)")  # fmt: skip
+    parser.add_argument("--warm-up-seconds", type=float, default=60.0,
+                        help="the soak's mix first, not measured")  # fmt: skip
     args = parser.parse_args()
 
     data = shared_data()
-    print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d')}")
-    print("Weights: random (seed 0); precision auto; detector HOG; 224x224 crops\n")
+    print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    model = _load(args.model)
+    encoder = next(s for _, s in model.steps if hasattr(s, "weights_used_"))
+    print(f"Model: {args.model or 'the ready model'}; weights {encoder.weights_used_}; "
+          f"precision {encoder.precision_}; detector "
+          f"{model.named_steps['crop'].detector}\n")  # fmt: skip
+    del model
     photos = _photos(data, args.photos)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_file = _model(data, Path(tmp) / "model.joblib")
-        direct = direct_rate(model_file, photos)
+    if args.seconds > 0:
+        direct = direct_rate(args.model, photos)
         print(f"pipeline called directly: {direct:.2f} images/s", flush=True)
-        port = _free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "skemotion", "serve", str(model_file),
-             "--port", str(port), "--queue", "256"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            import httpx
-
-            for _ in range(600):
-                try:
-                    if httpx.get(url + "/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+    port = _free_port()
+    server = _start_server(args.model, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if args.seconds > 0:
             asyncio.run(load(url, photos, 4, 10.0))  # warm up
             rows = []
             for clients in (1, 4, 16):
@@ -191,32 +288,12 @@ def main() -> None:
                 rows.append((clients, r))
                 print(f"  {clients} clients: {r['rps']:.2f} req/s, codes {r['codes']}",
                       flush=True)  # fmt: skip
-            print(f"\n{args.seconds:.0f} s per row, one 224x224 photo per request:\n")
-            print("| clients | requests | req/s | p50 ms | p95 ms | p99 ms | "
-                  "answers | served / direct |")  # fmt: skip
-            print("|---|---|---|---|---|---|---|---|")
-            for clients, r in rows:
-                codes = sorted(r["codes"].items())
-                answers = ", ".join(f"{n}x {c}" for c, n in codes)
-                print(
-                    f"| {clients} | {r['requests']} | {r['rps']:.2f} | "
-                    f"{r['p50']:.0f} | {r['p95']:.0f} | {r['p99']:.0f} | {answers} | "
-                    f"{r['rps'] / direct:.2f} |"
-                )
-            if args.load_seconds > 0:
-                r = asyncio.run(load(url, photos, 16, args.load_seconds, server.pid))
-                m = r["memory"]
-                print(
-                    f"\nLoad, {args.load_seconds:.0f} s at 16 clients: "
-                    f"{r['requests']} requests ({r['rps']:.2f}/s), answers "
-                    f"{r['codes']}; server RSS at start {m[0]:.0f} MiB, "
-                    f"peak {max(m):.0f} MiB, at the end {m[-1]:.0f} MiB; "
-                    f"first minute's peak {max(m[:60]):.0f} MiB, last minute's "
-                    f"{max(m[-60:]):.0f} MiB"
-                )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            _print_rows(rows, args.seconds, direct)
+        if args.soak_seconds > 0:
+            _run_soak(url, _mixed(data, photos), args, server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

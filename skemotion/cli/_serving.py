@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -61,14 +63,30 @@ def serve(args) -> int:
         f"({'token required' if token else 'no token'}); Ctrl-C stops"
     )
     sys.stdout.flush()
-    run_server(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=None if args.access_log == "off" else args.access_log,
-        access_log_file=args.access_log_file,
-    )
+    with _graceful_sigterm() as stopped:
+        run_server(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=None if args.access_log == "off" else args.access_log,
+            access_log_file=args.access_log_file,
+        )
+    if stopped:
+        print("Stopped (SIGTERM) after the requests in flight were answered")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _graceful_sigterm():
+    """While the server runs, uvicorn takes SIGTERM, stops gracefully, then
+    raises the signal again for the handler it found: this one notes it, so
+    that the command ends with status 0 instead of being killed."""
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _settings(args, token: str | None):

@@ -56,6 +56,7 @@ class ServeSettings:
     batch_size : int, default=16
         Images the network sees together.
     top_k : int, default=3
+        Classes each face's ``top_k`` lists, most probable first.
     token : str or None, default=None
         When set, the API answers only requests with ``Authorization: Bearer
         <token>`` (compared in constant time).

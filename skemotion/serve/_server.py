@@ -20,7 +20,9 @@ def server_config(app, *, host: str = "127.0.0.1", port: int = 8000):
         An application of :func:`create_app`; its :class:`ServeSettings`
         give the time-outs and limits.
     host : str, default="127.0.0.1"
+        The address to listen on (this machine only, by default).
     port : int, default=8000
+        The port to listen on.
 
     Returns
     -------
@@ -85,7 +87,9 @@ def run_server(
     app : starlette.applications.Starlette
         An application of :func:`create_app`.
     host : str, default="127.0.0.1"
+        The address to listen on (this machine only, by default).
     port : int, default=8000
+        The port to listen on.
     access_log : {"text", "json"} or None, default="text"
         A line per request: ``"text"`` for people, ``"json"`` for JSON lines
         (time, client, method, path, status, bytes in and out, duration in

@@ -1,17 +1,14 @@
-"""skemotion serve: the JSON API through Starlette's test client, the page in a
-real headless Chromium, and a real server under concurrent load."""
+"""skemotion serve: the JSON API through Starlette's test client, and the page
+in a real headless Chromium (real sockets: test_server.py)."""
 
 from __future__ import annotations
 
 import io
-import struct
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
+from probes import BAD_REQUESTS
 from starlette.testclient import TestClient
 
 from skemotion.cli import main
@@ -58,65 +55,13 @@ def test_predict_faces(client, photos, tiny_model):
     assert [i["name"] for i in two.json()["images"]] == ["a.jpg", "b.jpg"]
 
 
-def _bomb() -> bytes:
-    """A valid PNG header declaring 100,000 x 100,000 pixels."""
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
-BAD_REQUESTS = {
-    "text file named .jpg": (lambda p: _post_files(b"hello, not an image" * 10), 415),
-    "HTML page": (lambda p: _post_files(b"<!DOCTYPE html><html></html>"), 415),
-    "truncated JPEG": (lambda p: _post_files(p["one"][: len(p["one"]) // 3]), 422),
-    "decompression bomb": (lambda p: _post_files(_bomb(), "bomb.png"), 413),
-    "too many files": (
-        lambda p: {"files": [("image", (f"{i}.jpg", p["one"])) for i in range(9)]},
-        413,
-    ),
-    "no image in the form": (
-        lambda p: {"data": {"note": "x"}, "files": {"other": ("a.txt", b"")}},
-        400,
-    ),
-    "a path instead of an image": (lambda p: {"json": {"path": "/etc/passwd"}}, 415),
-    "a URL instead of an image": (
-        lambda p: {
-            "content": b"https://example.com/a.jpg",
-            "headers": {"content-type": "text/plain"},
-        },
-        415,
-    ),
-    "empty body": (
-        lambda p: {"content": b"", "headers": {"content-type": "image/png"}},
-        400,
-    ),
-}
-
-
-def _post_files(data: bytes, name: str = "x.jpg") -> dict:
-    return {"files": {"image": (name, data, "image/jpeg")}}
-
-
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
 def test_bad_requests_get_clear_json_errors(client, photos, case):
-    make, status = BAD_REQUESTS[case]
+    make, status, code = BAD_REQUESTS[case]
     answer = client.post("/v1/predict", **make(photos))
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
-    assert error["code"] and error["message"]
+    assert error["code"] == code and error["message"]
     assert "Traceback" not in answer.text and "/etc/passwd" not in error["message"]
 
 
@@ -135,7 +80,7 @@ def test_other_routes_and_methods(client):
     assert model["file"] == model["name"] == "tiny.joblib" and not model["ready"]
     assert model["auth"] is False and model["limits"]["max_files"] == 8
     schema = client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/v1/predict", "/v1/model", "/healthz"}
+    assert set(schema["paths"]) == {"/v1/predict", "/v1/model", "/healthz", "/metrics"}
     assert client.get("/v1/predict").status_code == 405
     missing = client.get("/v2/nothing")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
@@ -262,26 +207,6 @@ def test_page_in_a_real_browser(server, browser, face_count_dir, tiny_model):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "file"
     assert (ARTIFACTS / "serve-page.png").stat().st_size > 20_000
-
-
-@pytest.mark.slow
-def test_load_on_a_real_server(server, photos):
-    """Concurrent clients, a bounded number of requests: no errors, memory flat."""
-    import resource
-
-    def one(i: int) -> int:
-        data = photos["one"] if i % 2 else photos["many"]
-        return httpx.post(
-            server + "/v1/predict", files={"image": ("p.jpg", data)}, timeout=120
-        ).status_code
-
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(one, range(16))) == {200}  # warm up
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        codes = list(pool.map(one, range(64)))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert codes == [200] * 64
-    assert (after - before) / 1024 < 150  # MiB: flat, not growing with requests
 
 
 def test_in_memory_upload_matches_the_file(client, photos, tiny_model):
