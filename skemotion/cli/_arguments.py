@@ -441,6 +441,12 @@ def _add_serve_parser(subparsers) -> None:
 def _add_serve_limits(serve) -> None:
     """The serve options for slow clients, connections and the access log."""
     serve.add_argument(
+        "--face-threads",
+        type=positive_int,
+        metavar="N",
+        help="threads finding faces side by side (default: one per core, 4 at most)",
+    )
+    serve.add_argument(
         "--max-connections",
         type=positive_int,
         default=1000,

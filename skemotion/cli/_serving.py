@@ -96,6 +96,7 @@ def _settings(args, token: str | None):
         max_request_bytes=args.max_request_size,
         max_files=args.max_files,
         max_queue=args.queue,
+        face_threads=args.face_threads,
         token=token,
         cors_origins=args.cors_origin or (),
         detector=args.detector,

@@ -12,6 +12,7 @@ detectors without an image library): numpy, OpenCV, dlib, ``yuface`` and the
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,15 +30,34 @@ _CLOSE_UP_SIDE = 320
 
 
 # Detectors hold native objects that cannot be pickled; they are built once per
-# process and kept here, never on the estimator, so fitted pipelines pickle.
-@functools.lru_cache(maxsize=1)
+# thread (dlib's detector and OpenCV's cascade may not be called from two
+# threads at once, and the server finds faces in several) or per process, and
+# kept here, never on the estimator, so fitted pipelines pickle.
+_per_thread = threading.local()
+
+
+def _thread_own(make):
+    """``make()``'s object, built once in each thread that asks for it."""
+
+    @functools.wraps(make)
+    def own():
+        built = getattr(_per_thread, make.__name__, None)
+        if built is None:
+            built = make()
+            setattr(_per_thread, make.__name__, built)
+        return built
+
+    return own
+
+
+@_thread_own
 def _hog_detector():
     import dlib
 
     return dlib.get_frontal_face_detector()
 
 
-@functools.lru_cache(maxsize=1)
+@_thread_own
 def _haar_cascade():
     import cv2
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 
 from ._batcher import Batcher, QueueFull
 from ._metrics import Metrics
-from ._model import describe_model, load_served, predictor, with_detector
+from ._model import Predictor, describe_model, load_served, with_detector
 from ._observe import Observe
 from ._uploads import Refusal, check_token, decode_upload, preview_url, read_uploads
 
@@ -55,6 +56,9 @@ class ServeSettings:
         is answered 503 at once.
     batch_size : int, default=16
         Images the network sees together.
+    face_threads : int or None, default=None
+        Threads that find the faces of a batch's images side by side (YuNet
+        runs outside Python's GIL); None: one per core, 4 at most.
     top_k : int, default=3
         Classes each face's ``top_k`` lists, most probable first.
     token : str or None, default=None
@@ -93,6 +97,7 @@ class ServeSettings:
         max_pixels: int = 40_000_000,
         max_queue: int = 64,
         batch_size: int = 16,
+        face_threads: int | None = None,
         top_k: int = 3,
         token: str | None = None,
         cors_origins=(),
@@ -109,6 +114,7 @@ class ServeSettings:
         self.max_pixels = max_pixels
         self.max_queue = max_queue
         self.batch_size = batch_size
+        self.face_threads = face_threads
         self.top_k = top_k
         self.token = token
         self.cors_origins = tuple(cors_origins)
@@ -119,6 +125,13 @@ class ServeSettings:
         self.keep_alive_timeout = keep_alive_timeout
         self.max_connections = max_connections
         self.shutdown_timeout = shutdown_timeout
+
+
+def _threads(settings: ServeSettings) -> int:
+    """The threads that find faces: the settings', else one per core (4 at most)."""
+    if settings.face_threads is not None:
+        return settings.face_threads
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _json(content, status: int = 200):
@@ -152,8 +165,9 @@ class _Routes:
             loaded = with_detector(loaded, self.settings.detector)
         self.state["model"] = loaded
         self.state["description"] = describe_model(loaded, path, name)
+        work = Predictor(loaded, self.settings.top_k, _threads(self.settings))
         self.state["batcher"] = Batcher(
-            predictor(loaded, self.settings.top_k),
+            work,
             max_queue=self.settings.max_queue,
             batch_size=self.settings.batch_size,
             on_batch=self.metrics.batch,
@@ -162,6 +176,7 @@ class _Routes:
         logger.info("serving %s", path or name)
         yield
         await self.state["batcher"].stop()
+        work.close()
 
     async def predict(self, request):
         settings = self.settings
@@ -177,19 +192,10 @@ class _Routes:
                 503, "busy", f"the server is busy ({exc}); try again in a moment"
             ) from None
         preview = request.query_params.get("preview", "").lower() in _YES
-        out = []
-        for (name, _), image, result in zip(items, images, results, strict=True):
-            if isinstance(result, Exception):
-                raise Refusal(422, "unreadable_image", f"{name}: {result}")
-            answer = {
-                "name": name,
-                "width": int(image.shape[1]),
-                "height": int(image.shape[0]),
-                **result,
-            }
-            if preview:
-                answer["preview"] = await asyncio.to_thread(preview_url, image)
-            out.append(answer)
+        out = [
+            await _answer(name, image, result, preview)
+            for (name, _), image, result in zip(items, images, results, strict=True)
+        ]
         faces = sum(len(answer["faces"]) for answer in out)
         self.metrics.classified(len(out), faces)
         _note(request, images=len(out), faces=faces)
@@ -253,6 +259,22 @@ class _Routes:
         )
 
 
+async def _answer(name: str, image, result, preview: bool) -> dict:
+    """What ``/v1/predict`` says of one image: its size and faces (and its
+    preview, when asked), or a 422 for an image the cropper could not use."""
+    if isinstance(result, Exception):
+        raise Refusal(422, "unreadable_image", f"{name}: {result}")
+    answer = {
+        "name": name,
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        **result,
+    }
+    if preview:
+        answer["preview"] = await asyncio.to_thread(preview_url, image)
+    return answer
+
+
 def _note(request, **fields) -> None:
     """Add ``fields`` to the access-log record of ``request``."""
     request.scope.setdefault("skemotion", {}).update(fields)
@@ -274,7 +296,7 @@ def _middleware(settings: ServeSettings, metrics: Metrics) -> list:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
-        )
+        ),
     ]
 
 

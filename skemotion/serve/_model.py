@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from ..exceptions import NoFaceError
 from ..prediction import classify_crops
 from ..prediction import top_k as most_probable
 
-__all__ = ["READY_NAME", "describe_model", "load_served", "predictor", "with_detector"]
+__all__ = ["READY_NAME", "Predictor", "describe_model", "load_served", "with_detector"]
 
 #: What ``/v1/model`` calls the model served without a model file.
 READY_NAME = "ready model (FER2013)"
@@ -75,32 +76,54 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
     }
 
 
-def predictor(model, top_k: int):
-    """``work(images)``: every face of each image, classified in one batch.
+class Predictor:
+    """``predictor(images)``: every face of each image, classified in one
+    batch; the faces are found by ``threads`` threads, image by image.
 
     Each image's result is ``{"faces": [...]}`` (empty when it has no face),
-    or the error of an image the cropper could not use.
+    or the error of an image the cropper could not use. YuNet's native code
+    lets go of the GIL, so threads find faces side by side (dlib's HOG holds
+    it for most of its work); the network then classifies all the crops
+    together.
     """
-    if top_k < 1:  # refused at start-up, not request by request
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    from sklearn.base import clone
 
-    # every face of an upload, and no face is an answer (no whole-image crop)
-    crop = clone(model.named_steps["crop"]).set_params(no_face="raise", progress=False)
-    classes = [str(c) for c in model.classes_]
+    def __init__(self, model, top_k: int, threads: int = 1) -> None:
+        if top_k < 1:  # refused at start-up, not request by request
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        from sklearn.base import clone
 
-    def work(images: list[np.ndarray]) -> list:
+        self.model, self.top_k = model, top_k
+        # every face of an upload, and no face is an answer (no whole-image crop)
+        self.crop = clone(model.named_steps["crop"]).set_params(
+            no_face="raise", progress=False
+        )
+        self.classes = [str(c) for c in model.classes_]
+        self.pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="skemotion-faces")
+            if threads > 1
+            else None
+        )
+
+    def _faces(self, source):
+        return next(iter(self.crop.crop_each([source], all_faces=True)))
+
+    def __call__(self, images: list[np.ndarray]) -> list:
         sources = [InMemoryImage(f"<upload {i}>", img) for i, img in enumerate(images)]
-        found = list(crop.crop_each(sources, all_faces=True))
+        if self.pool is None or len(sources) < 2:
+            found = list(self.crop.crop_each(sources, all_faces=True))
+        else:
+            found = list(self.pool.map(self._faces, sources))
         # the model's steps after its cropper classify the clone's crops; a
         # failure of the network fails the batch, as any other server error
-        predictions = classify_crops(model, found, skip_bad=False)
+        predictions = classify_crops(self.model, found, skip_bad=False)
         return [
-            _answer(result, prediction, classes, top_k)
+            _answer(result, prediction, self.classes, self.top_k)
             for result, prediction in zip(found, predictions, strict=True)
         ]
 
-    return work
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _answer(result, prediction, classes: list[str], top_k: int):
