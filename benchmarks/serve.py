@@ -3,7 +3,7 @@ directly, and a soak of good and bad requests.
 
 A real server (``skemotion serve``, uvicorn on 127.0.0.1, its own process) and
 clients in this process (asyncio, httpx), on photos of the post's seed data
-resized to 224x224 and sent as JPEG. In one run:
+resized to 224x224 and sent as JPEG (96 of the training photos). In one run:
 
 * the pipeline called directly, in this process, on the same decoded photos in
   batches of 16 (the server's batch size): images per second;
@@ -51,7 +51,7 @@ def _photos(data: Path, n: int) -> list[bytes]:
 
     from skemotion import load_image_folder
 
-    paths, _ = load_image_folder(data / "seed" / "validation")
+    paths, _ = load_image_folder(data / "seed" / "train")
     rng = np.random.default_rng(0)
     out = []
     for i in rng.choice(len(paths), min(n, len(paths)), replace=False):
@@ -68,13 +68,14 @@ def _load(model_file: str | None):
     return load_pretrained() if model_file is None else load_model(model_file)
 
 
-def direct_rate(model_file: str | None, photos: list[bytes]) -> float:
-    """Images per second, the pipeline called in this process, batches of 16."""
+def direct_rate(model_file: str | None, photos: list[bytes], **params) -> float:
+    """Images per second, the pipeline called in this process on every photo
+    twice, in batches of 16; ``params`` set on it (``crop__n_jobs=2``)."""
     from skemotion import decode_image
 
     model = _load(model_file)
-    model.set_params(crop__no_face="full_image")  # every photo costs the same
-    images = [decode_image(p) for p in photos]
+    model.set_params(crop__no_face="full_image", **params)  # the same cost each
+    images = [decode_image(p) for p in photos] * 2
     model.predict_proba(images[:16])  # warm up
     t = time.perf_counter()
     for i in range(0, len(images), 16):
@@ -276,6 +277,9 @@ def main() -> None:
     if args.seconds > 0:
         direct = direct_rate(args.model, photos)
         print(f"pipeline called directly: {direct:.2f} images/s", flush=True)
+        two = direct_rate(args.model, photos, crop__n_jobs=2)
+        print(f"  (with crop__n_jobs=2, 2 processes finding faces: {two:.2f} "
+              "images/s)", flush=True)  # fmt: skip
     port = _free_port()
     server = _start_server(args.model, port)
     url = f"http://127.0.0.1:{port}"
