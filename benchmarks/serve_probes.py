@@ -149,6 +149,19 @@ def probe_clients(url: str, port: int, files: dict) -> None:
     row("curl -F", case, _curl(predict, files["heic"]))
 
 
+def _settled(page, before: str, seconds: float = 120) -> None:
+    """Wait until the page's status changed from ``before`` to an end: done,
+    or an error (polled: the page's CSP forbids evaluating strings)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = page.inner_text("#status")
+        error = page.get_attribute("#status", "class") == "error"
+        if status != before and (status.startswith("Done") or error):
+            return
+        page.wait_for_timeout(200)
+    raise TimeoutError(f"the page still says {page.inner_text('#status')!r}")
+
+
 def probe_browser(url: str, files: dict, out: Path) -> None:
     """The page in Chromium (phone viewport): the phone photo, the HEIC, and
     a 12 MB fetch."""
@@ -164,12 +177,9 @@ def probe_browser(url: str, files: dict, out: Path) -> None:
         page.wait_for_selector("#model dd:not(:empty)")
         for key, name in (("phone", "phone photo"), ("heic", "HEIC photo")):
             size = files[key].stat().st_size
+            before = page.inner_text("#status")
             page.set_input_files("#file", str(files[key]))
-            page.wait_for_function(
-                "document.getElementById('status').textContent.startsWith('Done')"
-                " || document.getElementById('status').className === 'error'",
-                timeout=120_000,
-            )
+            _settled(page, before)
             shot = out / f"page-{key}.png"
             page.screenshot(path=str(shot), full_page=True)
             faces = page.locator(".faces h3").all_inner_texts()

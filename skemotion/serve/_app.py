@@ -167,7 +167,7 @@ class _Routes:
         self.state["description"] = describe_model(loaded, path, name)
         work = Predictor(loaded, self.settings.top_k, _threads(self.settings))
         self.state["batcher"] = Batcher(
-            work,
+            work.stages,
             max_queue=self.settings.max_queue,
             batch_size=self.settings.batch_size,
             on_batch=self.metrics.batch,

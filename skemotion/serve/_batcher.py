@@ -17,18 +17,23 @@ class QueueFull(Exception):
 
 
 class Batcher:
-    """Run ``work(items)`` on batches of queued items in one worker thread.
+    """Run queued items in batches through ``stages``, each in its own thread.
 
-    Each request's items wait in a bounded queue; a single thread takes up to
-    ``batch_size`` of them at once (waiting ``wait`` seconds for more after
-    the first), so concurrent requests share one network call and the event
-    loop never blocks. A full queue refuses new items at once
-    (:class:`QueueFull`) rather than letting memory grow.
+    Each request's items wait in a bounded queue; up to ``batch_size`` of
+    them are taken at once (waiting ``wait`` seconds for more after the
+    first), so concurrent requests share one network call and the event loop
+    never blocks. A batch goes through the stages in order, each stage in a
+    thread of its own: while one batch is in the second stage (the network),
+    the next is in the first (finding faces), so the two overlap. A full
+    queue refuses new items at once (:class:`QueueFull`) rather than letting
+    memory grow.
 
     Parameters
     ----------
-    work : callable
-        ``work(list_of_items) -> list_of_results``, same length and order.
+    stages : sequence of callable
+        ``stage(batch) -> batch``: the first takes the list of items, the
+        last gives the list of results (same length and order as the items;
+        an item's result may be an exception, which its request raises).
     max_queue : int
     batch_size : int
     wait : float
@@ -37,29 +42,35 @@ class Batcher:
         ``on_batch(size)``, told the size of each batch run.
     """
 
-    def __init__(self, work: Callable, *, max_queue: int, batch_size: int,
+    def __init__(self, stages, *, max_queue: int, batch_size: int,
                  wait: float = 0.005, on_batch: Callable | None = None,
                  ) -> None:  # fmt: skip
-        self.work = work
+        self.stages = list(stages)
         self.on_batch = on_batch
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.wait = wait
         self.queue: asyncio.Queue | None = None
-        self.executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="skemotion"
-        )
+        self.executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"skemotion-stage{i}")
+            for i in range(len(self.stages))
+        ]
         self.task: asyncio.Task | None = None
+        self.in_flight: set[asyncio.Task] = set()
         self.batches = 0
 
     async def start(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.max_queue)
+        # at most one batch per stage at a time, and one being collected
+        self.slots = asyncio.Semaphore(len(self.stages))
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for task in [self.task, *self.in_flight]:
+            if task is not None:
+                task.cancel()
+        for executor in self.executors:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def pending(self) -> int:
         return self.queue.qsize() if self.queue is not None else 0
@@ -76,32 +87,48 @@ class Batcher:
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
-    async def _run(self) -> None:
+    async def _collect(self) -> list:
+        """The next batch: the first item waiting, and those that follow it
+        within ``wait`` seconds, up to ``batch_size``."""
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.wait
-            while len(batch) < self.batch_size:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except asyncio.TimeoutError:
-                    break
-            items = [item for item, _ in batch]
+        batch = [await self.queue.get()]
+        deadline = loop.time() + self.wait
+        while len(batch) < self.batch_size:
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                break
             try:
-                results = await loop.run_in_executor(self.executor, self.work, items)
-            except Exception as exc:  # every waiting request gets the error
-                logger.exception("a batch failed")
-                results = [exc] * len(batch)
-            self.batches += 1
-            if self.on_batch is not None:
-                self.on_batch(len(batch))
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+                batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self.slots.acquire()
+            batch = await self._collect()
+            task = asyncio.create_task(self._through_stages(batch))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def _through_stages(self, batch: list) -> None:
+        loop = asyncio.get_running_loop()
+        data = [item for item, _ in batch]
+        try:
+            for stage, executor in zip(self.stages, self.executors, strict=True):
+                data = await loop.run_in_executor(executor, stage, data)
+        except Exception as exc:  # every waiting request gets the error
+            logger.exception("a batch failed")
+            data = [exc] * len(batch)
+        finally:
+            self.slots.release()
+        self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        for (_, future), result in zip(batch, data, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

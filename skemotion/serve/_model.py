@@ -78,7 +78,8 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
 
 class Predictor:
     """``predictor(images)``: every face of each image, classified in one
-    batch; the faces are found by ``threads`` threads, image by image.
+    batch; the faces are found by ``threads`` threads, each given a share of
+    the batch's images.
 
     Each image's result is ``{"faces": [...]}`` (empty when it has no face),
     or the error of an image the cropper could not use. YuNet's native code
@@ -98,21 +99,40 @@ class Predictor:
             no_face="raise", progress=False
         )
         self.classes = [str(c) for c in model.classes_]
+        self.threads = threads
         self.pool = (
             ThreadPoolExecutor(threads, thread_name_prefix="skemotion-faces")
             if threads > 1
             else None
         )
 
-    def _faces(self, source):
-        return next(iter(self.crop.crop_each([source], all_faces=True)))
+    def _faces(self, sources: list) -> list:
+        return list(self.crop.crop_each(sources, all_faces=True))
 
     def __call__(self, images: list[np.ndarray]) -> list:
+        return self.classify(self.find(images))
+
+    @property
+    def stages(self) -> tuple:
+        """The two stages a :class:`~._batcher.Batcher` overlaps."""
+        return (self.find, self.classify)
+
+    def find(self, images: list[np.ndarray]) -> list:
+        """Each image's faces, found and cropped (``CropResult`` each)."""
         sources = [InMemoryImage(f"<upload {i}>", img) for i, img in enumerate(images)]
         if self.pool is None or len(sources) < 2:
-            found = list(self.crop.crop_each(sources, all_faces=True))
-        else:
-            found = list(self.pool.map(self._faces, sources))
+            found = self._faces(sources)
+        else:  # a share of the images for each thread, in order
+            shares = np.array_split(np.arange(len(sources)), self.threads)
+            parts = self.pool.map(
+                self._faces,
+                [[sources[i] for i in share] for share in shares if len(share)],
+            )
+            found = [result for part in parts for result in part]
+        return found
+
+    def classify(self, found: list) -> list:
+        """Each image's answer, its crops classified in one batch."""
         # the model's steps after its cropper classify the clone's crops; a
         # failure of the network fails the batch, as any other server error
         predictions = classify_crops(self.model, found, skip_bad=False)

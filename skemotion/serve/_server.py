@@ -11,7 +11,9 @@ from ._protocol import guarded_protocol
 __all__ = ["run_server", "server_config"]
 
 
-def server_config(app, *, host: str = "127.0.0.1", port: int = 8000):
+def server_config(
+    app, *, host: str = "127.0.0.1", port: int = 8000, http: str = "auto"
+):
     """The uvicorn configuration serving ``app`` as :func:`run_server` does.
 
     Parameters
@@ -23,12 +25,16 @@ def server_config(app, *, host: str = "127.0.0.1", port: int = 8000):
         The address to listen on (this machine only, by default).
     port : int, default=8000
         The port to listen on.
+    http : {"auto", "httptools", "h11"}, default="auto"
+        uvicorn's HTTP/1.1 implementation: httptools' C parser (the ``serve``
+        extra installs it), or h11's, pure Python; ``"auto"``: httptools when
+        it is installed.
 
     Returns
     -------
     config : uvicorn.Config
-        For ``uvicorn.Server(config)``: HTTP/1.1 through uvicorn's h11
-        protocol with a header time-out and a connection limit, uvicorn's
+        For ``uvicorn.Server(config)``: HTTP/1.1 through uvicorn's protocol
+        with a header time-out and a connection limit, uvicorn's
         keep-alive time-out, a graceful shutdown bounded by
         ``shutdown_timeout``, uvicorn's own access log off (the application
         writes its own, see :func:`run_server`).
@@ -40,7 +46,7 @@ def server_config(app, *, host: str = "127.0.0.1", port: int = 8000):
         app,
         host=host,
         port=port,
-        http=guarded_protocol(settings, metrics),
+        http=guarded_protocol(settings, metrics, http),
         ws="none",
         lifespan="on",
         timeout_keep_alive=settings.keep_alive_timeout,

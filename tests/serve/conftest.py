@@ -62,13 +62,13 @@ class RunningServer:
     """A real server on 127.0.0.1 in a thread of this process, as
     :func:`skemotion.serve.run_server` runs it (``server_config``)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, http: str = "auto") -> None:
         import uvicorn
 
         self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(server_config(app, port=self.port))
+        self.server = uvicorn.Server(server_config(app, port=self.port, http=http))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> RunningServer:

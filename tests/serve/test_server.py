@@ -29,11 +29,13 @@ from skemotion.serve import ServeSettings, create_app
 LIMIT = 10_000_000  # the default max_request_bytes
 
 
-@pytest.fixture(scope="module")
-def guarded(model_file):
-    """A server with short time-outs, so that the tests of them are quick."""
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def guarded(model_file, request):
+    """A server with short time-outs, so that the tests of them are quick, on
+    each of uvicorn's HTTP/1.1 implementations."""
     settings = ServeSettings(header_timeout=2, body_timeout=3)
-    with RunningServer(create_app(model_file, settings=settings)) as running:
+    app = create_app(model_file, settings=settings)
+    with RunningServer(app, http=request.param) as running:
         yield running
 
 
