@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import socket
 import subprocess
@@ -252,6 +253,32 @@ def _run_soak(url: str, rounds: list, args, pid: int) -> None:
     _print_soak(r, args.soak_seconds, rounds)
 
 
+def _direct_in_a_process(args) -> dict:
+    """The model's description and the direct rates, measured in a process of
+    their own: TensorFlow in this one (the clients') would take CPU from the
+    server while it is measured."""
+    command = [sys.executable, __file__, "--direct-only", "--photos", str(args.photos)]
+    if args.model:
+        command += ["--model", args.model]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _direct_only(args) -> None:
+    """Print, as JSON, the model's description and its direct rates."""
+    model = _load(args.model)
+    encoder = next(s for _, s in model.steps if hasattr(s, "weights_used_"))
+    photos = _photos(shared_data(), args.photos)
+    print(json.dumps({
+        "machine": machine(),
+        "model": f"{args.model or 'the ready model'}; weights {encoder.weights_used_}; "
+                 f"precision {encoder.precision_}; detector "
+                 f"{model.named_steps['crop'].detector}",
+        "direct": direct_rate(args.model, photos),
+        "two": direct_rate(args.model, photos, crop__n_jobs=2),
+    }))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", metavar="FILE",
@@ -263,23 +290,22 @@ def main() -> None:
                         help="length of the soak at 16 clients (0: skip)")  # fmt: skip
     parser.add_argument("--warm-up-seconds", type=float, default=60.0,
                         help="the soak's mix first, not measured")  # fmt: skip
+    parser.add_argument("--direct-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.direct_only:
+        _direct_only(args)
+        return
 
     data = shared_data()
-    print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M')}")
-    model = _load(args.model)
-    encoder = next(s for _, s in model.steps if hasattr(s, "weights_used_"))
-    print(f"Model: {args.model or 'the ready model'}; weights {encoder.weights_used_}; "
-          f"precision {encoder.precision_}; detector "
-          f"{model.named_steps['crop'].detector}\n")  # fmt: skip
-    del model
     photos = _photos(data, args.photos)
+    measured = _direct_in_a_process(args)
+    print(f"Machine: {measured['machine']}; {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"Model: {measured['model']}\n")
+    direct = measured["direct"]
     if args.seconds > 0:
-        direct = direct_rate(args.model, photos)
-        print(f"pipeline called directly: {direct:.2f} images/s", flush=True)
-        two = direct_rate(args.model, photos, crop__n_jobs=2)
-        print(f"  (with crop__n_jobs=2, 2 processes finding faces: {two:.2f} "
-              "images/s)", flush=True)  # fmt: skip
+        print(f"pipeline called directly (its own process): {direct:.2f} images/s")
+        print(f"  (with crop__n_jobs=2, 2 processes finding faces: "
+              f"{measured['two']:.2f} images/s)", flush=True)  # fmt: skip
     port = _free_port()
     server = _start_server(args.model, port)
     url = f"http://127.0.0.1:{port}"

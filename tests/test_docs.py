@@ -6,12 +6,13 @@ import dataclasses
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 from numpydoc.validate import Validator, validate
 
-import skemotion
+# not imported from conftest: tests/serve has a conftest.py too
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: numpydoc checks every public name and method must pass: a docstring, every
 #: parameter documented (and none that does not exist), each with a

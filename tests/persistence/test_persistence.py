@@ -9,7 +9,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 
 import skemotion.persistence as persistence
 from skemotion import (
@@ -21,6 +20,9 @@ from skemotion import (
     save_model,
 )
 from skemotion.cli import main
+
+# not imported from conftest: tests/serve has a conftest.py too
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 
 import skemotion
 from skemotion import (
@@ -31,6 +30,9 @@ from skemotion import (
     pretrained_record,
 )
 from skemotion.packaged import packaged_folder, packaged_names
+
+# not imported from conftest: tests/serve has a conftest.py too
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 PACKAGED = ("fer2013-head", "fer2013-vgg16")

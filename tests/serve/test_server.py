@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import requests
-from conftest import RunningServer, free_port, wait_until_up
 from probes import BAD_REQUESTS, PHONE_PHOTO_BYTES
 from prometheus_client.parser import text_string_to_metric_families
+from serving import RunningServer, free_port, wait_until_up
 from starlette.testclient import TestClient
 
 from skemotion.serve import ServeSettings, create_app
