@@ -17,7 +17,7 @@ from ._batch_norm import fold_batch_norm, fused_batch_norm_layer, recalibrate_ba
 from ._heads import OPTIMIZERS, dense_head, make_optimizer
 from ._pickling import KerasNetworkMixin
 from ._precision import PRECISIONS, bfloat16_support, dtype_policy, resolve_precision
-from ._predict import compiled_predict, padded_rows, predict_in_batches
+from ._predict import batch_pieces, compiled_predict, predict_in_batches
 from ._vgg16 import (
     MIN_INPUT_SIZE,
     VGG16_BLOCKS,
@@ -33,6 +33,7 @@ __all__ = [
     "PRECISIONS",
     "VGG16_BLOCKS",
     "KerasNetworkMixin",
+    "batch_pieces",
     "bfloat16_support",
     "block_of",
     "build_vgg16",
@@ -44,7 +45,6 @@ __all__ = [
     "fold_batch_norm",
     "fused_batch_norm_layer",
     "make_optimizer",
-    "padded_rows",
     "predict_in_batches",
     "recalibrate_batch_norm",
     "resolve_precision",

@@ -1,25 +1,34 @@
-"""Predictions in padded batches: a few input shapes, the same outputs."""
+"""Predictions in pieces: a few input shapes, the same outputs."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from skemotion.networks import build_vgg16, padded_rows, predict_in_batches
+from skemotion.networks import batch_pieces, build_vgg16, predict_in_batches
 
 
 def test_a_few_shapes_for_every_batch_size():
-    """Every batch size up to 32 runs as one of 7 shapes (a process that sees
-    them all keeps 7 sets of kernels, not 32), with at most 7 padding rows
-    and none for a single image."""
-    sizes = [padded_rows(n) for n in range(1, 65)]
-    assert all(0 <= s - n < 8 for n, s in enumerate(sizes, start=1))
-    assert sorted(set(sizes[:32])) == [1, 2, 4, 8, 16, 24, 32]
-    assert padded_rows(1) == 1 and padded_rows(3) == 4 and padded_rows(9) == 16
+    """Every number of rows up to 100, at batches of 32, runs in batches of
+    one of 6 shapes (a process that sees them all keeps 6 sets of kernels,
+    not 32), every row once."""
+    shapes = set()
+    for n in range(1, 101):
+        pieces = batch_pieces(n, 32)
+        assert sum(pieces) == n and pieces == sorted(pieces, reverse=True)
+        shapes.update(pieces)
+    assert sorted(shapes) == [1, 2, 4, 8, 16, 32]
+    assert batch_pieces(23, 32) == [16, 4, 2, 1] and batch_pieces(70, 32) == [
+        32,
+        32,
+        4,
+        2,
+    ]
+    assert batch_pieces(0, 32) == []
 
 
-def test_padding_leaves_each_rows_output_as_it_was():
+def test_pieces_leave_each_rows_output_as_it_was():
     """VGG16 (random weights, 32x32) on 1 to 19 images: each image's features
-    are the network's own for it, whatever padding its batch got."""
+    are the network's own for it, whatever pieces its batch was cut in."""
     model = build_vgg16((32, 32, 3), pooling="avg")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(19, 32, 32, 3)).astype(np.float32)
