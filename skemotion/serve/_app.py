@@ -216,16 +216,19 @@ class _Routes:
         )
 
     async def health(self, request):
+        return _json({"status": "ok", "queued": self._queued()})
+
+    def _queued(self) -> int:
+        """Images waiting for the network (none before the model is loaded)."""
         batcher = self.state.get("batcher")
-        return _json({"status": "ok", "queued": batcher.pending() if batcher else 0})
+        return batcher.pending() if batcher else 0
 
     async def metrics_page(self, request):
         from starlette.responses import Response
 
         check_token(request, self.settings)
-        batcher = self.state.get("batcher")
         return Response(
-            self.metrics.render(batcher.pending() if batcher else 0),
+            self.metrics.render(self._queued()),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 

@@ -77,9 +77,9 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
 
 
 class Predictor:
-    """``predictor(images)``: every face of each image, classified in one
-    batch; the faces are found by ``threads`` threads, each given a share of
-    the batch's images.
+    """Every face of each image, classified in one batch, in two stages
+    (:attr:`stages`: :meth:`find`, then :meth:`classify`); the faces are
+    found by ``threads`` threads, each given a share of the batch's images.
 
     Each image's result is ``{"faces": [...]}`` (empty when it has no face),
     or the error of an image the cropper could not use. YuNet's native code
@@ -108,9 +108,6 @@ class Predictor:
 
     def _faces(self, sources: list) -> list:
         return list(self.crop.crop_each(sources, all_faces=True))
-
-    def __call__(self, images: list[np.ndarray]) -> list:
-        return self.classify(self.find(images))
 
     @property
     def stages(self) -> tuple:
