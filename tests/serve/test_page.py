@@ -68,6 +68,15 @@ def _open(browser, server):
     return page
 
 
+def _choose(page, path):
+    """Choose ``path`` in the page; the server's answer to its upload."""
+    with page.expect_response(
+        lambda r: "/v1/predict" in r.url, timeout=TIMEOUT
+    ) as answered:
+        page.set_input_files("#file", str(path))
+    return answered.value
+
+
 def _sent_image(page):
     """What the page shows: the photo's own pixels and its place, the boxes."""
     return page.evaluate(
@@ -110,11 +119,7 @@ def test_phone_photo_is_shrunk_upright_before_sending(
 
     ARTIFACTS.mkdir(exist_ok=True)
     page = _open(browser, server)
-    with page.expect_response(
-        lambda r: "/v1/predict" in r.url, timeout=TIMEOUT
-    ) as answered:
-        page.set_input_files("#file", str(phone_photo))
-    response = answered.value
+    response = _choose(page, phone_photo)
     assert response.status == 200
     assert "preview" not in response.url  # the browser shows what it sent
     (sent,) = page.evaluate("window.uploads")
@@ -158,11 +163,7 @@ def test_heic_photo_is_shown_as_the_servers_preview(
         path, quality=90
     )
     page = _open(browser, server)
-    with page.expect_response(
-        lambda r: "/v1/predict" in r.url, timeout=TIMEOUT
-    ) as answered:
-        page.set_input_files("#file", str(path))
-    response = answered.value
+    response = _choose(page, path)
     assert "preview=1" in response.url
     (sent,) = page.evaluate("window.uploads")  # the file's own bytes, as they are
     assert (sent["name"], sent["size"]) == ("IMG_0002.heic", path.stat().st_size)
