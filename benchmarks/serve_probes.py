@@ -37,7 +37,7 @@ from pathlib import Path
 from _common import ROOT, shared_data
 
 sys.path.insert(0, str(ROOT / "tests" / "serve"))
-from probes import PHONE_PHOTO_BYTES
+from probes import PHONE_PHOTO_BYTES, expect_continue, read_all
 
 ROWS: list[tuple[str, str, str]] = []
 
@@ -83,23 +83,10 @@ def _curl(url: str, path: Path) -> str:
 
 
 def _expect_continue(port: int, size: int) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(
-            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % size
-        )
-        answer = _read_all(sock)
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _, body = expect_continue(port, size).partition(b"\r\n\r\n")
     status = int(head.split()[1])
     sent = "100 Continue sent" if b"100 Continue" in head else "no 100 Continue"
     return f"{_said(status, body)} ({sent}, body never sent)"
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _files(out: Path, data: Path) -> dict:
@@ -232,12 +219,12 @@ def probe_slow(url: str, port: int, files: dict) -> None:
     case = "300 idle connections + 20 bodies at 1 byte/s"
     row("httpx", f"/healthz during {case}", f"200, slowest {worst_health:.2f} s")
     row("httpx", f"a prediction during {case}", f"200, slowest {worst_predict:.2f} s")
-    answers = [_read_all(s) for s in slow]
+    answers = [read_all(s) for s in slow]
     cut = time.monotonic() - opened
     firsts = {a.split(b"\r\n")[0].decode() for a in answers}
     row("raw, body at 1 byte/s (x20)", "--body-timeout 10",
         f"{', '.join(firsts)} (body_timeout), all cut off by {cut:.1f} s")  # fmt: skip
-    closed = sum(_read_all(s) == b"" for s in idle)
+    closed = sum(read_all(s) == b"" for s in idle)
     row("raw, idle (x300)", "--header-timeout 5",
         f"{closed} of 300 closed without an answer by "
         f"{time.monotonic() - opened:.1f} s")  # fmt: skip
@@ -280,7 +267,7 @@ def probe_sigterm(server: subprocess.Popen, port: int, files: dict) -> None:
     except ConnectionRefusedError:
         new = "new connections refused"
     sock.sendall(body[1000:])
-    head, _, answer = _read_all(sock).partition(b"\r\n\r\n")
+    head, _, answer = read_all(sock).partition(b"\r\n\r\n")
     out, _ = server.communicate(timeout=60)
     row("raw, body half sent", "SIGTERM, then the rest of the body",
         f"{_said(int(head.split()[1]), answer)}; {new}; exit status "

@@ -9,6 +9,7 @@ error code of the answer.
 
 from __future__ import annotations
 
+import socket
 import struct
 import zlib
 from typing import NamedTuple
@@ -93,3 +94,22 @@ BAD_REQUESTS = {
     ),
     "12 MB photo (over the limit)": Probe(_too_big, 413, "too_large"),
 }
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends on ``sock`` until it closes it."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def expect_continue(port: int, size: int) -> bytes:
+    """The whole answer to a POST of ``size`` bytes that waits for ``100
+    Continue`` before its body (as curl does for big bodies)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % size
+        )
+        return read_all(sock)

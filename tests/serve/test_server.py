@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import requests
-from probes import BAD_REQUESTS, PHONE_PHOTO_BYTES
+from probes import BAD_REQUESTS, PHONE_PHOTO_BYTES, expect_continue, read_all
 from prometheus_client.parser import text_string_to_metric_families
 from serving import RunningServer, free_port, wait_until_up
 from starlette.testclient import TestClient
@@ -72,23 +72,6 @@ def _urllib(url: str, body, chunked: bool = False) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def _expect_continue(port: int, size: int) -> bytes:
-    """A raw request that waits for ``100 Continue`` before its body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(
-            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % size
-        )
-        return _read_all(sock)
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_every_client_reads_the_413(guarded, photos):
     """A 12 MB body: urllib (whole body first, with a length or chunked),
     requests, httpx and a client waiting for 100 Continue all read the 413
@@ -109,7 +92,7 @@ def test_every_client_reads_the_413(guarded, photos):
     assert by_requests.headers["connection"] == "close"
     by_httpx = httpx.post(url, content=body, headers={"content-type": "image/jpeg"})
     assert by_httpx.status_code == 413 and by_httpx.json()["error"]["message"] == said
-    waiting = _expect_continue(guarded.port, PHONE_PHOTO_BYTES)
+    waiting = expect_continue(guarded.port, PHONE_PHOTO_BYTES)
     assert waiting.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in waiting
     assert httpx.post(url, files={"image": ("a.jpg", photos["one"])}).status_code == 200
 
@@ -176,12 +159,12 @@ def test_slow_and_idle_clients_do_not_starve_the_others(guarded, photos):
         assert (health, predicted) == (200, 200)
         assert health_s < 1 and predict_s < 5  # not queued behind the slow ones
     for client in slow:
-        answer = _read_all(client.sock)
+        answer = read_all(client.sock)
         took = time.monotonic() - client.started
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
         assert b'"code":"body_timeout"' in answer and took < 3 + 3
-    assert _read_all(half).startswith(b"HTTP/1.1 408 ")
-    assert all(_read_all(sock) == b"" for sock in idle)  # closed, no answer
+    assert read_all(half).startswith(b"HTTP/1.1 408 ")
+    assert all(read_all(sock) == b"" for sock in idle)  # closed, no answer
     assert time.monotonic() - opened < 2 + 5
     after = _metrics(guarded.url)
 
@@ -323,7 +306,7 @@ def test_sigterm_finishes_the_request_in_flight(model_file, photos, tmp_path):
             assert time.monotonic() < deadline, "still accepting after SIGTERM"
             time.sleep(0.1)
         sock.sendall(body[1000:])
-        answer = _read_all(sock)
+        answer = read_all(sock)
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["images"][0]["faces"]
         out, err = server.communicate(timeout=60)
