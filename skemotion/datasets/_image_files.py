@@ -187,6 +187,71 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+def heif_damage(source: Path | bytes) -> str | None:
+    """What is wrong with a HEIF file's box structure, or None if it is whole.
+
+    A HEIC/HEIF photo is a sequence of ISO-BMFF boxes (``ftyp``, ``meta``,
+    ``mdat``, ...), each starting with its size. A file cut short ends
+    inside its last box; some libheif versions decode such a file anyway
+    (a gray or partial picture, or nothing at all when probed), so this
+    check does not depend on the library: only the box headers are read
+    (16 bytes a box), never the pixels.
+
+    Parameters
+    ----------
+    source : Path or bytes
+        The file, or its content.
+
+    Returns
+    -------
+    reason : str or None
+        Why the file is not a whole HEIF file, in words; None when every
+        top-level box fits in it.
+    """
+    if isinstance(source, bytes):
+        return _box_damage(len(source), lambda at, n: source[at : at + n])
+    try:
+        fh = open(source, "rb")
+    except OSError:
+        return None  # the reader says what is wrong with the file
+    with fh:
+
+        def read(at: int, n: int) -> bytes:
+            fh.seek(at)
+            return fh.read(n)
+
+        return _box_damage(os.fstat(fh.fileno()).st_size, read)
+
+
+def _box_damage(total: int, read) -> str | None:
+    offset, boxes = 0, 0
+    while offset < total:
+        header = read(offset, 16)
+        if len(header) < 8:
+            return f"ends inside a box header at byte {offset:,} of {total:,}"
+        size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if size == 1:  # a 64-bit size follows the type
+            if len(header) < 16:
+                return f"ends inside a box header at byte {offset:,} of {total:,}"
+            size = int.from_bytes(header[8:16], "big")
+        elif size == 0:  # the last box runs to the end of the file
+            size = total - offset
+        name = kind.decode("latin-1")
+        if size < 8:
+            return f"box {name!r} at byte {offset:,} declares {size} bytes"
+        if offset + size > total:
+            return (
+                f"file is cut short: box {name!r} at byte {offset:,} declares "
+                f"{size:,} bytes, but the file ends {offset + size - total:,} "
+                "bytes before its end"
+            )
+        offset += size
+        boxes += 1
+    if boxes == 0:
+        return "no box"
+    return None
+
+
 def _describe_content(head: bytes) -> str:
     """Say in words what a file that is not an image seems to hold."""
     lowered = head.lstrip().lower()

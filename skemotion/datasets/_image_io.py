@@ -37,6 +37,7 @@ from ._image_files import (
     DEFAULT_MAX_PIXELS,
     _describe_content,
     _human_size,
+    heif_damage,
     _read_head,
     check_image_file,
     sniff_format,
@@ -195,9 +196,24 @@ def _heif_opener_added(source: Path | bytes, name) -> bool:
     return "HEIF" in Image.OPEN
 
 
+def _refuse_damaged_heif(source: Path | bytes, name) -> None:
+    """Raise for a HEIF file whose boxes do not fit in it (cut short).
+
+    Checked before any library sees the file: libheif's verdict on a
+    truncated file changes between versions (an error, nothing, or a
+    picture half gray).
+    """
+    if sniff_format(_read_head(source, 16)) != "HEIF":
+        return
+    reason = heif_damage(source)
+    if reason is not None:
+        raise ImageReadError(name, f"truncated or corrupt HEIF data ({reason})")
+
+
 def _header_size(source: Path | bytes, name) -> tuple[int, int] | None:
     """The size an image's header declares (no pixel decoded), or None when
     Pillow cannot open it (:func:`read_image` then says why)."""
+    _refuse_damaged_heif(source, name)
     for _attempt in range(2):
         try:
             with warnings.catch_warnings():
@@ -379,6 +395,7 @@ def decode_image(
 
 def _decode(source: Path | bytes, name, max_pixels: int | None) -> np.ndarray:
     """Decode a file (a path) or its content (bytes); errors name ``name``."""
+    _refuse_damaged_heif(source, name)
     data = source if isinstance(source, bytes) else None
     rgb = None
     try:
