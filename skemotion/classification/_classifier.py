@@ -169,7 +169,18 @@ default="rmsprop"
         the same labels, probabilities that mean what they say). The hold-out
         also drives early stopping. None: ``T = 1``.
     **kwargs
-        Other scikeras parameters (``class_weight``, ``callbacks``, ...).
+        scikeras' parameters, each honoured: ``class_weight`` (``"balanced"``
+        or ``{label: weight above 0}``, multiplies the sample weights),
+        ``callbacks`` (Keras callbacks run during training, beside the early
+        stopping and the progress bar), ``shuffle`` (default True: shuffle
+        the training rows every epoch), ``validation_batch_size`` (rows per
+        step when scoring the hold-out; None: ``batch_size``),
+        ``warm_start`` (a refit continues from the trained weights),
+        ``run_eagerly`` (train without compiling the steps: slow, for
+        debugging) and
+        ``fit__name=value`` (passed to Keras' ``Model.fit``, e.g.
+        ``fit__validation_freq=2``). ``model``, ``build_fn``, ``loss`` and
+        ``metrics`` only take None: the network is built here.
 
     Attributes
     ----------
@@ -290,6 +301,13 @@ default="rmsprop"
     def _check_params(self) -> None:
         self._validate_params()  # _parameter_constraints
         check_hidden_layer_sizes(self.hidden_layer_sizes)
+        if isinstance(self.class_weight, dict) and not all(
+            isinstance(w, Real) and w > 0 for w in self.class_weight.values()
+        ):
+            raise ValueError(
+                "class_weight's weights must be numbers above 0, got "
+                f"{self.class_weight!r} (to leave a class out, drop its rows)"
+            )
         if self.calibration is not None and not self.validation_split:
             raise ValueError(
                 f"calibration={self.calibration!r} fits its temperature on the "
@@ -308,17 +326,34 @@ default="rmsprop"
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the samples in the loss.
         **kwargs
-            Passed to scikeras' ``fit``.
+            Passed to Keras' ``Model.fit`` (``validation_freq=2``,
+            ``steps_per_epoch``, ``epochs`` for this call, ...); ``callbacks``
+            given here run beside those of the ``callbacks`` parameter. The
+            data and the hold-out are this method's own: ``x``, ``y``,
+            ``validation_data`` and ``validation_split`` are refused.
 
         Returns
         -------
         self : EmotionClassifier
+
+        Raises
+        ------
+        TypeError
+            If ``kwargs`` names the data or the hold-out.
         """
         self._check_params()
         self.precision_ = resolve_precision(self.precision)
         self.temperature_ = 1.0
-        super().fit(X, y, sample_weight=sample_weight, **kwargs)
-        held_out = self.__dict__.pop("_last_holdout", None)
+        _refuse_fit_kwargs(kwargs)
+        X, y, sample_weight = _without_weightless_rows(X, y, sample_weight)
+        # the hold-out is drawn once, here, so that training watches the rows
+        # the temperature is then fitted on
+        _, held_out = stratified_holdout(
+            _stratify_by(y), self.validation_split, self.random_state
+        )
+        super().fit(
+            X, y, sample_weight=sample_weight, **kwargs, **{_HELD_OUT: held_out}
+        )
         if self.calibration == "temperature":
             X_val, y_val = np.asarray(X)[held_out], np.asarray(y)[held_out]
             logp = np.log(np.clip(super().predict_proba(X_val), 1e-12, None))
@@ -340,13 +375,14 @@ default="rmsprop"
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the samples in the loss.
         **kwargs
-            Passed to scikeras' ``partial_fit``.
+            Passed to Keras' ``Model.fit``, as for :meth:`fit`.
 
         Returns
         -------
         self : EmotionClassifier
         """
         self._check_params()
+        _refuse_fit_kwargs(kwargs)
         if not hasattr(self, "precision_"):
             self.precision_ = resolve_precision(self.precision)
             self.temperature_ = 1.0
@@ -415,36 +451,40 @@ default="rmsprop"
             optimizer=make_optimizer(self.optimizer, self.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            run_eagerly=self.run_eagerly,
         )
         return model
 
-    def _hold_out(self, X, y, sample_weight):
-        """Split a stratified validation set off the training data."""
-        y_arr = np.asarray(y)
-        if y_arr.ndim == 2 and y_arr.shape[1] > 1:  # one-hot targets
-            labels = y_arr.argmax(axis=1)
-        else:
-            labels = y_arr.reshape(len(y_arr))
-        train_idx, val_idx = stratified_holdout(
-            labels, self.validation_split, self.random_state
-        )
-        self._last_holdout = val_idx  # read (and dropped) by fit's calibration
-        if not len(val_idx):
+    def _hold_out(self, X, y, sample_weight, held_out):
+        """Split the rows ``held_out`` off the training data (None: draw a
+        stratified hold-out of ``validation_split``)."""
+        if held_out is None:
+            _, held_out = stratified_holdout(
+                _stratify_by(y), self.validation_split, self.random_state
+            )
+        if not len(held_out):
             return X, y, sample_weight, None
-        val = (X[val_idx], y[val_idx])
+        train = np.setdiff1d(np.arange(len(y)), held_out)
+        val = (X[held_out], y[held_out])
         if sample_weight is not None:
-            val = (*val, sample_weight[val_idx])
-            sample_weight = sample_weight[train_idx]
-        return X[train_idx], y[train_idx], sample_weight, val
+            val = (*val, sample_weight[held_out])
+            sample_weight = sample_weight[train]
+        return X[train], y[train], sample_weight, val
 
     def _fit_keras_model(
         self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
     ):
+        """Keras' ``fit`` with this estimator's settings (scikeras' own would
+        pass ``validation_split`` to Keras, which takes the last rows, not a
+        stratified sample, and has no early stopping or progress bar)."""
         import keras
         from scikeras.utils.random_state import tensorflow_random_state
 
-        X_train, y_train, sw_train, validation = self._hold_out(X, y, sample_weight)
-        callbacks = list(self._fit_callbacks or [])
+        held_out = kwargs.pop(_HELD_OUT, None)
+        X_train, y_train, sw_train, validation = self._hold_out(
+            X, y, sample_weight, held_out
+        )
+        callbacks = [*(self._fit_callbacks or []), *kwargs.pop("callbacks", [])]
         if self.patience is not None:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -456,15 +496,25 @@ default="rmsprop"
         if self.verbose == 0 and progress_enabled(self.progress):
             callbacks.append(_epoch_progress(epochs))
         fit_args = dict(
+            batch_size=self.batch_size,
+            validation_batch_size=self.validation_batch_size,
+            verbose=self.verbose,
+            shuffle=self.shuffle,
+        )
+        # fit__name=value parameters, then what this call was given
+        fit_args.update(
+            (name.removeprefix("fit__"), value)
+            for name, value in self.get_params().items()
+            if name.startswith("fit__")
+        )
+        fit_args.update(kwargs)
+        fit_args.update(
             x=X_train,
             y=y_train,
             sample_weight=sw_train,
             validation_data=validation,
-            batch_size=self.batch_size,
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch,
-            verbose=self.verbose,
-            shuffle=True,
             callbacks=callbacks,
         )
         if self._random_state is not None:
@@ -476,3 +526,42 @@ default="rmsprop"
             self.history_ = defaultdict(list)
         for key, values in hist.history.items():
             self.history_[key] += list(values)
+
+
+#: The keyword by which fit hands its hold-out down to _fit_keras_model.
+_HELD_OUT = "_skemotion_held_out_rows"
+#: Keras fit arguments that fit decides itself.
+_OWN_FIT_ARGUMENTS = ("x", "y", "validation_data", "validation_split", _HELD_OUT)
+
+
+def _refuse_fit_kwargs(kwargs: dict) -> None:
+    named = sorted(set(kwargs) & set(_OWN_FIT_ARGUMENTS))
+    if named:
+        raise TypeError(
+            f"fit() does not take {', '.join(named)}: the data are X and y, and "
+            "the hold-out is the validation_split parameter's"
+        )
+
+
+def _without_weightless_rows(X, y, sample_weight):
+    """Drop the rows of weight 0 (as scikit-learn's estimators ignore them),
+    before the hold-out is drawn: its row numbers then hold all the way down
+    (scikeras would drop them later and shift every row after them). The
+    caller's ``sample_weight`` is copied, never changed (scikeras multiplies
+    it by the class weights in place)."""
+    if sample_weight is None:
+        return X, y, None
+    sample_weight = np.array(sample_weight, dtype=np.float64)
+    keep = sample_weight != 0
+    if sample_weight.ndim != 1 or keep.all():
+        return X, y, sample_weight  # scikeras checks the shape and says so
+    return np.asarray(X)[keep], np.asarray(y)[keep], sample_weight[keep]
+
+
+def _stratify_by(y) -> np.ndarray:
+    """The labels to stratify a hold-out by: ``y``, or each row's class for
+    one-hot targets."""
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] > 1:
+        return y_arr.argmax(axis=1)
+    return y_arr.reshape(len(y_arr))

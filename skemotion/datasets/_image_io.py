@@ -37,9 +37,9 @@ from ._image_files import (
     DEFAULT_MAX_PIXELS,
     _describe_content,
     _human_size,
-    heif_damage,
     _read_head,
     check_image_file,
+    heif_damage,
     sniff_format,
 )
 

@@ -281,3 +281,103 @@ def test_a_classifier_survives_arrays_and_json(tmp_path):
     arrays["weight_0"] = arrays["weight_0"][:3]
     with pytest.raises(ValueError, match="do not fit the record's network"):
         classifier_from_arrays(record, arrays)
+
+
+class _RecordsKerasFit:
+    """Wraps ``keras.Model.fit`` to note the arguments Keras was given."""
+
+    def __init__(self, monkeypatch):
+        import keras
+
+        self.calls: list[dict] = []
+        original = keras.Model.fit
+
+        def fit(model, *args, **kwargs):
+            self.calls.append(kwargs)
+            return original(model, *args, **kwargs)
+
+        monkeypatch.setattr(keras.Model, "fit", fit)
+
+
+def test_shuffle_is_honoured(blobs, monkeypatch):
+    """shuffle=False reaches Keras, and changes what is learnt: two seeded
+    fits that differ only in shuffle give different weights."""
+    X, y = blobs
+    keras_fit = _RecordsKerasFit(monkeypatch)
+    kept = small(shuffle=False, epochs=3, patience=None).fit(X, y)
+    mixed = small(shuffle=True, epochs=3, patience=None).fit(X, y)
+    assert [c["shuffle"] for c in keras_fit.calls] == [False, True]
+    assert not np.allclose(kept.predict_proba(X), mixed.predict_proba(X))
+    again = small(shuffle=False, epochs=3, patience=None).fit(X, y)
+    np.testing.assert_allclose(again.predict_proba(X), kept.predict_proba(X))
+
+
+def test_validation_batch_size_and_fit_keywords_reach_keras(blobs, monkeypatch):
+    X, y = blobs
+    keras_fit = _RecordsKerasFit(monkeypatch)
+    seen = []
+
+    import keras
+
+    class Epochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    clf = small(validation_batch_size=7, epochs=4, patience=None)
+    clf.fit(X, y, validation_freq=2, callbacks=[Epochs()])
+    assert keras_fit.calls[-1]["validation_batch_size"] == 7
+    # validation_freq=2: the hold-out is scored on epochs 2 and 4 only
+    assert len(clf.history_["loss"]) == 4 and len(clf.history_["val_loss"]) == 2
+    assert seen == [0, 1, 2, 3]  # the callback given to fit ran
+    # a fit__ parameter is routed to Keras' fit as well
+    routed = small(epochs=4, patience=None, fit__validation_freq=4).fit(X, y)
+    assert len(routed.history_["val_loss"]) == 1
+
+
+@pytest.mark.parametrize("name", ["validation_split", "validation_data", "x"])
+def test_fit_refuses_keywords_that_are_its_own(blobs, name):
+    X, y = blobs
+    with pytest.raises(TypeError, match=f"fit\\(\\) does not take {name}"):
+        small(epochs=1).fit(X, y, **{name: 0.5})
+
+
+def test_weightless_rows_are_left_out_and_weights_not_changed(blobs):
+    """Rows of weight 0 are as if absent (the hold-out included), and the
+    caller's weights come back unchanged (scikeras scales them in place)."""
+    X, y = blobs
+    weights = np.ones(len(y))
+    weights[::5] = 0
+    given = weights.copy()
+    params = dict(class_weight="balanced", epochs=3, patience=None)
+    weighted = small(**params).fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(weights, given)
+    keep = weights != 0
+    dropped = small(**params).fit(X[keep], y[keep], sample_weight=weights[keep])
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_temperature_is_fitted_on_the_rows_training_held_out(blobs, monkeypatch):
+    """One hold-out: the rows Keras validated on are the rows the temperature
+    was fitted on (it used to travel between methods on the instance)."""
+    X, y = blobs
+    keras_fit = _RecordsKerasFit(monkeypatch)
+    clf = small(calibration="temperature", validation_split=0.2, epochs=2)
+    clf.fit(X, y)
+    X_val, _ = keras_fit.calls[-1]["validation_data"]
+    _, held_out = stratified_holdout(y, 0.2, 0)
+    np.testing.assert_array_equal(X_val, X[held_out])
+    assert "_last_holdout" not in vars(clf)
+
+
+def test_zero_class_weight_is_refused(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="class_weight's weights must be numbers"):
+        small(class_weight={"sad": 0, "happy": 1, "angry": 1}).fit(X, y)
+
+
+def test_run_eagerly_reaches_the_network(blobs):
+    X, y = blobs
+    assert small(epochs=1, run_eagerly=True).fit(X, y).model_.run_eagerly
+    assert not small(epochs=1).fit(X, y).model_.run_eagerly

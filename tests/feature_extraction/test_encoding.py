@@ -111,7 +111,6 @@ def test_imagenet_download_failure_is_explained(faces, monkeypatch):
 
 def test_imagenet_loads_from_keras_cache(faces, tmp_path, monkeypatch):
     """The real ``weights="imagenet"`` path loads what Keras' downloader returns."""
-    import keras
 
     seeded_no_top = VGG16Encoder(weights=None, random_state=3, pooling="avg").fit(faces)
     cached = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -126,9 +125,16 @@ def test_imagenet_loads_from_keras_cache(faces, tmp_path, monkeypatch):
     monkeypatch.setattr(
         "keras.src.applications.vgg16.file_utils.get_file", fake_get_file
     )
-    assert keras.applications.VGG16 is not None
     enc = VGG16Encoder(weights="imagenet", pooling="avg").fit(faces)
-    assert calls and calls[0][0].endswith("notop.h5")
+    # one request, for Keras' own file of the network without its top
+    ((fname, origin),) = calls
+    assert fname == "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert origin.endswith("/" + fname)
+    loaded = [w.numpy() for w in enc.model_.weights]
+    seeded = [w.numpy() for w in seeded_no_top.model_.weights]
+    assert len(loaded) == len(seeded) == 26  # 13 convolutions: kernel and bias
+    for mine, theirs in zip(loaded, seeded, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
     assert enc.weights_used_ == "imagenet"
     np.testing.assert_array_equal(enc.transform(faces), seeded_no_top.transform(faces))
 
@@ -151,8 +157,12 @@ def test_pickle_and_joblib_keep_weights(faces, seeded, tmp_path):
     np.testing.assert_array_equal(
         joblib.load(tmp_path / "enc.joblib").transform(faces), expected
     )
-    # pickling does not disturb the original
-    assert seeded.model_ is not None
+    # pickling does not disturb the original: it still encodes, the same
+    assert seeded.model_.built
+    np.testing.assert_array_equal(seeded.transform(faces), expected)
+    # and a copy is a network of its own, not the original's, shared
+    copy = pickle.loads(pickle.dumps(seeded))
+    assert copy.model_ is not seeded.model_
 
 
 def test_refitting_reuses_the_network_only_for_the_same_weights(faces, tmp_path):
