@@ -168,19 +168,25 @@ default="rmsprop"
         network's log-probabilities divided by ``T`` (temperature scaling:
         the same labels, probabilities that mean what they say). The hold-out
         also drives early stopping. None: ``T = 1``.
+    class_weight : "balanced", dict or None, default=None
+        ``"balanced"`` or ``{label: weight above 0}``: each sample's weight
+        in the loss is multiplied by its class's.
+    shuffle : bool, default=True
+        Shuffle the training rows every epoch.
+    validation_batch_size : int or None, default=None
+        Rows per step when the hold-out is scored (None: ``batch_size``).
+    callbacks : list of keras.callbacks.Callback or None, default=None
+        Run during training, beside the early stopping and the progress bar.
+    warm_start : bool, default=False
+        A refit continues from the trained weights instead of new ones.
+    run_eagerly : bool, default=False
+        Train without compiling the steps (slow; for debugging).
+    model, build_fn, loss, metrics : None
+        scikeras' own; the network is built and compiled here, so only
+        None is taken.
     **kwargs
-        scikeras' parameters, each honoured: ``class_weight`` (``"balanced"``
-        or ``{label: weight above 0}``, multiplies the sample weights),
-        ``callbacks`` (Keras callbacks run during training, beside the early
-        stopping and the progress bar), ``shuffle`` (default True: shuffle
-        the training rows every epoch), ``validation_batch_size`` (rows per
-        step when scoring the hold-out; None: ``batch_size``),
-        ``warm_start`` (a refit continues from the trained weights),
-        ``run_eagerly`` (train without compiling the steps: slow, for
-        debugging) and
-        ``fit__name=value`` (passed to Keras' ``Model.fit``, e.g.
-        ``fit__validation_freq=2``). ``model``, ``build_fn``, ``loss`` and
-        ``metrics`` only take None: the network is built here.
+        ``fit__name=value``: passed to Keras' ``Model.fit`` (e.g.
+        ``fit__validation_freq=2``).
 
     Attributes
     ----------
@@ -272,15 +278,36 @@ default="rmsprop"
         progress: bool | None = None,
         precision: str = "auto",
         calibration: str | None = None,
+        *,
+        class_weight: str | dict | None = None,
+        shuffle: bool = True,
+        validation_batch_size: int | None = None,
+        callbacks: list | None = None,
+        warm_start: bool = False,
+        run_eagerly: bool = False,
+        model: None = None,
+        build_fn: None = None,
+        loss: None = None,
+        metrics: None = None,
         **kwargs,
     ) -> None:
         super().__init__(
-            optimizer=optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            validation_split=validation_split,
+            model=model,
+            build_fn=build_fn,
+            warm_start=warm_start,
             random_state=random_state,
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            validation_batch_size=validation_batch_size,
             verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            run_eagerly=run_eagerly,
+            epochs=epochs,
+            class_weight=class_weight,
             **kwargs,
         )
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -22,6 +22,11 @@ see without the fix, and the fix:
    ``DataConversionWarning``; it is raveled with that warning.
 6. A wrong number of features gets scikeras' own wording; scikit-learn's
    ("X has 3 features, but ... is expecting 5 features as input") is used.
+7. ``repr`` lists every parameter, one a line, defaults included, and a
+   pipeline's repr shows scikeras' ten parameters whatever they are;
+   scikit-learn's shows only those changed from their defaults (the
+   estimator names each of its parameters in ``__init__``, so that
+   scikit-learn knows the defaults). scikit-learn's ``__repr__`` is used.
 
 Scikit-learn 1.6.x cannot run scikeras 0.13 at all and is excluded by the
 package's requirements.
@@ -34,6 +39,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._tags import ClassifierTags
 
@@ -92,6 +98,11 @@ class ScikerasFixes:
         tags.transformer_tags = None
         tags.target_tags.required = True
         return tags
+
+    def __repr__(self, N_CHAR_MAX=700):
+        """Defect 7: scikit-learn's repr (the parameters that differ from
+        their defaults), not scikeras' list of them all."""
+        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
 
     def fit(self, X, y, sample_weight=None, **kwargs):
         X = _reject_sparse(X, type(self).__name__)

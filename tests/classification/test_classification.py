@@ -381,3 +381,25 @@ def test_run_eagerly_reaches_the_network(blobs):
     X, y = blobs
     assert small(epochs=1, run_eagerly=True).fit(X, y).model_.run_eagerly
     assert not small(epochs=1).fit(X, y).model_.run_eagerly
+
+
+def test_repr_shows_what_differs_from_the_defaults():
+    """As scikit-learn's estimators print: the changed parameters only, in a
+    pipeline too (scikeras listed all of them, build_fn=None and the rest)."""
+    from skemotion import make_emotion_pipeline
+
+    assert repr(EmotionClassifier()) == "EmotionClassifier()"
+    assert repr(EmotionClassifier(epochs=3, shuffle=False)) == (
+        "EmotionClassifier(epochs=3, shuffle=False)"
+    )
+    pipe = make_emotion_pipeline(classify__dropout=0.2)
+    shown = repr(pipe)
+    assert "EmotionClassifier(dropout=0.2)" in shown
+    for default in ("build_fn", "callbacks", "warm_start", "model=None"):
+        assert default not in shown
+    # every parameter still round-trips through get_params and clone
+    from sklearn.base import clone
+
+    assert clone(EmotionClassifier(callbacks=[], fit__epochs=2)).get_params()[
+        "fit__epochs"
+    ] == 2
