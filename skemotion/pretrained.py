@@ -101,8 +101,10 @@ def load_pretrained(*, precision: str = "auto", **params) -> EmotionPipeline:
         Step parameters set on the pipeline, ``<step>__<name>`` as for
         :meth:`~sklearn.pipeline.Pipeline.set_params`, for how images are
         read rather than what was learnt: ``crop__detector="mtcnn"``,
-        ``crop__n_jobs=2``, ``crop__multiple_faces="all"``,
-        ``encode__batch_size=64``, ``memory=...`` is not accepted here.
+        ``crop__n_jobs=2``, ``crop__multiple_faces="raise"``,
+        ``encode__batch_size=64``; ``memory=...`` is not accepted here.
+        Every face of a group photo, rather than the largest:
+        :func:`~skemotion.predict_topk` with ``all_faces=True``.
         Changing ``crop__size`` or ``encode__*`` weights breaks the model.
 
     Returns

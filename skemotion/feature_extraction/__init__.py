@@ -14,9 +14,10 @@ writes an adapted weights file with its record.
 """
 
 from ..caching import FeatureCache
-from ._encoder import LoadedVGG16 as LoadedVGG16
-from ._encoder import VGG16Encoder, preprocess_images
-from ._encoder import load_vgg16 as load_vgg16
+from ._encoder import VGG16Encoder
+from ._preprocess import preprocess_images
+from ._weights import LoadedVGG16 as LoadedVGG16
+from ._weights import load_vgg16 as load_vgg16
 from ._weights_file import PREPROCESSING as PREPROCESSING
 from ._weights_file import WeightsInfo, read_weights_info
 from ._weights_file import write_weights_file as write_weights_file

@@ -1,15 +1,14 @@
-"""Pipeline stage 3: images to VGG16 feature vectors (``gray -> features``)."""
+"""Pipeline stage 3: images to VGG16 feature vectors (``gray -> features``).
+
+The estimator only: the weights it loads come from ``_weights.py``, the
+networks it shares from ``_shared.py``, its input from ``_preprocess.py``.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-import warnings
-from collections import OrderedDict
 from numbers import Integral
-from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import (
@@ -18,225 +17,28 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._io import file_sha256, file_state
 from .._progress import progress_iter
 from .._validation import check_image_batch
 from ..caching import FeatureCache, as_cache
-from ..exceptions import WeightsError, WeightsWarning
 from ..networks import (
     MIN_INPUT_SIZE,
     PRECISIONS,
     KerasNetworkMixin,
     build_vgg16,
-    conv_layer_names,
-    copy_conv_weights,
     predict_in_batches,
     resolve_precision,
 )
-from ..packaged import load_packaged, packaged_state
-from ._weights_file import PREPROCESSING, WeightsInfo, read_weights_info
+from ._preprocess import preprocess_images
+from ._shared import shared_vgg16
+from ._weights import check_against_file
+from ._weights_file import PREPROCESSING
 
-__all__ = ["LoadedVGG16", "VGG16Encoder", "load_vgg16", "preprocess_images"]
+__all__ = ["VGG16Encoder"]
 
 logger = logging.getLogger(__name__)
-
-#: Names of the encoders shipped inside the package (``weights=NAME``) and
-#: their packaged files.
-PACKAGED_WEIGHTS = {"fer2013": "fer2013-vgg16"}
-#: The ImageNet channel means (BGR) subtracted by Keras' VGG16 preprocessing.
-_VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-
-
-def preprocess_images(batch: np.ndarray, method: str = "caffe") -> np.ndarray:
-    """Turn 0-255 images into VGG16 input.
-
-    Parameters
-    ----------
-    batch : ndarray of shape (n, height, width, 3) or (n, height, width, 1)
-        Pixel values 0-255 (any numeric dtype); one channel is repeated.
-    method : {"caffe", "standardize"}, default="caffe"
-        ``"caffe"``: Keras' ``vgg16.preprocess_input`` (RGB to BGR, minus the
-        ImageNet channel means), what ImageNet and random weights expect.
-        ``"standardize"``: each image minus its mean, divided by its standard
-        deviation (per-image contrast normalisation: a dim photo and a
-        contrasty one of the same face give the same input).
-
-    Returns
-    -------
-    x : ndarray of float32, same shape with 3 channels
-    """
-    x = np.asarray(batch, dtype=np.float32).copy()
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
-    if method == "caffe":
-        x = x[..., ::-1]
-        x -= _VGG_MEAN_BGR
-        return x
-    if method != "standardize":
-        raise ValueError(f"method must be one of {PREPROCESSING}, got {method!r}")
-    n_values = np.prod(x.shape[1:])
-    mean = x.mean(axis=(1, 2, 3), keepdims=True)
-    std = x.std(axis=(1, 2, 3), keepdims=True)
-    x -= mean
-    x /= np.maximum(std, 1.0 / np.sqrt(n_values))  # a flat image stays 0
-    return x
-
-
-def _set_seeded_weights(model, random_state) -> None:
-    """Glorot-uniform kernels and zero biases (Keras' defaults) from one seed.
-
-    Drawing the weights with NumPy rather than with Keras' initialisers makes
-    them depend on ``random_state`` only, never on TensorFlow's global seed,
-    and leaves every global random state untouched. Only the convolutions are
-    drawn, in network order; other layers (batch norm) keep their start.
-    """
-    rng = check_random_state(random_state)
-    for name in conv_layer_names():
-        layer = model.get_layer(name)
-        kernel, bias = layer.get_weights()
-        receptive = kernel.shape[0] * kernel.shape[1]
-        fan_in, fan_out = receptive * kernel.shape[2], receptive * kernel.shape[3]
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        drawn = rng.uniform(-limit, limit, size=kernel.shape).astype(np.float32)
-        layer.set_weights([drawn, np.zeros_like(bias)])
-
-
-class LoadedVGG16(NamedTuple):
-    """VGG16 with the weights asked for, and where they came from."""
-
-    model: Any
-    """The network (``keras.Model``)."""
-    weights_used: str
-    """The weights in words ("imagenet", "random (seed 0)", "file ...")."""
-    weights_key: str | None
-    """The weights' identity in cache keys (None for unseeded random weights)."""
-    info: WeightsInfo | None
-    """The record of an adapted weights file or packaged encoder (else None)."""
-
-
-def load_vgg16(
-    weights, input_shape, *, pooling: str, precision: str, random_state=None
-) -> LoadedVGG16:
-    """Build plain VGG16 without its top and put the requested weights in.
-
-    The network comes from :func:`~skemotion.networks.build_vgg16`; a caller
-    that wants another architecture (batch norm) copies the convolutions'
-    weights from it.
-
-    Raises
-    ------
-    WeightsError
-        If the weights cannot be downloaded or loaded.
-    """
-    model = build_vgg16(input_shape, pooling=pooling, precision=precision)
-    if weights is None:
-        _set_seeded_weights(model, random_state)
-        seed = random_state if isinstance(random_state, Integral) else None
-        if seed is None:
-            return LoadedVGG16(model, "random (unseeded)", None, None)
-        return LoadedVGG16(model, f"random (seed {seed})", f"random:{seed}", None)
-    if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
-        return _load_packaged_weights(model, weights)
-    if isinstance(weights, str) and weights == "imagenet":
-        copy_conv_weights(_imagenet_vgg16(input_shape), model)
-        return LoadedVGG16(model, "imagenet", "imagenet", None)
-    path = Path(os.fspath(weights))
-    info = read_weights_info(path)  # raises WeightsError for a missing file
-    try:
-        model.load_weights(path)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path}: not a weights file for VGG16 without its top "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    digest = file_sha256(path)
-    return LoadedVGG16(
-        model, f"file {path} (sha256 {digest[:12]})", f"file:{digest}", info
-    )
-
-
-#: Encoders' networks built in this process, by what decides their weights
-#: and shape: refitting (a grid search's candidates, cross-validation's folds)
-#: reuses the network instead of building VGG16 again (about 0.4 s a fit at
-#: 64x64, measured). The two most recent are kept; an encoder never trains
-#: its network, so they can share it.
-_BUILT: OrderedDict[tuple, LoadedVGG16] = OrderedDict()
-_BUILT_LOCK = threading.Lock()
-_BUILT_MAX = 2
-
-
-def _weights_identity(weights, random_state) -> tuple | None:
-    """What decides the weights' values, or None when it cannot be known
-    without loading them (unseeded random weights, an unreadable file)."""
-    if weights is None:
-        seeded = isinstance(random_state, Integral)
-        return ("random", int(random_state)) if seeded else None
-    if isinstance(weights, str) and weights == "imagenet":
-        return ("imagenet",)
-    if isinstance(weights, str) and weights in PACKAGED_WEIGHTS:
-        state = packaged_state(PACKAGED_WEIGHTS[weights])
-        return None if state is None else ("packaged", state)
-    # a file rewritten in place has another state
-    state = file_state(weights)
-    return None if state is None else ("file", *state)
-
-
-def shared_vgg16(
-    weights, input_shape, *, pooling: str, precision: str, random_state=None
-) -> LoadedVGG16:
-    """:func:`load_vgg16` for an encoder: the network built for the same
-    weights, shape, pooling and precision before, if it is still kept."""
-    identity = _weights_identity(weights, random_state)
-    if identity is None:
-        return load_vgg16(weights, input_shape, pooling=pooling,
-                          precision=precision, random_state=random_state)  # fmt: skip
-    key = (identity, tuple(input_shape), pooling, precision)
-    with _BUILT_LOCK:
-        if key in _BUILT:
-            _BUILT.move_to_end(key)
-            return _BUILT[key]
-        loaded = load_vgg16(weights, input_shape, pooling=pooling,
-                            precision=precision, random_state=random_state)  # fmt: skip
-        _BUILT[key] = loaded
-        while len(_BUILT) > _BUILT_MAX:
-            _BUILT.popitem(last=False)
-        return loaded
-
-
-def _imagenet_vgg16(input_shape):
-    """Keras' VGG16 with its ImageNet weights: Keras downloads them (once, into
-    ``~/.keras/models``), checks them and loads them."""
-    import keras
-
-    try:
-        return keras.applications.VGG16(
-            include_top=False, weights="imagenet", input_shape=input_shape
-        )
-    except Exception as exc:
-        raise WeightsError(
-            "ImageNet weights for VGG16 could not be obtained: Keras "
-            "downloads them once into ~/.keras/models and the download "
-            f"failed ({type(exc).__name__}: {exc}). Offline, use "
-            "weights=None (random weights seeded by random_state) or "
-            "weights='<path to a VGG16 weights file>'."
-        ) from None
-
-
-def _load_packaged_weights(model, name: str) -> LoadedVGG16:
-    """Put a packaged encoder's weights (checked, expanded) into ``model``."""
-    packaged = load_packaged(PACKAGED_WEIGHTS[name])
-    for layer in conv_layer_names():
-        kernel = packaged.arrays[f"{layer}/kernel"]
-        bias = packaged.arrays[f"{layer}/bias"]
-        model.get_layer(layer).set_weights([kernel, bias])
-    info = WeightsInfo.from_dict(packaged.record["weights_info"])
-    digest = packaged.sha256
-    used = f"packaged {name} ({packaged.record['storage']}, sha256 {digest[:12]})"
-    return LoadedVGG16(model, used, f"packaged:{digest}", info)
 
 
 class VGG16Encoder(
@@ -343,7 +145,8 @@ class VGG16Encoder(
     """
 
     _parameter_constraints: dict = {
-        "weights": [str, os.PathLike, None],  # "imagenet" or a file
+        # "imagenet", a packaged encoder's name, or a file
+        "weights": [str, os.PathLike, None],
         "pooling": [StrOptions({"flatten", "avg", "max"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
@@ -422,7 +225,7 @@ class VGG16Encoder(
         self.weights_key_ = loaded.weights_key
         self.weights_info_ = loaded.info
         self.precision_ = precision
-        self.preprocessing_ = _check_against_file(
+        self.preprocessing_ = check_against_file(
             loaded.info, self.weights, self.preprocessing, input_shape[:2]
         )
         self.input_shape_ = input_shape
@@ -520,34 +323,3 @@ class VGG16Encoder(
             mirrored = predict_in_batches(self.model_, x[:, :, ::-1], len(x))
             features = (features + mirrored) / 2
         return features
-
-
-def _check_against_file(
-    info: WeightsInfo | None, weights, preprocessing: str, size: tuple[int, int]
-) -> str:
-    """The preprocessing to use; warns where the pipeline and the file disagree."""
-    if info is None:
-        return "caffe" if preprocessing == "auto" else preprocessing
-    path = os.fspath(weights)
-    if tuple(size) != tuple(info.input_size):
-        h, w = info.input_size
-        warnings.warn(
-            f"{path} was trained on {h}x{w} face crops but this encoder gets "
-            f"{size[0]}x{size[1]} images: its features will be worse than they "
-            f"can be. Crop to the same size: make_emotion_pipeline(crop__size="
-            f"{h if h == w else (h, w)}, encode__weights=...) or "
-            f"FaceCropper(size={h if h == w else (h, w)}).",
-            WeightsWarning,
-            stacklevel=4,
-        )
-    if preprocessing == "auto":
-        return info.preprocessing
-    if preprocessing != info.preprocessing:
-        warnings.warn(
-            f"{path} was trained with preprocessing={info.preprocessing!r}, "
-            f"but preprocessing={preprocessing!r} was asked for; "
-            "preprocessing='auto' uses the file's",
-            WeightsWarning,
-            stacklevel=4,
-        )
-    return preprocessing
