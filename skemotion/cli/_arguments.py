@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..datasets import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_PIXELS
 from . import _options as options
-from ._types import file_size, positive_float, positive_int, seconds
+from ._types import file_size, positive_float, positive_int, seconds, size_text
 
 __all__ = ["build_parser"]
 
@@ -104,15 +105,17 @@ def _add_predict_parser(subparsers) -> None:
         type=positive_int,
         metavar="N",
         help="refuse images with more than N pixels, read from the file header "
-        "before decoding (default: the model's crop__max_pixels, 100000000)",
+        "before decoding (default: the model's crop__max_pixels, "
+        f"{DEFAULT_MAX_PIXELS} unless set otherwise)",
     )
     _add_cluster_options(predict)
     predict.add_argument(
         "--max-file-size",
         type=file_size,
-        default=256 * 1024 * 1024,
+        default=DEFAULT_MAX_FILE_SIZE,
         metavar="SIZE",
-        help="refuse files larger than SIZE, e.g. 50M or 1G (default: 256M)",
+        help="refuse files larger than SIZE, e.g. 50M or 1G (default: "
+        f"{size_text(DEFAULT_MAX_FILE_SIZE)})",
     )
 
 
@@ -162,8 +165,14 @@ def _add_check_parser(subparsers) -> None:
     options.output_format(check, ("text", "json"), "text for people, json for machines")
     options.detector(
         check,
-        "face detector counting faces: hog (default), haar, mtcnn; repeat "
-        "to compare several (each one's no-face and several-face counts)",
+        "face detector counting faces: "
+        + ", ".join(
+            f"{name} (default)" if name == "hog" else name
+            for name in options.DETECTORS
+            if name != "none"
+        )
+        + "; repeat to compare several (each one's no-face and several-face "
+        "counts)",
         action="append",
         metavar="DETECTOR",
     )

@@ -3,6 +3,7 @@ help repeats."""
 
 from __future__ import annotations
 
+from ..networks import PRECISIONS
 from ..preprocessing import DETECTORS
 from ._types import positive_int, weights_value
 
@@ -26,7 +27,6 @@ __all__ = [
     "weights",
 ]
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 TRUST = "Only load model files you trust: loading runs code stored in the file."
 READY = (
     "without --model, the ready model is used: FER2013's seven classes (angry, "

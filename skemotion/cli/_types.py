@@ -41,6 +41,14 @@ def file_size(text: str) -> int:
     return size
 
 
+def size_text(size: int) -> str:
+    """A size in bytes as :func:`file_size` reads it: ``256M`` for 256 MiB."""
+    for unit, factor in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
 def positive_float(text: str) -> float:
     """argparse type: a number above 0."""
     try:

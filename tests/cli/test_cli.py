@@ -75,6 +75,30 @@ def test_help_for_every_command(capsys):
         assert "--quiet" in out
 
 
+def test_help_names_what_the_program_does(capsys):
+    """Help that matches the program: every detector ``check`` takes, and the
+    limits' defaults as the library holds them (not a copy of the number)."""
+    from skemotion.datasets import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_PIXELS
+    from skemotion.preprocessing import DETECTORS
+
+    assert main(["check", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    detector_help = said.split("--detector DETECTOR ")[2].split("--no-faces")[0]
+    for name in DETECTORS:
+        if name != "none":
+            assert name in detector_help, name
+    assert main(["predict", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DEFAULT_MAX_FILE_SIZE // 2**20}M)" in said
+    assert f"crop__max_pixels, {DEFAULT_MAX_PIXELS}" in said
+    # the limit the option applies when not given is the library's
+    from skemotion.cli._arguments import build_parser
+    from skemotion.cli._commands import COMMANDS
+
+    args = build_parser(COMMANDS).parse_args(["predict", "x.jpg"])
+    assert args.max_file_size == DEFAULT_MAX_FILE_SIZE
+
+
 @pytest.mark.parametrize(
     "argv",
     [
