@@ -143,6 +143,63 @@ ALL_IMPORTS = [
 ]
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def _private_definitions(tree: ast.AST) -> set[str]:
+    """Underscore names a module defines: functions, classes, names and
+    attributes it assigns (``_x = ...``, ``self._x = ...``), import aliases."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for sub in (s for t in targets for s in ast.walk(t)):
+                if isinstance(sub, ast.Name):
+                    names.add(sub.id)
+                elif isinstance(sub, ast.Attribute):
+                    names.add(sub.attr)
+        elif isinstance(node, ast.alias) and node.asname:
+            names.add(node.asname)
+    return {n for n in names if _private(n)}
+
+
+def private_attributes(sources: dict[str, str]) -> list[str]:
+    """``obj._x`` in one unit where ``_x`` is defined only in others.
+
+    ``sources`` maps dotted module names to their text. A private attribute
+    that the module's own unit defines is its own business (whatever the
+    object, the unit knows the name); one defined nowhere in the package is a
+    library's (scikit-learn's ``_validate_params``) and not judged here.
+    """
+    trees = {module: ast.parse(text) for module, text in sources.items()}
+    defined: dict[str, set[str]] = {}
+    for module, tree in trees.items():
+        defined.setdefault(_unit(module), set()).update(_private_definitions(tree))
+    wrong = []
+    for module, tree in trees.items():
+        here = _unit(module)
+        if here in TOP:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not _private(node.attr):
+                continue
+            if node.attr in defined.get(here, ()):
+                continue
+            owners = sorted(u for u, names in defined.items() if node.attr in names)
+            if owners:
+                wrong.append(
+                    f"{module}:{node.lineno} uses {ast.unparse(node)} (private to "
+                    f"{', '.join(owners)})"
+                )
+    return wrong
+
+
+ALL_SOURCES = {_dotted(path): path.read_text("utf-8") for path in _modules()}
+
+
 def test_every_unit_has_a_floor():
     units = {_unit(_dotted(p)) for p in _modules()} - TOP
     assert units <= set(FLOOR), f"not placed in LAYERS: {sorted(units - set(FLOOR))}"
@@ -156,6 +213,43 @@ def test_no_upward_or_sideways_import():
 def test_no_private_name_across_sub_packages():
     wrong = private_crossings(ALL_IMPORTS)
     assert not wrong, "private names across sub-packages:\n" + "\n".join(wrong)
+
+
+def test_no_private_attribute_across_sub_packages():
+    wrong = private_attributes(ALL_SOURCES)
+    assert not wrong, "private attributes across sub-packages:\n" + "\n".join(wrong)
+
+
+def test_the_attribute_check_catches_a_reach_into_another_room():
+    """The package's own sources, and a serve module that calls the cropper's
+    private method: caught, named with its line; the same call inside
+    preprocessing, and a library's private (scikit-learn's), are not."""
+    private = sorted(
+        n for n in _private_definitions(ast.parse(ALL_SOURCES[
+            "preprocessing._face_cropping"]))
+        if n not in private_definitions_outside("preprocessing")
+    )  # fmt: skip
+    assert private, "the cropper module defines no private name of its own"
+    name = private[0]
+    reach = (
+        f"def f(cropper):\n    cropper.{name}('x.jpg')\n"
+        "    cropper._validate_params()\n"
+    )
+    planted = {**ALL_SOURCES, "serve._planted": reach}
+    (caught,) = private_attributes(planted)
+    assert caught.startswith(f"serve._planted:2 uses cropper.{name} (private to ")
+    assert "preprocessing" in caught
+    inside = {**ALL_SOURCES, "preprocessing._planted": reach}
+    assert private_attributes(inside) == []
+
+
+def private_definitions_outside(unit: str) -> set[str]:
+    return {
+        n
+        for module, text in ALL_SOURCES.items()
+        if _unit(module) != unit
+        for n in _private_definitions(ast.parse(text))
+    }
 
 
 def test_the_checks_catch_what_they_are_for():
