@@ -13,7 +13,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "skemotion.serve needs Starlette and uvicorn: pip install 'skemotion[serve]'"
     ) from exc
 
-from ._app import ServeSettings, create_app
+from ._app import create_app
 from ._server import run_server, server_config
+from ._settings import ServeSettings
 
 __all__ = ["ServeSettings", "create_app", "run_server", "server_config"]

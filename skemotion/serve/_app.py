@@ -8,11 +8,13 @@ import logging
 import os
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from ._batcher import Batcher, QueueFull
 from ._metrics import Metrics
 from ._model import Predictor, describe_model, load_served, with_detector
 from ._observe import Observe
+from ._settings import ServeSettings
 from ._uploads import Refusal, check_token, decode_upload, preview_url, read_uploads
 
 __all__ = ["ServeSettings", "create_app"]
@@ -31,100 +33,6 @@ _SECURITY_HEADERS = {
 
 
 _YES = {"1", "true", "yes"}
-
-
-class ServeSettings:
-    """What :func:`create_app` serves with, and its limits.
-
-    Parameters
-    ----------
-    max_request_bytes : int, default=10_000_000
-        Bigger requests are answered 413 as soon as the server knows (from
-        their ``Content-Length``, or once that many bytes came); what is left
-        of their body is read and thrown away (up to ``max_drain_bytes``)
-        before the answer, so that clients that send a whole body before
-        reading, as Python's urllib, get the 413 and not a reset connection.
-    max_drain_bytes : int, default=64_000_000
-        Bytes of a refused body read and thrown away at most; beyond, the
-        connection is closed with the answer.
-    max_files : int, default=8
-        Images per request at most (413 beyond).
-    max_pixels : int, default=40_000_000
-        Pixels per image at most, read from its header (413 beyond).
-    max_queue : int, default=64
-        Images waiting for the network at most; a request that would pass it
-        is answered 503 at once.
-    batch_size : int, default=16
-        Images the network sees together.
-    face_threads : int or None, default=None
-        Threads that find the faces of a batch's images side by side (YuNet
-        runs outside Python's GIL); None: one per core, 4 at most.
-    top_k : int, default=3
-        Classes each face's ``top_k`` lists, most probable first.
-    token : str or None, default=None
-        When set, the API answers only requests with ``Authorization: Bearer
-        <token>`` (compared in constant time).
-    cors_origins : sequence of str, default=()
-        Origins allowed to call the API from a browser; none by default.
-    detector : str or None, default=None
-        A face detector of :data:`~skemotion.preprocessing.DETECTORS` used
-        instead of the model's own (``"yunet"``, the fast one); None keeps
-        the model's.
-    header_timeout : float, default=10.0
-        Seconds a connection may take to send a request's headers, counted
-        from when it opened or its previous answer went; a connection that
-        sent nothing is then closed, one that sent part of its headers gets
-        408 first.
-    body_timeout : float, default=60.0
-        Seconds a request's body may take to arrive, once its headers came
-        (10 MB at 1.4 Mbit/s); later, 408 and the connection closed.
-    keep_alive_timeout : float, default=5.0
-        Seconds an idle connection is kept open after an answer.
-    max_connections : int, default=1000
-        Open connections at most; beyond, each request of a new connection
-        is answered 503 (and its connection closed) without reaching the
-        model.
-    shutdown_timeout : float, default=30.0
-        On SIGTERM or Ctrl-C the server stops accepting, finishes the
-        requests in flight for this long at most, then exits.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_request_bytes: int = 10_000_000,
-        max_files: int = 8,
-        max_pixels: int = 40_000_000,
-        max_queue: int = 64,
-        batch_size: int = 16,
-        face_threads: int | None = None,
-        top_k: int = 3,
-        token: str | None = None,
-        cors_origins=(),
-        detector: str | None = None,
-        max_drain_bytes: int = 64_000_000,
-        header_timeout: float = 10.0,
-        body_timeout: float = 60.0,
-        keep_alive_timeout: float = 5.0,
-        max_connections: int = 1000,
-        shutdown_timeout: float = 30.0,
-    ) -> None:
-        self.max_request_bytes = max_request_bytes
-        self.max_files = max_files
-        self.max_pixels = max_pixels
-        self.max_queue = max_queue
-        self.batch_size = batch_size
-        self.face_threads = face_threads
-        self.top_k = top_k
-        self.token = token
-        self.cors_origins = tuple(cors_origins)
-        self.detector = detector
-        self.max_drain_bytes = max_drain_bytes
-        self.header_timeout = header_timeout
-        self.body_timeout = body_timeout
-        self.keep_alive_timeout = keep_alive_timeout
-        self.max_connections = max_connections
-        self.shutdown_timeout = shutdown_timeout
 
 
 def _threads(settings: ServeSettings) -> int:
@@ -147,6 +55,17 @@ def _error(status: int, code: str, message: str, *, close: bool = False):
     return answer
 
 
+class _Served(NamedTuple):
+    """What the application serves, once its model is loaded."""
+
+    model: object
+    """The fitted pipeline (with the settings' detector, if one is set)."""
+    description: dict
+    """What ``/v1/model`` says of it."""
+    batcher: Batcher
+    """Runs its predictions, a batch at a time."""
+
+
 class _Routes:
     """The application's handlers: its settings, and the model it loads when
     it starts (with the batcher that runs it)."""
@@ -155,7 +74,7 @@ class _Routes:
         self.model = model  # a file, a pipeline or None, until it starts
         self.settings = settings
         self.metrics = metrics
-        self.state: dict = {}
+        self.served: _Served | None = None  # once the model is loaded
         self.static = Path(str(resources.files("skemotion.serve").joinpath("static")))
 
     @contextlib.asynccontextmanager
@@ -163,19 +82,18 @@ class _Routes:
         loaded, path, name = load_served(self.model)
         if self.settings.detector is not None:
             loaded = with_detector(loaded, self.settings.detector)
-        self.state["model"] = loaded
-        self.state["description"] = describe_model(loaded, path, name)
         work = Predictor(loaded, self.settings.top_k, _threads(self.settings))
-        self.state["batcher"] = Batcher(
+        batcher = Batcher(
             work.stages,
             max_queue=self.settings.max_queue,
             batch_size=self.settings.batch_size,
             on_batch=self.metrics.batch,
         )
-        await self.state["batcher"].start()
+        self.served = _Served(loaded, describe_model(loaded, path, name), batcher)
+        await batcher.start()
         logger.info("serving %s", path or name)
         yield
-        await self.state["batcher"].stop()
+        await batcher.stop()
         work.close()
 
     async def predict(self, request):
@@ -186,7 +104,7 @@ class _Routes:
             *(asyncio.to_thread(decode_upload, n, d, settings) for n, d in items)
         )
         try:
-            results = await self.state["batcher"].submit(list(images))
+            results = await self.served.batcher.submit(list(images))
         except QueueFull as exc:
             raise Refusal(
                 503, "busy", f"the server is busy ({exc}); try again in a moment"
@@ -199,13 +117,13 @@ class _Routes:
         faces = sum(len(answer["faces"]) for answer in out)
         self.metrics.classified(len(out), faces)
         _note(request, images=len(out), faces=faces)
-        return _json({"images": out, "classes": self.state["description"]["classes"]})
+        return _json({"images": out, "classes": self.served.description["classes"]})
 
     async def describe(self, request):
         check_token(request, self.settings)
         return _json(
             {
-                **self.state["description"],
+                **self.served.description,
                 "auth": self.settings.token is not None,
                 "limits": {
                     "max_request_bytes": self.settings.max_request_bytes,
@@ -220,8 +138,7 @@ class _Routes:
 
     def _queued(self) -> int:
         """Images waiting for the network (none before the model is loaded)."""
-        batcher = self.state.get("batcher")
-        return batcher.pending() if batcher else 0
+        return self.served.batcher.pending() if self.served else 0
 
     async def metrics_page(self, request):
         from starlette.responses import Response
