@@ -56,7 +56,7 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
     steps = dict(getattr(model, "steps", []))
     encoder = next((s for s in steps.values() if hasattr(s, "weights_used_")), None)
     params = {
-        k: repr(v)
+        k: _json_value(v)
         for k, v in model.get_params().items()
         if "__" in k and not k.endswith(("__memory", "__progress"))
     }
@@ -74,6 +74,21 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
         "versions": dependency_versions(),
         "skemotion": __version__,
     }
+
+
+def _json_value(value):
+    """A parameter's value as JSON has it: numbers, strings, booleans, null,
+    lists and objects as they are (a tuple as a list, NumPy's scalars as
+    numbers); anything else (a callback, a path object) as its ``repr``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()  # a NumPy scalar
+    return repr(value)
 
 
 class Predictor:

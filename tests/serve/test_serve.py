@@ -169,7 +169,17 @@ def test_served_with_another_detector(model_file, photos):
     settings = ServeSettings(detector="yunet")
     with TestClient(create_app(model_file, settings=settings)) as served:
         model = served.get("/v1/model").json()
-        assert model["parameters"]["crop__detector"] == "'yunet'"
+        assert model["parameters"]["crop__detector"] == "yunet"
+        # every parameter as a JSON value, not a Python repr in a string
+        params = model["parameters"]
+        assert params["crop__size"] in (48, [48, 48])
+        assert isinstance(params["crop__margin"], float)
+        assert params["classify__hidden_layer_sizes"] == [
+            int(n) for n in params["classify__hidden_layer_sizes"]
+        ]
+        assert not any(
+            isinstance(v, str) and v[:1] in "'\"(" for v in params.values()
+        ), params
         answer = _post(served, photos["many"])
         assert answer.status_code == 200, answer.text
         assert len(answer.json()["images"][0]["faces"]) == 2
@@ -180,7 +190,7 @@ def test_another_detector_leaves_a_given_pipeline_as_it_was(tiny_model):
     settings = ServeSettings(detector="yunet" if own != "yunet" else "hog")
     with TestClient(create_app(tiny_model, settings=settings)) as served:
         model = served.get("/v1/model").json()
-        assert model["parameters"]["crop__detector"] == repr(settings.detector)
+        assert model["parameters"]["crop__detector"] == settings.detector
     assert tiny_model.named_steps["crop"].detector == own
 
 
