@@ -2,8 +2,10 @@
 
 :class:`CheckpointStore` writes, after every epoch, the network's variables
 (weights, batch-norm statistics and dropout's random state), the optimizer's
-(its step count included, so a learning-rate schedule continues), the best
-epoch's weights, and a JSON record (epoch, early-stopping state, history). The
+(its step count included, so a learning-rate schedule continues, and the
+moving average of the weights when there is one), the best epoch's weights,
+and a JSON record (epoch, early-stopping state, the learning-rate plateau's
+state, history). The
 record is written last and names a run by a fingerprint of its parameters and
 data (:func:`run_fingerprint`): a folder is only resumed by the run that
 wrote it. :func:`checkpoint_callback` saves into the store after every epoch.
@@ -62,8 +64,9 @@ class CheckpointStore:
         """Put the saved state into ``model`` and ``optimizer``; return the record.
 
         Returns None when the folder holds no checkpoint yet. The record has
-        ``epoch``, ``history``, the early-stopping ``best`` state and
-        ``best_weights`` (a list of arrays).
+        ``epoch``, ``history``, the early-stopping ``best`` state,
+        ``best_weights`` (a list of arrays) and, when the run saved one, the
+        ``plateau`` state of ``lr_schedule="plateau"``.
 
         Raises
         ------
@@ -109,7 +112,7 @@ class CheckpointStore:
         return record
 
     def save(self, model, optimizer, *, epoch: int, history: dict, best: dict,
-             best_weights) -> None:  # fmt: skip
+             best_weights, plateau: dict | None = None) -> None:  # fmt: skip
         """Save the state after ``epoch`` (1-based) completed epochs."""
         self.folder.mkdir(parents=True, exist_ok=True)
         _save_arrays(
@@ -123,16 +126,20 @@ class CheckpointStore:
             "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint,
             "epoch": epoch, "history": history, "best": best,
         }  # fmt: skip
+        if plateau is not None:
+            record["plateau"] = plateau
         # the record last: it names a completed epoch only once its files exist
         with atomic_path(self.folder / "state.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
-def checkpoint_callback(store: CheckpointStore, best, history: dict):
+def checkpoint_callback(store: CheckpointStore, best, history: dict, plateau=None):
     """A Keras callback saving the run to ``store`` after every epoch.
 
     ``best`` is the run's best-epoch callback (its state and best weights are
-    saved too); ``history`` holds the figures of every epoch so far.
+    saved too); ``history`` holds the figures of every epoch so far;
+    ``plateau`` is the learning-rate plateau callback (its state is saved),
+    if any.
     """
     import keras
 
@@ -141,6 +148,7 @@ def checkpoint_callback(store: CheckpointStore, best, history: dict):
             store.save(
                 self.model, self.model.optimizer, epoch=epoch + 1, history=history,
                 best=best.best.to_dict(), best_weights=best.best_weights,
+                plateau=None if plateau is None else dict(plateau.state),
             )  # fmt: skip
 
     return Checkpoint()
@@ -159,7 +167,25 @@ def digest_arrays(*arrays) -> str:
 #: Parameters that do not change what a run computes, left out of its
 #: fingerprint.
 _UNFINGERPRINTED = ("patience", "checkpoint_dir", "progress", "random_state",
-                    "flip_tta")  # fmt: skip
+                    "flip_tta", "crop_tta")  # fmt: skip
+#: Parameters added after checkpoints were first written, with the default
+#: that does what runs did before them: left out of the fingerprint at that
+#: value, so a checkpoint written before they existed still resumes.
+_ADDED_LATER = {
+    "random_crop": None, "random_erasing": 0.0, "erasing_area": (0.02, 0.33),
+    "mixup_alpha": 0.0, "cutmix_alpha": 0.0, "weight_decay": None,
+    "plateau_factor": 0.5, "plateau_patience": 2, "logit_adjustment": 0.0,
+    "ema_decay": None,
+}  # fmt: skip
+#: Learning-rate schedules whose curve does not depend on the number of epochs
+#: (a longer run continues the same curve).
+_OPEN_ENDED = ("constant", "plateau")
+
+
+def _same(value, default) -> bool:
+    if isinstance(default, tuple):
+        return isinstance(value, tuple | list) and tuple(value) == default
+    return value is default if default is None else value == default
 
 
 def run_fingerprint(
@@ -177,10 +203,16 @@ def run_fingerprint(
     and its training data."""
     params = dict(params)
     ignored = list(_UNFINGERPRINTED)
-    if params["lr_schedule"] == "constant":
+    if params["lr_schedule"] in _OPEN_ENDED:
         ignored.append("epochs")  # a longer run continues the same curve
-    for name in ignored:
-        params.pop(name)
+    if params["lr_schedule"] != "plateau":
+        ignored += ["plateau_factor", "plateau_patience"]  # not used
+    ignored += [
+        name for name, default in _ADDED_LATER.items()
+        if name in params and _same(params[name], default)
+    ]  # fmt: skip
+    for name in set(ignored):
+        params.pop(name, None)
     params.update(
         seed=seed,
         weights=weights_key or str(params["weights"]),

@@ -15,22 +15,29 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = [
+    "ONECYCLE",
     "batch_rng",
     "best_epoch_callback",
     "epoch_log",
     "face_batches",
+    "plateau_callback",
     "warmup_schedule",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Purposes of the random streams (the second number of each seed).
-_ORDER, _PICK, _AUGMENT = 1, 2, 3
+_ORDER, _PICK, _AUGMENT, _MIX = 1, 2, 3, 4
+
+#: The one-cycle policy's shape (PyTorch's ``OneCycleLR`` defaults): share of
+#: the steps rising, start at ``peak / div``, end at ``peak / div / final_div``.
+ONECYCLE = {"rise": 0.3, "div": 25.0, "final_div": 1e4}
 
 
 def warmup_schedule(
-    peak: float, *, warmup_steps: int, total_steps: int, kind: str = "cosine"
-):
+    peak: float, *, warmup_steps: int, total_steps: int, kind: str = "cosine",
+    scale=None,
+):  # fmt: skip
     """A learning rate that rises linearly, then stays or decays to zero.
 
     Parameters
@@ -41,8 +48,14 @@ def warmup_schedule(
         Steps of the linear rise from ``peak / warmup_steps`` (0: none).
     total_steps : int
         Steps of the whole run (the cosine reaches 0 there).
-    kind : {"cosine", "constant"}
-        After the warm-up: half a cosine down to 0, or ``peak`` throughout.
+    kind : {"cosine", "constant", "plateau", "onecycle"}
+        After the warm-up: half a cosine down to 0, or ``peak`` throughout,
+        or ``peak`` times ``scale`` (``"plateau"``: a callback lowers it).
+        ``"onecycle"`` ignores ``warmup_steps``: half a cosine up from
+        ``peak / 25`` over the first 30% of the steps, then half a cosine down
+        to ``peak / 25e4`` (:data:`ONECYCLE`).
+    scale : keras.Variable, optional
+        ``"plateau"``'s factor (1 at the start), read at every step.
 
     Returns
     -------
@@ -53,12 +66,27 @@ def warmup_schedule(
     import keras
     from keras import ops
 
+    rise_steps = max(round(ONECYCLE["rise"] * total_steps), 1)
+    start = peak / ONECYCLE["div"]
+    end = start / ONECYCLE["final_div"]
+
+    def half_cosine(progress, first, last):
+        progress = ops.clip(progress, 0.0, 1.0)
+        return last + (first - last) * 0.5 * (1.0 + ops.cos(math.pi * progress))
+
     class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step):
             step = ops.cast(step, "float32")
+            if kind == "onecycle":
+                up = half_cosine(step / rise_steps, start, peak)
+                down_steps = max(total_steps - rise_steps, 1)
+                down = half_cosine((step - rise_steps) / down_steps, peak, end)
+                return ops.where(step < rise_steps, up, down)
             rise = ops.minimum(1.0, (step + 1.0) / max(warmup_steps, 1))
             if kind == "constant":
                 return peak * rise
+            if kind == "plateau":
+                return peak * rise * ops.convert_to_tensor(scale)
             progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
             progress = ops.clip(progress, 0.0, 1.0)
             return peak * rise * 0.5 * (1.0 + ops.cos(math.pi * progress))
@@ -79,6 +107,7 @@ def face_batches(
     targets: np.ndarray,
     sample_weight: np.ndarray,
     make_inputs: Callable[[np.ndarray, int, int], np.ndarray],
+    mix: Callable | None = None,
 ):
     """A Keras ``PyDataset`` of shuffled training batches, one epoch at a time.
 
@@ -97,6 +126,9 @@ def face_batches(
         ``make_inputs(rows, epoch, batch)`` returns the network's input for
         the images ``rows`` of batch ``batch`` of ``epoch`` (augmented,
         preprocessed, or drawn from cached activations).
+    mix : callable, optional
+        ``mix(x, targets, sample_weight, rng)`` returns the batch mixed
+        (mixup, CutMix), ``rng`` seeded by the epoch and the batch.
 
     Returns
     -------
@@ -132,14 +164,17 @@ def face_batches(
         def __getitem__(self, index):
             rows = self._order[index * batch_size : (index + 1) * batch_size]
             x = make_inputs(rows, self.epoch, index)
-            return x, targets[rows], sample_weight[rows]
+            if mix is None:
+                return x, targets[rows], sample_weight[rows]
+            rng = batch_rng(seed, self.epoch, index, "mix")
+            return mix(x, targets[rows], sample_weight[rows], rng)
 
     return FaceBatches()
 
 
 def batch_rng(seed: int, epoch: int, batch: int, purpose: str) -> np.random.Generator:
     """The random generator of one batch of one epoch, for one purpose."""
-    code = {"augment": _AUGMENT, "pick": _PICK}[purpose]
+    code = {"augment": _AUGMENT, "pick": _PICK, "mix": _MIX}[purpose]
     return np.random.default_rng([seed, code, epoch, batch])
 
 
@@ -157,13 +192,16 @@ class _Best:
                 "best_val_loss": self.best_val_loss}  # fmt: skip
 
 
-def best_epoch_callback(patience: int | None, state: dict | None, best_weights):
+def best_epoch_callback(patience: int | None, state: dict | None, best_weights,
+                        weights_of: Callable | None = None):  # fmt: skip
     """A Keras callback keeping the best epoch's weights by validation loss.
 
     Stops training after ``patience`` epochs without a lower validation loss
     (``None``: never); without validation data every epoch is the best so
     far. Its ``state`` (``wait``, ``best_epoch``, ``best_val_loss``) and
-    ``best_weights`` are what a checkpoint stores to resume it.
+    ``best_weights`` are what a checkpoint stores to resume it. The weights
+    kept are ``weights_of(model)`` (default: ``model.get_weights()``; the
+    moving average of the weights when there is one).
     """
     import keras
 
@@ -184,13 +222,51 @@ def best_epoch_callback(patience: int | None, state: dict | None, best_weights):
                     self.best.best_val_loss = float(val_loss)
                 self.best.best_epoch = epoch + 1
                 self.best.wait = 0
-                self.best_weights = self.model.get_weights()
+                self.best_weights = (
+                    weights_of(self.model) if weights_of else self.model.get_weights()
+                )
             else:
                 self.best.wait += 1
             if self.exhausted:
                 self.model.stop_training = True
 
     return BestEpoch()
+
+
+def plateau_callback(scale, *, factor: float, patience: int, state: dict | None):
+    """A Keras callback multiplying ``scale`` by ``factor`` after ``patience``
+    epochs without a lower validation loss (``lr_schedule="plateau"``).
+
+    ``scale`` is the schedule's :class:`keras.Variable`; the callback's
+    ``state`` (``scale``, ``best``, ``wait``: plain numbers) is what a
+    checkpoint stores to resume it, and sets ``scale`` when given.
+    """
+    import keras
+
+    class Plateau(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            saved = state or {}
+            self.state = {"scale": float(saved.get("scale", 1.0)),
+                          "best": float(saved.get("best", math.inf)),
+                          "wait": int(saved.get("wait", 0))}  # fmt: skip
+            scale.assign(self.state["scale"])
+
+        def on_epoch_end(self, epoch, logs=None):
+            val_loss = (logs or {}).get("val_loss")
+            if val_loss is None:
+                return
+            if val_loss < self.state["best"]:
+                self.state.update(best=float(val_loss), wait=0)
+                return
+            self.state["wait"] += 1
+            if self.state["wait"] >= patience:
+                self.state.update(scale=self.state["scale"] * factor, wait=0)
+                scale.assign(self.state["scale"])
+                logger.info("epoch %d: held-out loss on a plateau, learning rate "
+                            "x%g", epoch + 1, self.state["scale"])  # fmt: skip
+
+    return Plateau()
 
 
 def epoch_log(total_epochs: int, show_progress: bool, history: dict):
