@@ -27,7 +27,7 @@ class FrozenActivations(NamedTuple):
 
     activations: np.ndarray
     """Of shape (copies + 1, n, ...), float32; version 0 is the images as
-    they are."""
+    they are (or as ``plain`` makes them)."""
     seconds: float
     """Time it took."""
 
@@ -41,6 +41,7 @@ def frozen_activations(
     preprocess: Callable[[np.ndarray], np.ndarray],
     seed: int,
     progress: bool | None = None,
+    plain: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FrozenActivations:
     """The frozen network's output for the images and their augmented copies.
 
@@ -58,6 +59,9 @@ def frozen_activations(
     seed : int
     progress : bool or None
         A bar per copy.
+    plain : callable, optional
+        What version 0 is made of, ``plain(batch)`` (the centre crop of a
+        network trained on random crops); default: the images as they are.
 
     Returns
     -------
@@ -78,6 +82,8 @@ def frozen_activations(
             batch = images[s : s + _BATCH]
             if k:
                 batch = augment(batch, rng)
+            elif plain is not None:
+                batch = plain(batch)
             out[k, s : s + len(batch)] = predict_in_batches(
                 frozen, preprocess(batch), _BATCH
             )

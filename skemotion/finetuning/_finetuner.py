@@ -14,7 +14,11 @@ The recipe for faces (each part a parameter, each measured in
 batch normalisation after each trained convolution (folded into the
 convolution at export, so the file is plain VGG16), a linear warm-up then a
 cosine decay of the learning rate, label smoothing, face augmentation, and
-bfloat16 where the hardware runs it natively.
+bfloat16 where the hardware runs it natively. Choices for probing better
+recipes (``benchmarks/finetune_ablation.py``), all off by default: random
+crops with test-time crops, random erasing, mixup and CutMix, decoupled
+weight decay, learning rates lowered on a held-out plateau or in one cycle,
+logit adjustment for rare classes, and a moving average of the weights.
 
 Speed: the frozen blocks (those below the trained ones) never change, so with
 ``cache_frozen=True`` their activations are computed once, before the first
@@ -26,19 +30,17 @@ False`` augments every batch afresh and runs the frozen blocks every epoch.
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_image_batch
-from ..feature_extraction import PREPROCESSING, write_weights_file
-from ..networks import MIN_INPUT_SIZE, OPTIMIZERS, PRECISIONS, KerasNetworkMixin
+from ..feature_extraction import write_weights_file
+from ..networks import MIN_INPUT_SIZE, KerasNetworkMixin
 from ._checkpoints import digest_arrays, run_fingerprint
-from ._fit import check_training_data, train
+from ._fit import check_crop, check_training_data, train
 from ._network import (
     Architecture,
     build_network,
@@ -47,7 +49,7 @@ from ._network import (
     predict_faces,
 )
 from ._report import format_history, weights_info
-from ._settings import TuningSettings
+from ._settings import PARAMETER_CONSTRAINTS, TuningSettings
 
 __all__ = ["VGG16FineTuner"]
 
@@ -110,13 +112,36 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     learning_rate : float or "auto", default="auto"
         The peak learning rate (after the warm-up); ``"auto"``: 1e-3 from
         random weights, 1e-4 from ImageNet or a file.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        After the warm-up: a cosine decay to 0 at the last epoch, or constant.
+    lr_schedule : {"cosine", "constant", "plateau", "onecycle"}, \
+default="cosine"
+        After the warm-up: a cosine decay to 0 at the last epoch; constant;
+        ``"plateau"``: constant, times ``plateau_factor`` whenever the
+        held-out loss has not fallen for ``plateau_patience`` epochs (needs
+        ``validation_split > 0``). ``"onecycle"`` (Smith's) has its own
+        warm-up: half a cosine up from ``peak / 25`` over 30% of the steps,
+        then down to ``peak / 25e4`` at the end.
     warmup_epochs : float, default=1.0
-        Epochs of linear rise of the learning rate at the start.
+        Epochs of linear rise of the learning rate at the start (not used by
+        ``"onecycle"``).
+    plateau_factor : float, default=0.5
+        ``lr_schedule="plateau"``: the learning rate's multiplier at a plateau.
+    plateau_patience : int, default=2
+        ``lr_schedule="plateau"``: epochs without a lower held-out loss.
+    weight_decay : float or None, default=None
+        Decoupled weight decay: each step shrinks trained kernels (not biases
+        or batch norm) by learning rate x ``weight_decay`` of themselves.
+        ``None``: the optimizer's own (``"adamw"``: 0.004, all variables); 0: none.
+    ema_decay : float or None, default=None
+        Decay of a moving average of the trained weights, updated every step
+        (0.999: about the last 1,000 steps); the held-out loss is measured on
+        it and ``fit`` keeps it as the network (checkpoints keep it). None: off.
     label_smoothing : float, default=0.1
         Share of each target spread evenly over the classes (FER2013's labels
         are noisy; smoothing keeps the network from trusting them fully).
+    logit_adjustment : float, default=0.0
+        Logit adjustment (Menon et al. 2021): the training loss adds
+        ``logit_adjustment x log(class share)`` (shares of the images trained
+        on) to the logits, so predictions favour rare classes. 0: off.
     epochs : int, default=30
         Most epochs; early stopping may end sooner.
     batch_size : int, default=64
@@ -134,6 +159,24 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Augment training images with :func:`augment_faces`.
     flip, shift, rotation, zoom, brightness :
         Augmentation ranges, see :func:`augment_faces`.
+    random_crop : int or None, default=None
+        Train on random square windows of this side (the shorter side on
+        other shapes) resized back to the image size; predictions see the
+        centre window likewise (``crop_tta``: and the corners). Applied even
+        with ``augment=False``. ``None``: whole images.
+    random_erasing : float, default=0.0
+        Probability of a rectangle of gray noise on a training image (Zhong
+        et al. 2020), even with ``augment=False``; see :func:`augment_faces`.
+    erasing_area : tuple of (float, float), default=(0.02, 0.33)
+        The erased rectangle's smallest and largest share of the image.
+    mixup_alpha : float, default=0.0
+        Mixup: each batch is blended with a shuffled copy of itself (inputs,
+        targets, sample weights) by one ``Beta(alpha, alpha)`` weight; with
+        frozen blocks cached, their activations are blended. 0: off.
+    cutmix_alpha : float, default=0.0
+        CutMix: a rectangle of a shuffled copy of the batch, its area from
+        ``Beta(alpha, alpha)``, is pasted in, the targets blended by area;
+        with both alphas, mixup or CutMix per batch at even odds. 0: off.
     cache_frozen : bool, default=True
         Compute the frozen blocks' activations once (for each image and
         ``augment_copies`` augmented copies) instead of every epoch. They are
@@ -144,12 +187,16 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Augmented copies per image kept in the frozen-activation cache.
     flip_tta : bool, default=False
         :meth:`predict_proba` averages each image's probabilities with its
-        mirror image's (test-time augmentation, twice the cost).
+        mirror image's (test-time augmentation, twice the cost; with
+        ``crop_tta``, each window's).
+    crop_tta : bool, default=False
+        With ``random_crop``: :meth:`predict_proba` averages the centre and
+        the four corner windows (5x the cost); may be switched after fit.
     checkpoint_dir : str, path or None, default=None
         Save the state after every epoch into this folder; a later ``fit``
         with the same parameters and data resumes after the last completed
-        epoch (weights, optimizer state and learning-rate schedule,
-        early-stopping state and history). Delete the folder to start over.
+        epoch (weights and their moving average, optimizer and schedule,
+        early-stopping and plateau state, history). Delete it to start over.
     random_state : int, RandomState instance or None, default=None
         Seeds the random start weights (``weights=None``), the head, the
         validation split, the order of batches and every augmentation draw.
@@ -192,6 +239,8 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Whether the trained convolutions had batch normalisation.
     learning_rate_ : float
         The peak learning rate used.
+    crop_size_ : int or None
+        The ``random_crop`` trained with, which predictions use.
     training_data_sha256_ : str
         sha256 of the training crops and labels.
     n_training_images_ : int
@@ -210,42 +259,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
     (2,)
     """
 
-    _parameter_constraints: dict = {
-        "weights": [str, os.PathLike, None],  # "imagenet" or a file
-        "random_init": [StrOptions({"he", "glorot"})],
-        "trainable_blocks": [Interval(Integral, 0, 5, closed="both")],
-        "batch_norm": [StrOptions({"auto"}), "boolean"],
-        "preprocessing": [StrOptions({"auto", *PREPROCESSING})],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "hidden_layer_sizes": [tuple, list],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "pooling": [StrOptions({"flatten", "avg", "max"})],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "learning_rate": [
-            StrOptions({"auto"}),
-            Interval(Real, 0, None, closed="neither"),
-        ],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
-        "warmup_epochs": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "validation_split": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-        "augment": ["boolean"],
-        "flip": ["boolean"],
-        "shift": [Interval(Real, 0, 0.5, closed="both")],
-        "rotation": [Interval(Real, 0, 180, closed="both")],
-        "zoom": [Interval(Real, 0, 0.9, closed="both")],
-        "brightness": [Interval(Real, 0, 1, closed="both")],
-        "cache_frozen": ["boolean"],
-        "augment_copies": [Interval(Integral, 0, None, closed="left")],
-        "flip_tta": ["boolean"],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "random_state": ["random_state"],
-        "progress": ["boolean", None],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
 
     def __init__(
         self,
@@ -262,7 +276,12 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         learning_rate="auto",
         lr_schedule: str = "cosine",
         warmup_epochs: float = 1.0,
+        plateau_factor: float = 0.5,
+        plateau_patience: int = 2,
+        weight_decay: float | None = None,
+        ema_decay: float | None = None,
         label_smoothing: float = 0.1,
+        logit_adjustment: float = 0.0,
         epochs: int = 30,
         batch_size: int = 64,
         patience: int | None = 5,
@@ -274,9 +293,15 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         rotation: float = 10.0,
         zoom: float = 0.1,
         brightness: float = 0.2,
+        random_crop: int | None = None,
+        random_erasing: float = 0.0,
+        erasing_area: tuple[float, float] = (0.02, 0.33),
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
         cache_frozen: bool = True,
         augment_copies: int = 4,
         flip_tta: bool = False,
+        crop_tta: bool = False,
         checkpoint_dir: str | os.PathLike | None = None,
         random_state=None,
         progress: bool | None = None,
@@ -294,7 +319,12 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
         self.warmup_epochs = warmup_epochs
+        self.plateau_factor = plateau_factor
+        self.plateau_patience = plateau_patience
+        self.weight_decay = weight_decay
+        self.ema_decay = ema_decay
         self.label_smoothing = label_smoothing
+        self.logit_adjustment = logit_adjustment
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
@@ -306,9 +336,15 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         self.rotation = rotation
         self.zoom = zoom
         self.brightness = brightness
+        self.random_crop = random_crop
+        self.random_erasing = random_erasing
+        self.erasing_area = erasing_area
+        self.mixup_alpha = mixup_alpha
+        self.cutmix_alpha = cutmix_alpha
         self.cache_frozen = cache_frozen
         self.augment_copies = augment_copies
         self.flip_tta = flip_tta
+        self.crop_tta = crop_tta
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.progress = progress
@@ -344,6 +380,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         params = self.get_params()
         settings = TuningSettings.from_params(params)
         data = check_training_data(X, y)
+        check_crop(settings.random_crop, data.input_shape)
         split = data.split(settings.validation_split, settings.seed)
         start = load_start(settings, data.input_shape)
         architecture = Architecture.of(settings, data.input_shape, len(data.classes))
@@ -357,26 +394,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             settings, network, data, split, preprocessing=start.preprocessing,
             fingerprint=fingerprint,
         )  # fmt: skip
-        self.classes_ = data.classes
-        self.input_shape_ = data.input_shape
-        self.n_features_in_ = int(np.prod(data.images.shape[1:]))
-        self.precision_ = settings.precision
-        self.batch_norm_ = settings.batch_norm
-        self.preprocessing_ = start.preprocessing
-        self.weights_used_ = start.weights_used
-        self.learning_rate_ = settings.learning_rate
-        self.training_data_sha256_ = digest_arrays(
-            data.images[split.train], data.codes[split.train]
-        )
-        self.n_training_images_ = len(split.train)
-        self.resumed_from_epoch_ = run.resumed_from_epoch
-        self.frozen_cache_seconds_ = run.frozen_cache_seconds
-        self.epoch_seconds_ = run.epoch_seconds
-        self.history_ = run.history
-        self.n_epochs_ = len(run.history.get("loss", []))
-        self.best_epoch_ = run.best_epoch
-        self.model_ = network.whole
-        self.n_heldout_ = len(split.held_out)
+        _set_fitted(self, settings, data, split, start, run, network)
         held_out = split.held_out
         self.heldout_accuracy_ = (
             float(self.score(data.images[held_out], data.classes[data.codes[held_out]]))
@@ -386,12 +404,7 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
 
     def _build_network(self):
         """The architecture again (for unpickling): weights are set after."""
-        architecture = Architecture(
-            self.input_shape_, self.trainable_blocks, self.batch_norm_,
-            self.precision_, self.pooling, tuple(self.hidden_layer_sizes),
-            self.dropout, len(self.classes_),
-        )  # fmt: skip
-        return build_network(architecture, seed=0).whole
+        return _rebuild(self)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each class for each image.
@@ -404,17 +417,19 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_images, n_classes)
+
+        Raises
+        ------
+        ValueError
+            If the images are not of the size trained on, or ``crop_tta`` is
+            set for a network trained without ``random_crop``.
         """
         check_is_fitted(self, "model_")
-        X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
-        if tuple(X.shape[1:3]) != self.input_shape_[:2]:
-            raise ValueError(
-                f"fitted on {self.input_shape_[0]}x{self.input_shape_[1]} images, "
-                f"got {X.shape[1]}x{X.shape[2]}"
-            )
+        X, crop = _check_predict(self, X)
         return predict_faces(
             self.model_, X, preprocessing=self.preprocessing_,
-            flip_tta=self.flip_tta, n_classes=len(self.classes_),
+            flip_tta=self.flip_tta, n_classes=len(self.classes_), crop=crop,
+            crop_tta=self.crop_tta,
         )  # fmt: skip
 
     def predict(self, X) -> np.ndarray:
@@ -488,3 +503,52 @@ class VGG16FineTuner(KerasNetworkMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"{path}: the file name must end in .weights.h5")
         plain = export_plain_vgg16(self.model_, self.input_shape_)
         return write_weights_file(plain, path, weights_info(self, training_files))
+
+
+def _set_fitted(tuner, settings, data, split, start, run, network) -> None:
+    """Set ``tuner``'s fitted attributes from a finished training run."""
+    tuner.classes_ = data.classes
+    tuner.input_shape_ = data.input_shape
+    tuner.n_features_in_ = int(np.prod(data.images.shape[1:]))
+    tuner.precision_ = settings.precision
+    tuner.batch_norm_ = settings.batch_norm
+    tuner.preprocessing_ = start.preprocessing
+    tuner.weights_used_ = start.weights_used
+    tuner.learning_rate_ = settings.learning_rate
+    tuner.crop_size_ = settings.random_crop
+    tuner.training_data_sha256_ = digest_arrays(
+        data.images[split.train], data.codes[split.train]
+    )
+    tuner.n_training_images_ = len(split.train)
+    tuner.resumed_from_epoch_ = run.resumed_from_epoch
+    tuner.frozen_cache_seconds_ = run.frozen_cache_seconds
+    tuner.epoch_seconds_ = run.epoch_seconds
+    tuner.history_ = run.history
+    tuner.n_epochs_ = len(run.history.get("loss", []))
+    tuner.best_epoch_ = run.best_epoch
+    tuner.model_ = network.whole
+    tuner.n_heldout_ = len(split.held_out)
+
+
+def _rebuild(tuner):
+    """A fitted ``tuner``'s network with Keras' initial weights."""
+    architecture = Architecture(
+        tuner.input_shape_, tuner.trainable_blocks, tuner.batch_norm_,
+        tuner.precision_, tuner.pooling, tuple(tuner.hidden_layer_sizes),
+        tuner.dropout, len(tuner.classes_),
+    )  # fmt: skip
+    return build_network(architecture, seed=0).whole
+
+
+def _check_predict(tuner, X):
+    """Checked images of the size ``tuner`` was fitted on, and its crop size."""
+    X = check_image_batch(X, min_size=MIN_INPUT_SIZE)
+    if tuple(X.shape[1:3]) != tuner.input_shape_[:2]:
+        raise ValueError(
+            f"fitted on {tuner.input_shape_[0]}x{tuner.input_shape_[1]} images, "
+            f"got {X.shape[1]}x{X.shape[2]}"
+        )
+    crop = getattr(tuner, "crop_size_", None)  # absent: pickled before crops
+    if tuner.crop_tta and crop is None:
+        raise ValueError("crop_tta needs a network trained with random_crop")
+    return X, crop

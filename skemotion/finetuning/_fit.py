@@ -29,6 +29,7 @@ from ..networks import (
     recalibrate_batch_norm,
 )
 from ._activation_cache import frozen_activations
+from ._augment import crop_side, mix_batch, predict_views
 from ._checkpoints import CheckpointStore, checkpoint_callback
 from ._network import PREDICT_BATCH, TuningNetwork
 from ._settings import TuningSettings
@@ -37,15 +38,25 @@ from ._training import (
     best_epoch_callback,
     epoch_log,
     face_batches,
+    plateau_callback,
     warmup_schedule,
 )
 
-__all__ = ["TrainingData", "TrainingRun", "check_training_data", "train"]
+__all__ = [
+    "TrainingData",
+    "TrainingRun",
+    "check_crop",
+    "check_training_data",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Batches of training images that re-estimate the batch-norm statistics.
 _RECALIBRATION_BATCHES = 50
+#: Variables the ``weight_decay`` parameter leaves alone (by name): biases,
+#: batch norm's scales and offsets.
+_NOT_DECAYED = ["bias", "gamma", "beta"]
 
 
 class TrainingData(NamedTuple):
@@ -105,6 +116,17 @@ def check_training_data(X, y) -> TrainingData:
     return TrainingData(X, encoder.transform(y).astype(np.int64), encoder.classes_)
 
 
+def check_crop(crop: int | None, input_shape) -> None:
+    """A ValueError unless ``random_crop`` fits in the images."""
+    if crop is not None and crop > min(input_shape[:2]):
+        raise ValueError(
+            f"random_crop={crop} is larger than the {input_shape[0]}x"
+            f"{input_shape[1]} images"
+        )
+    if crop is not None and min(crop_side(crop, input_shape)) < 2:
+        raise ValueError(f"random_crop={crop} leaves windows under 2 pixels")
+
+
 def class_weights(class_weight, classes: np.ndarray, train_codes: np.ndarray):
     """Weight of each class in the loss, for ``class_weight``."""
     n = len(classes)
@@ -145,7 +167,10 @@ def train(
     """
     cached = network.frozen if settings.cache_frozen else None
     fitted = network.trained if cached is not None else network.whole
-    _compile(fitted, settings, math.ceil(len(split.train) / settings.batch_size))
+    plateau_scale = _compile(
+        fitted, settings, math.ceil(len(split.train) / settings.batch_size),
+        _prior(data, split),
+    )  # fmt: skip
     store = None
     if settings.checkpoint_dir is not None:
         store = CheckpointStore(settings.checkpoint_dir, fingerprint)
@@ -155,12 +180,22 @@ def train(
         settings.patience if len(split.held_out) else None,
         record["best"] if record else None,
         record["best_weights"] if record else None,
+        weights_of=_ema_weights if settings.ema_decay is not None else None,
     )
+    plateau = None
+    if plateau_scale is not None:
+        plateau = plateau_callback(
+            plateau_scale, factor=settings.plateau_factor,
+            patience=settings.plateau_patience,
+            state=record.get("plateau") if record else None,
+        )  # fmt: skip
     history = record["history"] if record else {}
     epoch_seconds, cache_seconds = [], 0.0
     if resumed < settings.epochs and not best.exhausted:
         targets = _targets(settings, data, split)
-        validation = _validation(data, split, targets, cached, preprocessing)
+        validation = _validation(
+            data, split, targets, cached, preprocessing, settings.random_crop
+        )
         inputs = _batch_inputs(
             settings, data.images[split.train], cached, preprocessing
         )
@@ -170,12 +205,10 @@ def train(
             seed=settings.seed, first_epoch=resumed,
             targets=targets.onehot[split.train],
             sample_weight=targets.sample_weight[split.train],
-            make_inputs=inputs.make,
+            make_inputs=inputs.make, mix=_mixer(settings),
         )  # fmt: skip
         log = epoch_log(settings.epochs, progress_enabled(settings.progress), history)
-        callbacks = [best, log]
-        if store is not None:
-            callbacks.append(checkpoint_callback(store, best, history))
+        callbacks = _callbacks(settings, best, plateau, log, store, history)
         if resumed:
             logger.info("resuming after epoch %d", resumed)
         fitted.fit(
@@ -198,22 +231,115 @@ def train(
     )
 
 
-def _compile(model, settings: TuningSettings, steps_per_epoch: int) -> None:
+def _callbacks(settings: TuningSettings, best, plateau, log, store, history):
+    """The Keras callbacks of a run, in the order they must run."""
     import keras
 
+    # the moving average of the weights is what the held-out images see
+    callbacks = [keras.callbacks.SwapEMAWeights()] if settings.ema_decay else []
+    callbacks += [best, *([plateau] if plateau is not None else []), log]
+    if store is not None:
+        callbacks.append(checkpoint_callback(store, best, history, plateau))
+    return callbacks
+
+
+def _ema_weights(model) -> list[np.ndarray]:
+    """``model.get_weights()`` with the optimizer's moving average in place of
+    each trained variable (``ema_decay``)."""
+    optimizer = model.optimizer
+    average = {
+        id(variable): mean for variable, mean in zip(
+            optimizer._trainable_variables,
+            optimizer._model_variables_moving_average, strict=True,
+        )
+    }  # fmt: skip
+    return [np.asarray(average.get(id(v), v).numpy()) for v in model.weights]
+
+
+def _mixer(settings: TuningSettings):
+    """The batch mixing of ``mixup_alpha`` and ``cutmix_alpha`` (None: none)."""
+    if not (settings.mixup_alpha or settings.cutmix_alpha):
+        return None
+
+    def mix(x, targets, sample_weight, rng):
+        return mix_batch(
+            x, targets, sample_weight, rng, mixup_alpha=settings.mixup_alpha,
+            cutmix_alpha=settings.cutmix_alpha,
+        )  # fmt: skip
+
+    return mix
+
+
+def _prior(data: TrainingData, split: Split) -> np.ndarray:
+    """Each class's share of the images trained on (at least one image each)."""
+    counts = np.bincount(data.codes[split.train], minlength=len(data.classes))
+    counts = np.maximum(counts, 1)
+    return counts / counts.sum()
+
+
+def _compile(model, settings: TuningSettings, steps_per_epoch: int,
+             prior: np.ndarray):  # fmt: skip
+    """Compile ``model``; return the plateau schedule's scale (None without)."""
+    import keras
+
+    scale = None
+    if settings.lr_schedule == "plateau":
+        scale = keras.Variable(1.0, dtype="float32", trainable=False,
+                               name="plateau_scale")  # fmt: skip
     schedule = warmup_schedule(
         settings.learning_rate,
         warmup_steps=round(settings.warmup_epochs * steps_per_epoch),
         total_steps=settings.epochs * steps_per_epoch,
-        kind=settings.lr_schedule,
-    )
+        kind=settings.lr_schedule, scale=scale,
+    )  # fmt: skip
     model.compile(
-        optimizer=make_optimizer(settings.optimizer, schedule),
-        loss=keras.losses.CategoricalCrossentropy(
-            label_smoothing=settings.label_smoothing
-        ),
+        optimizer=_optimizer(settings, schedule),
+        loss=_loss(settings, prior),
         weighted_metrics=["accuracy"],
     )
+    return scale
+
+
+def _optimizer(settings: TuningSettings, schedule):
+    """The optimizer named by ``settings``, with its weight decay and moving
+    average of the weights when asked for."""
+    optimizer = make_optimizer(settings.optimizer, schedule)
+    if settings.weight_decay is None and settings.ema_decay is None:
+        return optimizer
+    config = optimizer.get_config()
+    config["learning_rate"] = schedule
+    if settings.weight_decay is not None:  # 0: none (Keras' AdamW needs a float)
+        wants_float = settings.optimizer == "adamw"
+        config["weight_decay"] = settings.weight_decay or (0.0 if wants_float else None)
+    if settings.ema_decay is not None:
+        config.update(use_ema=True, ema_momentum=settings.ema_decay)
+    optimizer = type(optimizer).from_config(config)
+    if settings.weight_decay:
+        optimizer.exclude_from_weight_decay(var_names=_NOT_DECAYED)
+    return optimizer
+
+
+def _loss(settings: TuningSettings, prior: np.ndarray):
+    """Cross-entropy with label smoothing, on logits shifted by
+    ``logit_adjustment * log(prior)`` when that is set (Menon et al. 2021)."""
+    import keras
+    from keras import ops
+
+    smoothing = settings.label_smoothing
+    if not settings.logit_adjustment:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+    shift = (settings.logit_adjustment * np.log(prior)).astype(np.float32)
+
+    class LogitAdjustedCrossentropy(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            # the network ends in a softmax: log(p) are its logits, less a
+            # constant per image that the softmax below ignores
+            logits = ops.log(ops.clip(y_pred, 1e-7, 1.0)) + shift
+            return keras.losses.categorical_crossentropy(
+                y_true, logits, from_logits=True, label_smoothing=smoothing
+            )
+
+    return LogitAdjustedCrossentropy(name="logit_adjusted_crossentropy")
 
 
 class _Targets(NamedTuple):
@@ -232,12 +358,14 @@ def _targets(settings: TuningSettings, data: TrainingData, split: Split) -> _Tar
 
 
 def _validation(data: TrainingData, split: Split, targets: _Targets, frozen,
-                preprocessing: str):  # fmt: skip
-    """Keras' ``validation_data`` of the held-out images (None without any)."""
+                preprocessing: str, crop: int | None):  # fmt: skip
+    """Keras' ``validation_data`` of the held-out images (None without any),
+    their centre crops when training crops at random."""
     rows = split.held_out
     if not len(rows):
         return None
-    x = preprocess_images(data.images[rows], preprocessing)
+    x = preprocess_images(predict_views(data.images[rows], crop, crops=False)[0],
+                          preprocessing)  # fmt: skip
     if frozen is not None:
         x = predict_in_batches(frozen, x, PREDICT_BATCH)
     return x, targets.onehot[rows], targets.sample_weight[rows]
@@ -262,10 +390,13 @@ def _batch_inputs(
             return preprocess(chosen)
 
         return _BatchInputs(live, 0.0)
+    crop = settings.random_crop
     cached = frozen_activations(
         frozen, images, copies=settings.augment_copies if settings.augment else 0,
         augment=augment, preprocess=preprocess, seed=seed,
         progress=settings.progress,
+        plain=None if crop is None else (
+            lambda batch: predict_views(batch, crop, crops=False)[0]),
     )  # fmt: skip
     activations = cached.activations
 
@@ -280,11 +411,17 @@ def _batch_inputs(
 
 def _recalibrate(model, images: np.ndarray, settings: TuningSettings,
                  preprocessing: str) -> None:  # fmt: skip
-    """Batch-norm statistics of the kept weights, on training images."""
+    """Batch-norm statistics of the kept weights, on training images (their
+    centre crops when training crops at random)."""
     order = np.random.default_rng([settings.seed, 9]).permutation(len(images))
     size = settings.batch_size
+
+    def batch(rows):
+        views = predict_views(images[rows], settings.random_crop, crops=False)
+        return preprocess_images(views[0], preprocessing)
+
     batches = (
-        preprocess_images(images[order[s : s + size]], preprocessing)
+        batch(order[s : s + size])
         for s in range(0, min(len(images), _RECALIBRATION_BATCHES * size), size)
     )
     recalibrate_batch_norm(model, batches)

@@ -24,6 +24,7 @@ from ..networks import (
     fold_batch_norm,
     predict_in_batches,
 )
+from ._augment import predict_views
 from ._settings import TuningSettings
 
 __all__ = [
@@ -222,17 +223,25 @@ def assemble(start, architecture: Architecture, *, seed: int) -> TuningNetwork:
 
 
 def predict_faces(
-    model, X: np.ndarray, *, preprocessing: str, flip_tta: bool, n_classes: int
-) -> np.ndarray:
-    """Class probabilities of checked face crops, ``PREDICT_BATCH`` at a time
-    (averaged with their mirror images' with ``flip_tta``)."""
+    model, X: np.ndarray, *, preprocessing: str, flip_tta: bool, n_classes: int,
+    crop: int | None = None, crop_tta: bool = False,
+) -> np.ndarray:  # fmt: skip
+    """Class probabilities of checked face crops, ``PREDICT_BATCH`` at a time.
+
+    A network trained on random ``crop`` windows sees the centre window (with
+    ``crop_tta``: the centre and the four corners, probabilities averaged);
+    with ``flip_tta`` each view's mirror image too.
+    """
     proba = np.empty((len(X), n_classes), dtype=np.float32)
     for s in range(0, len(X), PREDICT_BATCH):
-        x = preprocess_images(X[s : s + PREDICT_BATCH], preprocessing)
-        p = predict_in_batches(model, x, PREDICT_BATCH)
-        if flip_tta:
-            p = (p + predict_in_batches(model, x[:, :, ::-1], PREDICT_BATCH)) / 2
-        proba[s : s + len(x)] = p
+        views = predict_views(X[s : s + PREDICT_BATCH], crop, crops=crop_tta)
+        p = 0.0
+        for view in views:
+            x = preprocess_images(view, preprocessing)
+            p = p + predict_in_batches(model, x, PREDICT_BATCH)
+            if flip_tta:
+                p = p + predict_in_batches(model, x[:, :, ::-1], PREDICT_BATCH)
+        proba[s : s + len(p)] = p / (len(views) * (2 if flip_tta else 1))
     return proba
 
 

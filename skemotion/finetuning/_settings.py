@@ -2,9 +2,10 @@
 
 :meth:`VGG16FineTuner.fit <skemotion.VGG16FineTuner.fit>` builds one
 :class:`TuningSettings` from its parameters (after scikit-learn validated
-them) and every step of training reads it; the ``"auto"`` values that depend
-only on the parameters and the machine (precision, batch norm, learning rate)
-and the seed are resolved here, once.
+them against :data:`PARAMETER_CONSTRAINTS`) and every step of training reads
+it; the ``"auto"`` values that depend only on the parameters and the machine
+(precision, batch norm, learning rate) and the seed are resolved here, once,
+and the checks scikit-learn's constraints cannot express are made here.
 """
 
 from __future__ import annotations
@@ -12,17 +13,72 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._validation import check_hidden_layer_sizes
 from ..exceptions import CheckpointError
-from ..networks import resolve_precision
+from ..feature_extraction import PREPROCESSING
+from ..networks import OPTIMIZERS, PRECISIONS, resolve_precision
 from ._augment import Augmentation
 
-__all__ = ["TuningSettings"]
+__all__ = ["LR_SCHEDULES", "PARAMETER_CONSTRAINTS", "TuningSettings"]
+
+#: Values of ``lr_schedule``.
+LR_SCHEDULES = ("cosine", "constant", "plateau", "onecycle")
+
+#: scikit-learn's checks of :class:`VGG16FineTuner`'s parameters, made by
+#: ``fit`` (its ``_parameter_constraints``).
+PARAMETER_CONSTRAINTS: dict = {
+    "weights": [str, os.PathLike, None],  # "imagenet" or a file
+    "random_init": [StrOptions({"he", "glorot"})],
+    "trainable_blocks": [Interval(Integral, 0, 5, closed="both")],
+    "batch_norm": [StrOptions({"auto"}), "boolean"],
+    "preprocessing": [StrOptions({"auto", *PREPROCESSING})],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "hidden_layer_sizes": [tuple, list],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "pooling": [StrOptions({"flatten", "avg", "max"})],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "learning_rate": [
+        StrOptions({"auto"}),
+        Interval(Real, 0, None, closed="neither"),
+    ],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+    "warmup_epochs": [Interval(Real, 0, None, closed="left")],
+    "plateau_factor": [Interval(Real, 0, 1, closed="neither")],
+    "plateau_patience": [Interval(Integral, 1, None, closed="left")],
+    "weight_decay": [Interval(Real, 0, None, closed="left"), None],
+    "ema_decay": [Interval(Real, 0, 1, closed="neither"), None],
+    "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    "logit_adjustment": [Interval(Real, 0, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left"), None],
+    "validation_split": [Interval(Real, 0, 1, closed="left")],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "augment": ["boolean"],
+    "flip": ["boolean"],
+    "shift": [Interval(Real, 0, 0.5, closed="both")],
+    "rotation": [Interval(Real, 0, 180, closed="both")],
+    "zoom": [Interval(Real, 0, 0.9, closed="both")],
+    "brightness": [Interval(Real, 0, 1, closed="both")],
+    "random_crop": [Interval(Integral, 1, None, closed="left"), None],
+    "random_erasing": [Interval(Real, 0, 1, closed="both")],
+    "erasing_area": [tuple, list],
+    "mixup_alpha": [Interval(Real, 0, None, closed="left")],
+    "cutmix_alpha": [Interval(Real, 0, None, closed="left")],
+    "cache_frozen": ["boolean"],
+    "augment_copies": [Interval(Integral, 0, None, closed="left")],
+    "flip_tta": ["boolean"],
+    "crop_tta": ["boolean"],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "random_state": ["random_state"],
+    "progress": ["boolean", None],
+}
 
 
 @dataclass(frozen=True)
@@ -32,8 +88,12 @@ class TuningSettings:
     Values are the parameters' own, except those resolved: ``seed`` (an int,
     drawn from ``random_state`` when it is not one), ``batch_norm``,
     ``precision`` (``"float32"`` or ``"bfloat16"``), ``learning_rate`` (a
-    number) and ``hidden_layer_sizes`` (a tuple of ints). ``preprocessing``
-    stays as asked: its ``"auto"`` depends on the start weights.
+    number), ``hidden_layer_sizes`` and ``erasing_area`` (tuples), and
+    ``augment``: whether single training images change at all (the
+    ``augment`` parameter, a random crop or random erasing), with
+    ``augmentation`` the changes (flip, shift, rotation, zoom and brightness
+    zero when the ``augment`` parameter is off). ``preprocessing`` stays as
+    asked: its ``"auto"`` depends on the start weights.
     """
 
     # where training starts
@@ -53,7 +113,12 @@ class TuningSettings:
     learning_rate: float
     lr_schedule: str
     warmup_epochs: float
+    plateau_factor: float
+    plateau_patience: int
+    weight_decay: float | None
+    ema_decay: float | None
     label_smoothing: float
+    logit_adjustment: float
     epochs: int
     batch_size: int
     patience: int | None
@@ -62,6 +127,9 @@ class TuningSettings:
     # the training images
     augment: bool
     augmentation: Augmentation
+    random_crop: int | None
+    mixup_alpha: float
+    cutmix_alpha: float
     cache_frozen: bool
     augment_copies: int
     checkpoint_dir: str | os.PathLike | None
@@ -74,7 +142,10 @@ class TuningSettings:
         Raises
         ------
         ValueError
-            If ``hidden_layer_sizes`` holds anything but positive ints.
+            If ``hidden_layer_sizes`` holds anything but positive ints,
+            ``erasing_area`` is not two fractions in order,
+            ``lr_schedule="plateau"`` has no hold-out to watch, or
+            ``crop_tta`` is set without ``random_crop``.
         CheckpointError
             If ``checkpoint_dir`` is set without an int ``random_state``.
         """
@@ -92,6 +163,14 @@ class TuningSettings:
         if isinstance(learning_rate, str):  # "auto"
             learning_rate = 1e-3 if from_scratch else 1e-4
         batch_norm = p["batch_norm"]
+        _check_recipe(p)
+        augment = bool(p["augment"])
+        ranges = (p["shift"], p["rotation"], p["zoom"], p["brightness"])
+        augmentation = Augmentation(
+            bool(p["flip"]) and augment, *(r if augment else 0.0 for r in ranges),
+            crop=p["random_crop"], erasing=float(p["random_erasing"]),
+            erasing_area=tuple(float(a) for a in p["erasing_area"]),
+        )  # fmt: skip
         return cls(
             weights=p["weights"],
             random_init=p["random_init"],
@@ -107,25 +186,55 @@ class TuningSettings:
             learning_rate=float(learning_rate),
             lr_schedule=p["lr_schedule"],
             warmup_epochs=float(p["warmup_epochs"]),
+            plateau_factor=float(p["plateau_factor"]),
+            plateau_patience=int(p["plateau_patience"]),
+            weight_decay=_float_or_none(p["weight_decay"]),
+            ema_decay=_float_or_none(p["ema_decay"]),
             label_smoothing=float(p["label_smoothing"]),
+            logit_adjustment=float(p["logit_adjustment"]),
             epochs=int(p["epochs"]),
             batch_size=int(p["batch_size"]),
             patience=p["patience"],
             validation_split=float(p["validation_split"]),
             class_weight=p["class_weight"],
-            augment=bool(p["augment"]),
-            augmentation=Augmentation(
-                flip=bool(p["flip"]),
-                shift=p["shift"],
-                rotation=p["rotation"],
-                zoom=p["zoom"],
-                brightness=p["brightness"],
-            ),
+            augment=augment or p["random_crop"] is not None or augmentation.erasing > 0,
+            augmentation=augmentation,
+            random_crop=p["random_crop"],
+            mixup_alpha=float(p["mixup_alpha"]),
+            cutmix_alpha=float(p["cutmix_alpha"]),
             cache_frozen=bool(p["cache_frozen"]),
             augment_copies=int(p["augment_copies"]),
             checkpoint_dir=p["checkpoint_dir"],
             progress=p["progress"],
         )
+
+
+def _check_recipe(p: Mapping[str, Any]) -> None:
+    """The checks of parameters taken together that constraints cannot make."""
+    area = p["erasing_area"]
+    if not (
+        len(area) == 2
+        and all(isinstance(a, Real) and not isinstance(a, bool) for a in area)
+        and 0 < area[0] <= area[1] <= 1
+    ):
+        raise ValueError(
+            "erasing_area must be (smallest, largest) fractions of the image, "
+            f"0 < smallest <= largest <= 1; got {area!r}"
+        )
+    if p["lr_schedule"] == "plateau" and p["validation_split"] == 0:
+        raise ValueError(
+            'lr_schedule="plateau" lowers the learning rate when the held-out '
+            "loss stops falling: set validation_split > 0 to hold images out"
+        )
+    if p["crop_tta"] and p["random_crop"] is None:
+        raise ValueError(
+            "crop_tta averages predictions over crops of the size trained on: "
+            "set random_crop too"
+        )
+
+
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _seed(random_state) -> int:
