@@ -142,7 +142,7 @@ class EmotionPipeline(Pipeline):
             progress=crop.progress,
         )  # fmt: skip
         for chunk in chunks:
-            crops = np.stack([crops[0] for _, _, crops, _ in chunk])
+            crops = np.stack([result.crops[0] for result in chunk])
             blocks.append(self._through(crops, rest, fit and not blocks))
         if self.verbose:
             print(

@@ -238,11 +238,12 @@ def test_bad_file_gives_one_clear_error(name, corpus, request):
     assert error.__cause__ is None
     assert error.__context__ is None or error.__suppress_context__
     # the cropper reports the same error for the file, and goes on
-    (_, boxes, crops, crop_error), *_ = FaceCropper(
-        detector="none", size=32, progress=False
-    ).crop_each([case.path])
-    assert boxes is None and crops is None
-    assert crop_error.reason == error.reason
+    (result,) = FaceCropper(detector="none", size=32, progress=False).crop_each(
+        [case.path]
+    )
+    assert result.boxes is None and result.crops is None
+    assert result.face_found is None  # not known: the file could not be read
+    assert result.error.reason == error.reason
 
 
 def test_no_permission_checked_before_opening(corpus, monkeypatch):
@@ -272,10 +273,8 @@ def test_pixel_limit_is_configurable(corpus):
     h, w = read_image(path).shape[:2]
     with pytest.raises(ImageTooLargeError, match=f"{w}x{h} = {w * h:,} pixels"):
         read_image(path, max_pixels=w * h - 1)
-    (*_, error), *_ = FaceCropper(max_pixels=w * h - 1, progress=False).crop_each(
-        [path]
-    )
-    assert "max_pixels" in error.reason
+    (result,) = FaceCropper(max_pixels=w * h - 1, progress=False).crop_each([path])
+    assert "max_pixels" in result.error.reason
     assert read_image(path, max_pixels=w * h).shape == (h, w, 3)
 
 

@@ -77,33 +77,19 @@ def _cropped_views(
             desc="Reading mistakes",
             progress=progress,
         )
-        return [
-            _cropped_view(crop, path, boxes, crops, error)
-            for path, boxes, crops, error in results
-        ]
+        return [_cropped_view(result) for result in results]
 
 
-def _cropped_view(crop: FaceCropper, path: str, boxes, crops, error) -> MistakeView:
-    if error is not None:
-        logger.warning("Could not show %s in the mistakes figure: %s", path, error)
+def _cropped_view(result) -> MistakeView:
+    """A :class:`~skemotion.preprocessing.CropResult` as a view: the crop,
+    said to be the whole image when no face was found."""
+    if result.error is not None:
+        logger.warning(
+            "Could not show %s in the mistakes figure: %s", result.name, result.error
+        )
         return MistakeView(None, _UNREADABLE)
-    try:
-        no_face = _found_no_face(crop, path, boxes[0])
-    except Exception as exc:  # the crop is still worth showing
-        logger.warning("Could not search %s for faces again: %s", path, exc)
-        no_face = False
-    return MistakeView(crops[0], _NO_FACE if no_face else None)
-
-
-def _found_no_face(crop: FaceCropper, path: str, box: np.ndarray) -> bool:
-    """Whether the cropper found no face, and so cropped the whole image.
-
-    Its box is then the whole image, from (0, 0); a face box rarely starts
-    there, and only then is the image searched again to tell the two apart.
-    """
-    if crop.detector == "none" or box[0] != 0 or box[1] != 0:
-        return False
-    return len(crop.detect([path])[0]) == 0
+    note = _NO_FACE if result.face_found is False else None
+    return MistakeView(result.crops[0], note)
 
 
 def _whole_image(path: str) -> MistakeView:

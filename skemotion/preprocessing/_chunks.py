@@ -1,8 +1,9 @@
 """One way to take image files through the cropper, chunk by chunk, and one
-rule for bad files, for everything that reads files: the pipeline's own
-methods, ``iter_predict_proba`` (so ``predict_topk``, the command line, the
-cluster). The server and the video crop images they already hold (uploads,
-frames) with ``crop_each`` and answer for a bad one themselves.
+rule for bad files, for everything that reads files: ``FaceCropper.transform``,
+the pipeline's own methods, ``iter_predict_proba`` (so ``predict_topk``, the
+command line, the cluster, the evaluation). The server and the video crop
+images they already hold (uploads, frames) with ``crop_each`` and answer for a
+bad one themselves. Every image is cropped by ``FaceCropper.crop_file``.
 
 The rule:
 
@@ -29,17 +30,14 @@ reason: it never stops the others.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from .._progress import progress_iter
 from ..datasets import probe_source, source_name
 from ..exceptions import BadImagesError, ImageReadError
 from ._results import CropResult
-
-if TYPE_CHECKING:
-    from ._face_cropping import FaceCropper
 
 __all__ = ["iter_crop_chunks"]
 
@@ -47,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 
 def iter_crop_chunks(
-    crop: FaceCropper,
+    crop,
     paths: list[str],
     *,
     chunk_size: int,
@@ -76,10 +74,10 @@ def iter_crop_chunks(
     Yields
     ------
     chunk : list of CropResult
-        ``(name, boxes, crops, error)`` per file, in input order, as
-        :meth:`FaceCropper.crop_each` yields them; ``name`` is the path, or an
-        in-memory image's name; ``boxes`` and ``crops`` are None for a bad
-        file, ``error`` None for a good one.
+        One per file, in input order, as :meth:`FaceCropper.crop_file` makes
+        them (``name``, ``boxes``, ``crops``, ``error``, ``face_found``...);
+        ``name`` is the path, or an in-memory image's name; ``boxes`` and
+        ``crops`` are None for a bad file, ``error`` None for a good one.
 
     Raises
     ------
@@ -101,7 +99,8 @@ def iter_crop_chunks(
             "encoding, so that one error lists every bad file", len(early), len(paths),
         )  # fmt: skip
     readable = [path for i, path in enumerate(paths) if i not in early]
-    results = iter(crop._crop_stream(readable, all_faces=all_faces, progress=False))
+    quiet = copy.copy(crop).set_params(progress=False)  # the bar is over the files
+    results = iter(quiet.crop_each(readable, all_faces=all_faces) if readable else ())
     chunk: list[CropResult] = []
     for i in progress_iter(range(len(paths)), total=len(paths), desc="Images",
                            progress=progress):  # fmt: skip

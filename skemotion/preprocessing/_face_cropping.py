@@ -1,12 +1,16 @@
 """Pipeline stage 1: image paths to face crops (``path -> image -> crop``).
 
 :class:`FaceCropper` reads each source, finds its faces with one of
-:data:`~skemotion.preprocessing.DETECTORS` and crops them; the work on many
-paths (cache, worker processes) is in ``_workers``.
+:data:`~skemotion.preprocessing.DETECTORS` and crops them. One image is
+cropped in one place, :meth:`FaceCropper.crop_file` (through the cache, one
+:class:`CropResult` whatever happens); many images go through it in order, in
+worker processes when asked (``_workers``), and files under the bad-file rule
+(``_chunks``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -25,19 +29,20 @@ from ..datasets import (
     DEFAULT_MAX_PIXELS,
     as_sources,
     read_source,
+    source_content,
     source_name,
 )
 from ..exceptions import (
-    BadImagesError,
     ImageReadError,
     MultipleFacesError,
     NoFaceError,
 )
+from ._chunks import iter_crop_chunks
 from ._detectors import DETECTORS, detect_faces
 from ._geometry import _expand_box, _pixel_names, _resize, align_face
 from ._landmarks import eye_centres, face_landmarks
-from ._results import CropResult, PathResult
-from ._workers import crop_results
+from ._results import CropResult
+from ._workers import in_order
 
 __all__ = ["FaceCropper"]
 
@@ -210,6 +215,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Read every image and return its face crop.
 
+        Files follow the one bad-file rule of everything that reads images
+        (:func:`~skemotion.preprocessing.iter_crop_chunks`): every file's
+        size and image header are checked before any is decoded, then each
+        is read and cropped (:meth:`crop_file`).
+
         Parameters
         ----------
         X : array-like of shape (n_images,)
@@ -228,21 +238,23 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             all files were looked at, so one error tells about all of them.
         """
         self._validate_params()
-        size = normalize_size(self.size)
         paths = as_sources(X)
-        out = np.empty((len(paths), *size, 3), dtype=np.uint8)
-        errors: list[ImageReadError] = []
-        for i, result in enumerate(self.crop_each(paths)):
-            if result.error is not None:
-                errors.append(result.error)
-            else:
-                out[i] = result.crops[0]
-        if errors:
-            raise BadImagesError(errors, len(paths))
+        out = np.empty((len(paths), *normalize_size(self.size), 3), dtype=np.uint8)
+        done = 0
+        for chunk in iter_crop_chunks(
+            self, paths, chunk_size=64, strict=True, progress=self.progress
+        ):
+            for result in chunk:
+                out[done] = result.crops[0]
+                done += 1
         return out
 
-    def crop_each(self, X, *, all_faces: bool = False):
+    def crop_each(self, X, *, all_faces: bool = False) -> Iterator[CropResult]:
         """Crop image by image, never stopping at a bad file.
+
+        :meth:`crop_file` on each image, in input order; in ``n_jobs`` worker
+        processes when there are several, which read ahead while the caller
+        works on what they yielded.
 
         Parameters
         ----------
@@ -255,53 +267,71 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Yields
         ------
         result : CropResult
-            One per source, in input order: a named tuple ``(name, boxes,
-            crops, error)``. ``name``: the image path, or a name for an image
-            in memory (``"<array #3>"``). ``boxes``: ``(left, top, right,
-            bottom)`` of each cropped face in the upright image; the whole
-            image when no face was found (``no_face="full_image"``) or
-            ``detector="none"``; None for a bad file. ``crops``: the crops,
-            resized to ``size``, shape ``(n_faces, height, width, 3)``; None
-            for a bad file. ``error``: why the file could not be used
-            (unreadable, or a policy set to ``"raise"``), else None.
+            One per image, in input order (see :meth:`crop_file`).
         """
         self._validate_params()
-        yield from self._crop_stream(
-            as_sources(X), all_faces=all_faces, progress=self.progress
-        )
-
-    def _crop_stream(
-        self, paths: list[str], *, all_faces: bool, progress: bool | None
-    ) -> Iterator[CropResult]:
-        """:meth:`crop_each` on validated paths, with its own progress switch."""
-        size = normalize_size(self.size)
+        sources = as_sources(X)
         counts = {"no_face": 0, "multiple_faces": 0}
         cache = as_cache(self.memory)
-        results, in_workers = crop_results(self, paths, size, all_faces, cache)
-        for path, result in progress_iter(
-            zip(paths, results, strict=True),
-            total=len(paths),
-            desc="Cropping faces",
-            progress=progress,
+        crop_file = functools.partial(self.crop_file, all_faces=all_faces)
+        results, in_workers = in_order(crop_file, sources, self.n_jobs)
+        for result in progress_iter(
+            results, total=len(sources), desc="Cropping faces", progress=self.progress
         ):
-            if result.event is not None:
-                counts[result.event] += 1
-            hit = result.hit
-            if in_workers and cache is not None and hit is not None:
-                # a worker's look-up was counted in its own process only
-                cache.count(hits=int(hit), misses=int(not hit))
-            yield CropResult(
-                source_name(path), result.boxes, result.crops, result.error
+            counts["no_face"] += result.face_found is False
+            counts["multiple_faces"] += result.faces_found > 1 or isinstance(
+                result.error, MultipleFacesError
             )
+            if in_workers and cache is not None and result.cached is not None:
+                # a worker's look-up was counted in its own process only
+                cache.count(hits=int(result.cached), misses=int(not result.cached))
+            yield result
         if self._detects():
             logger.info(
                 "Cropped %d images: no face found in %d (%s), several faces in %d (%s)",
-                len(paths),
+                len(sources),
                 counts["no_face"],
                 self.no_face,
                 counts["multiple_faces"],
                 "all" if all_faces else self.multiple_faces,
             )
+
+    def crop_file(self, source, *, all_faces: bool = False) -> CropResult:
+        """Read one image, find its faces and crop them: the one per-image path.
+
+        Every crop is made here: :meth:`transform`, :meth:`crop_each` (in
+        its worker processes too) and so
+        :func:`~skemotion.preprocessing.iter_crop_chunks`, the pipeline's
+        methods, the predictions and every front end. Through the cache
+        (``memory``) when there is one. A bad file never raises: its error
+        is in the result. The parameters are checked by :meth:`transform`
+        and :meth:`crop_each`, once for all their images, not here.
+
+        Parameters
+        ----------
+        source : str, os.PathLike, ndarray, PIL image, bytes or InMemoryImage
+            One image, as an item of :meth:`transform`'s ``X``.
+        all_faces : bool, default=False
+            Crop every face found instead of applying ``multiple_faces``.
+
+        Returns
+        -------
+        result : CropResult
+            The image's name, face boxes and crops, whether a face was found
+            (``face_found``; False: the crop is the whole image), how many,
+            and, for a bad file, its error.
+        """
+        (source,) = as_sources([source])
+        name = source_name(source)
+        try:
+            return _through_cache(self, source, all_faces)
+        except ImageReadError as exc:
+            found = {NoFaceError: False, MultipleFacesError: True}.get(type(exc))
+            return CropResult(name, None, None, exc, found)
+        except Exception as exc:  # a bug or a broken library: this file only
+            logger.debug("%s: unexpected error", name, exc_info=True)
+            reason = f"could not be read or cropped ({type(exc).__name__}: {exc})"
+            return CropResult(name, None, None, ImageReadError(name, reason))
 
     def detect(self, X) -> list[np.ndarray]:
         """Return the face boxes found in each image, without cropping.
@@ -370,51 +400,34 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             crops[j] = _resize(source[top:bottom, left:right], size)
         return crops
 
-    def _cache_params(self, size: tuple[int, int], all_faces: bool) -> dict:
-        return {
-            "detector": self.detector,
-            "size": size,
-            "margin": float(self.margin),
-            "no_face": self.no_face,
-            "multiple_faces": self.multiple_faces,
-            "upsample": self.upsample,
-            "max_detection_side": self.max_detection_side,
-            "all_faces": all_faces,
-            "min_confidence": None
-            if self.min_confidence is None
-            else float(self.min_confidence),
-            "align": bool(self.align),
-        }
-
-    def _crop_one(self, path, size: tuple[int, int], all_faces: bool) -> PathResult:
-        """One source's crops (its ``hit`` None); raises ImageReadError."""
+    def _crop_image(self, source, all_faces: bool) -> CropResult:
+        """One source read and cropped (no cache); raises ImageReadError."""
         image = read_source(
-            path, max_pixels=self.max_pixels, max_file_size=self.max_file_size
+            source, max_pixels=self.max_pixels, max_file_size=self.max_file_size
         )
-        path = source_name(path)
+        name = source_name(source)
+        size = normalize_size(self.size)
         h, w = image.shape[:2]
         whole = np.array([[0, 0, w, h]])
-        if not self._detects():
-            return PathResult(whole, _resize(image, size)[np.newaxis], None, None, None)
+        if not self._detects():  # the image is the face
+            return CropResult(name, whole, _resize(image, size)[np.newaxis], None,
+                              True, 1)  # fmt: skip
         try:
             boxes = self._find(image)
         except cv2.error as exc:  # pragma: no cover - defensive
-            raise ImageReadError(path, f"face detection failed ({exc})") from None
-        event = None
+            raise ImageReadError(name, f"face detection failed ({exc})") from None
         if len(boxes) == 0:
             if self.no_face == "raise":
-                raise NoFaceError(path, f"no face found (detector={self.detector!r})")
+                raise NoFaceError(name, f"no face found (detector={self.detector!r})")
             crops = _resize(image, size)[np.newaxis]
-            return PathResult(whole, crops, None, "no_face", None)
-        if len(boxes) > 1:
-            event = "multiple_faces"
-            if self.multiple_faces == "raise" and not all_faces:
-                raise MultipleFacesError(
-                    path, f"{len(boxes)} faces found (detector={self.detector!r})"
-                )
-        if not all_faces:
-            boxes = boxes[:1]
-        return PathResult(boxes, self.crop_boxes(image, boxes), None, event, None)
+            return CropResult(name, whole, crops, None, False, 0)
+        if len(boxes) > 1 and self.multiple_faces == "raise" and not all_faces:
+            raise MultipleFacesError(
+                name, f"{len(boxes)} faces found (detector={self.detector!r})"
+            )
+        kept = boxes if all_faces else boxes[:1]
+        crops = self.crop_boxes(image, kept)
+        return CropResult(name, kept, crops, None, True, len(boxes))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output values: one per pixel and channel.
@@ -430,3 +443,59 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             ``pixel_<row>_<col>_<channel>`` in C order.
         """
         return _pixel_names(normalize_size(self.size), 3)
+
+
+def _through_cache(cropper: FaceCropper, source, all_faces: bool) -> CropResult:
+    """:meth:`FaceCropper._crop_image` through the cropper's cache, if any."""
+    cache = as_cache(cropper.memory)
+    if cache is None:
+        return cropper._crop_image(source, all_faces)
+    key = _crop_key(cropper, source, all_faces, cache)
+    if key is None:  # read_source will name the problem
+        return cropper._crop_image(source, all_faces)
+    stored = cache.get(key)
+    if stored is not None:
+        return CropResult(
+            source_name(source), stored["boxes"].astype(int), stored["crops"], None,
+            bool(stored["face_found"]), int(stored["faces_found"]), True,
+        )  # fmt: skip
+    result = cropper._crop_image(source, all_faces)
+    cache.put(
+        key,
+        boxes=np.asarray(result.boxes, dtype=np.int64),
+        crops=result.crops,
+        face_found=np.array(result.face_found),
+        faces_found=np.array(result.faces_found),
+    )
+    return result._replace(cached=False)
+
+
+def _crop_key(cropper: FaceCropper, source, all_faces: bool, cache) -> str | None:
+    """The cache key of a source's crops; None when it cannot be read.
+
+    A file is stat-ed first (never read a huge file whole, never a FIFO); one
+    the cache's memo saw unchanged in this process is not read again."""
+    params = {
+        "detector": cropper.detector,
+        "size": normalize_size(cropper.size),
+        "margin": float(cropper.margin),
+        "no_face": cropper.no_face,
+        "multiple_faces": cropper.multiple_faces,
+        "upsample": cropper.upsample,
+        "max_detection_side": cropper.max_detection_side,
+        "all_faces": all_faces,
+        "min_confidence": None
+        if cropper.min_confidence is None
+        else float(cropper.min_confidence),
+        "align": bool(cropper.align),
+        "stores": "face_found",  # older entries, without it, are not read
+    }
+    max_size = cropper.max_file_size
+
+    def read() -> bytes | None:
+        return source_content(source, max_file_size=max_size)
+
+    if isinstance(source, str):
+        return cache.file_key("crop", source, params, read, max_size=max_size)
+    content = read()
+    return None if content is None else cache.key("crop", content, params)

@@ -160,7 +160,7 @@ class Predictor:
 
 def _answer(result, prediction, classes: list[str], top_k: int):
     """One image's faces (none for ``NoFaceError``), or its cropper's error."""
-    _, _, _, error = result
+    error = result.error
     if error is not None and not isinstance(error, NoFaceError):
         return error
     if prediction.proba is None:

@@ -51,7 +51,7 @@ class FrameFaces(NamedTuple):
     index: int
     time: float
     rgb: np.ndarray
-    found: tuple  # a CropResult: (name, boxes, crops, error)
+    found: CropResult
 
 
 class _Finder:
@@ -77,7 +77,9 @@ class _Finder:
             if result is None:
                 boxes = self.follower.follow(frame.rgb)
                 crops = self.crop.crop_boxes(frame.rgb, boxes) if len(boxes) else []
-                result = CropResult(names[j], boxes, np.asarray(crops), None)
+                # followed faces were found by the detector, frames before
+                result = CropResult(names[j], boxes, np.asarray(crops), None,
+                                    len(boxes) > 0, len(boxes))  # fmt: skip
             elif self.every > 1:
                 ok = result.error is None
                 self.follower.start(frame.rgb, result.boxes if ok else [])
@@ -219,7 +221,7 @@ class Labeller:
         return rows
 
     def _frame_rows(self, frame: FrameFaces, prediction) -> list[dict]:
-        _, _, _, error = frame.found
+        error = frame.found.error
         if error is not None and not isinstance(error, NoFaceError):
             logger.warning("frame %d: %s", frame.index, error.reason)
         # no face is no row, quietly; the tracker still sees the frame go by

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import skemotion.caching._memo as memo_module
-import skemotion.preprocessing._workers as workers_module
+import skemotion.preprocessing._face_cropping as cropping_module
 from skemotion import FaceCropper, FeatureCache, make_emotion_pipeline
 
 SIZE = 48
@@ -26,13 +26,13 @@ def faces(face_count_dir):
 def reads(monkeypatch):
     """Counts the image files the cropper reads to make a cache key."""
     counts = {"files": 0}
-    read = workers_module.source_content
+    read = cropping_module.source_content
 
     def counting_read(source, **kwargs):
         counts["files"] += isinstance(source, str)
         return read(source, **kwargs)
 
-    monkeypatch.setattr(workers_module, "source_content", counting_read)
+    monkeypatch.setattr(cropping_module, "source_content", counting_read)
     return counts
 
 

@@ -275,10 +275,9 @@ def test_cropper_on_any_image(
     path = _new_path(workdir, ".png")
     Image.fromarray(image).convert(mode).save(path)
     cropper = FaceCropper(detector=detector, size=size, margin=margin, progress=False)
-    ((got_path, boxes, crops, error),) = list(
-        cropper.crop_each([path], all_faces=all_faces)
-    )
-    assert error is None and got_path == str(path)
+    (result,) = list(cropper.crop_each([path], all_faces=all_faces))
+    boxes, crops = result.boxes, result.crops
+    assert result.error is None and result.name == str(path)
     out_h, out_w = (size, size) if isinstance(size, int) else size
     assert crops.dtype == np.uint8 and crops.shape[1:] == (out_h, out_w, 3)
     assert len(crops) == len(boxes) >= 1
@@ -292,4 +291,7 @@ def test_cropper_on_any_image(
     if detector == "none":
         assert boxes.tolist() == [[0, 0, w, h]]
     whole = boxes.tolist() == [[0, 0, w, h]]
+    assert result.face_found in (True, False)
+    if not result.face_found:  # no face: the whole image, and it says so
+        assert whole and result.faces_found == 0
     event(f"{detector}: {'whole image' if whole else 'face found'}")

@@ -12,10 +12,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skemotion import (
     BadImagesError,
     FaceCropper,
+    FeatureCache,
     MultipleFacesError,
     NoFaceError,
     read_image,
 )
+from skemotion.preprocessing import CropResult
 
 
 def _images(folder: Path) -> list[str]:
@@ -103,6 +105,70 @@ def test_multiple_faces_policy(multi):
         FaceCropper(multiple_faces="raise").transform([path])
     assert isinstance(info.value.errors[0], MultipleFacesError)
     assert f"{len(boxes)} faces found" in str(info.value)
+
+
+def test_crop_result_says_whether_a_face_was_found(single, multi, no_face, tmp_path):
+    """crop_file, the one per-image path: the record says whether the crops are
+    faces or the whole image, and how many faces the detector found."""
+    paths = [single[0], multi[0], no_face[0], no_face[1]]
+    found = FaceCropper().detect(paths)
+    cache = FeatureCache(tmp_path / "cache")
+    cropper = FaceCropper(size=32, memory=cache, progress=False)
+    results = [cropper.crop_file(p) for p in paths]
+    for path, boxes, result in zip(paths, found, results, strict=True):
+        assert isinstance(result, CropResult) and result.name == path
+        assert result.error is None and result.cached is False
+        assert result.face_found is (len(boxes) > 0)
+        assert result.faces_found == len(boxes)
+        h, w = read_image(path).shape[:2]
+        expected = boxes[:1].tolist() if len(boxes) else [[0, 0, w, h]]
+        assert result.boxes.tolist() == expected
+    # the cache keeps what it says, not only the crops
+    again = [cropper.crop_file(p) for p in paths]
+    assert [r.cached for r in again] == [True] * len(paths)
+    assert [r.face_found for r in again] == [r.face_found for r in results]
+    assert [r.faces_found for r in again] == [r.faces_found for r in results]
+    # crop_each, in this process or in workers, is crop_file on each image
+    for n_jobs in (None, 2):
+        each = list(cropper.set_params(memory=None, n_jobs=n_jobs).crop_each(paths))
+        assert [r.face_found for r in each] == [r.face_found for r in results]
+        assert [r.boxes.tolist() for r in each] == [r.boxes.tolist() for r in results]
+    every = FaceCropper(size=32, progress=False).crop_file(multi[0], all_faces=True)
+    assert every.boxes.tolist() == found[1].tolist() and every.face_found
+    # no face, and a policy that refuses it: the error says so, and the record
+    refused = FaceCropper(no_face="raise", progress=False).crop_file(no_face[0])
+    assert isinstance(refused.error, NoFaceError) and refused.face_found is False
+    assert refused.crops is None
+    # detector="none": the image is taken as the face
+    whole = FaceCropper(detector="none", size=32).crop_file(no_face[0])
+    assert whole.face_found is True and whole.faces_found == 1
+    # a bad file: nothing is known of its faces
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    bad = FaceCropper().crop_file(str(text))
+    assert bad.error is not None and bad.face_found is None and bad.crops is None
+
+
+def test_transform_checks_every_header_first(single, no_face, tmp_path, monkeypatch):
+    """The one bad-file rule: a file whose header is not an image's is refused
+    from its header and never read whole; the others are still cropped, so
+    that one error lists every bad file."""
+    cropped = []
+    crop_file = FaceCropper.crop_file
+
+    def spy(self, source, **kwargs):
+        cropped.append(source)
+        return crop_file(self, source, **kwargs)
+
+    monkeypatch.setattr(FaceCropper, "crop_file", spy)
+    page = tmp_path / "page.jpg"
+    page.write_text("<!DOCTYPE html><html><body>not a photo</body></html>")
+    good = [single[0], no_face[0]]
+    with pytest.raises(BadImagesError) as info:
+        FaceCropper(size=32, progress=False).transform([good[0], str(page), good[1]])
+    assert [e.path for e in info.value.errors] == [str(page)]
+    assert "HTML" in str(info.value)
+    assert cropped == good
 
 
 def test_detector_none_only_resizes(shared_data):
