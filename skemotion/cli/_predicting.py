@@ -30,21 +30,39 @@ def _predict_positionals(args) -> None:
 
 
 def _text_line(records: list[dict], all_faces: bool) -> str:
+    """One image's line (a line per face with ``--all-faces``); faces are
+    numbered from 1, as in the records; an image without a face says so."""
     from ..prediction import format_topk
 
     faces: dict[int, list[dict]] = {}
     for record in records:
         faces.setdefault(record["face"], []).append(record)
     path = records[0]["path"]
-    if not all_faces:
-        pairs = [(r["label"], r["probability"]) for r in faces[0]]
-        return f"{path}: {format_topk(pairs)}"
-    parts = []
+    lines = []
     for face, face_records in faces.items():
         box = ",".join(str(v) for v in face_records[0]["box"])
         pairs = [(r["label"], r["probability"]) for r in face_records]
-        parts.append(f"{path} [face {face + 1} at {box}]: {format_topk(pairs)}")
-    return "\n".join(parts)
+        at = f" at {box}" if all_faces else ""
+        if face_records[0]["face_found"] is False:
+            where = f" [no face found: whole image{at}]"
+        else:
+            where = f" [face {face}{at}]" if all_faces else ""
+        lines.append(f"{path}{where}: {format_topk(pairs)}")
+        if not all_faces:
+            break
+    return "\n".join(lines)
+
+
+def _csv_row(record: dict) -> dict:
+    """A record as its CSV row: the box as ``left top right bottom``,
+    ``face_found`` spelled as in JSON (``true``, ``false``; empty for a bad
+    file)."""
+    found = record["face_found"]
+    return {
+        **record,
+        "box": " ".join(map(str, record["box"] or [])),
+        "face_found": "" if found is None else str(found).lower(),
+    }
 
 
 def _annotated_name(path: str, used: set[str]) -> str:
@@ -165,9 +183,7 @@ def predict(args) -> int:
             for record in records:
                 row_buffer.seek(0)
                 row_buffer.truncate()
-                writer.writerow(
-                    {**record, "box": " ".join(map(str, record["box"] or []))}
-                )
+                writer.writerow(_csv_row(record))
                 emit(row_buffer.getvalue())
         elif error is None:
             emit(_text_line(records, args.all_faces))

@@ -15,7 +15,9 @@ def annotate_image(path, records: list[dict], out_path) -> None:
     path : str or os.PathLike
         The image (read upright, as the model saw it).
     records : list of dict
-        Its records from :func:`predict_topk` (error-free).
+        Its records from :func:`predict_topk` (error-free). When no face was
+        found (``face_found`` False) the whole image's box is drawn, its
+        label starting "no face found:".
     out_path : str or os.PathLike
         Where to write the annotated image (format from the suffix).
     """
@@ -40,6 +42,8 @@ def annotate_image(path, records: list[dict], out_path) -> None:
                 for r in sorted(face_records, key=lambda r: r["rank"])
             ]
         )
+        if face_records[0].get("face_found") is False:
+            text = f"no face found: {text}"
         x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
         tw, th = x1 - x0, y1 - y0
         label_h = th + 2 * width  # the label sits just above the box, else below

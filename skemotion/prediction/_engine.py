@@ -41,12 +41,19 @@ class ImagePrediction(NamedTuple):
         ``classes_`` order; None for an image that could not be used.
     error : str or None
         Why the image could not be used, else None.
+    face_found : bool or None
+        True when the boxes are faces (found by the detector, or the image
+        taken as one with ``detector="none"``); False when no face was found
+        and the whole image was classified (or, for a cropper whose
+        ``no_face`` is ``"raise"``, nothing was); None for an image that
+        could not be read (see :class:`~skemotion.preprocessing.CropResult`).
     """
 
     path: str
     boxes: np.ndarray | None
     proba: np.ndarray | None
     error: str | None
+    face_found: bool | None = None
 
 
 def check_model(model):
@@ -93,7 +100,8 @@ def classify_crops(model, results, *, skip_bad: bool = True) -> list[ImagePredic
         A fitted skemotion pipeline; its steps after the cropper (gray,
         encoder, classifier) classify the crops.
     results : sequence of CropResult
-        ``(name, boxes, crops, error)`` per image, as ``crop_each`` yields.
+        One per image, as ``crop_each`` yields them (a plain ``(name, boxes,
+        crops, error)`` tuple is read as one).
     skip_bad : bool, default=True
         When the model fails on an image's crops, that image gets the error
         and the others their probabilities; False: the error is raised.
@@ -106,11 +114,13 @@ def classify_crops(model, results, *, skip_bad: bool = True) -> list[ImagePredic
         label"; ``boxes`` and ``proba`` are then None.
     """
     check_model(model)  # the crops are made; the other steps classify them
-    results = [CropResult(*r) for r in results]  # any 4-tuple, read by name
+    results = [r if isinstance(r, CropResult) else CropResult(*r) for r in results]
     faces = [i for i, r in enumerate(results) if r.error is None and len(r.crops)]
     no_crop = "no face crop to label"
     out = [
-        ImagePrediction(r.name, None, None, r.error.reason if r.error else no_crop)
+        ImagePrediction(
+            r.name, None, None, r.error.reason if r.error else no_crop, r.face_found
+        )
         for r in results
     ]
     if not faces:
@@ -120,12 +130,12 @@ def classify_crops(model, results, *, skip_bad: bool = True) -> list[ImagePredic
         skip_bad,
     )  # fmt: skip
     for i, proba in zip(faces, per_image, strict=True):
-        name = results[i].name
+        name, found = results[i].name, results[i].face_found
         if isinstance(proba, str):
-            out[i] = ImagePrediction(name, None, None, proba)
+            out[i] = ImagePrediction(name, None, None, proba, found)
         else:
             boxes = np.asarray(results[i].boxes, dtype=np.int64).reshape(-1, 4)
-            out[i] = ImagePrediction(name, boxes, np.asarray(proba), None)
+            out[i] = ImagePrediction(name, boxes, np.asarray(proba), None, found)
     return out
 
 

@@ -11,8 +11,11 @@ from ._topk import top_k
 
 __all__ = ["RECORD_FIELDS", "iter_predict_topk", "predict_topk"]
 
-#: Keys of every record returned by :func:`predict_topk`.
-RECORD_FIELDS = ("path", "face", "box", "rank", "label", "probability", "error")
+#: Keys of every record returned by :func:`predict_topk` (the columns of
+#: ``skemotion predict --format csv``).
+RECORD_FIELDS = (
+    "path", "face", "face_found", "box", "rank", "label", "probability", "error"
+)  # fmt: skip
 
 
 def _error_record(path: str, reason: str) -> dict:
@@ -82,16 +85,19 @@ def iter_predict_topk(
 
 def _records(prediction: ImagePrediction, classes, k: int) -> list[dict]:
     """One image's records: its faces' top-k, or its error."""
-    path, boxes, proba, error = prediction
-    if error is not None:
-        return [_error_record(path, error)]
+    path, found = prediction.path, prediction.face_found
+    if prediction.error is not None:
+        return [_error_record(path, prediction.error)]
     records = []
-    ranked = top_k(proba, classes, k)
-    for face, (box, pairs) in enumerate(zip(boxes, ranked, strict=True)):
+    ranked = top_k(prediction.proba, classes, k)
+    # faces are numbered from 1, as people count them (and as the page does)
+    faces = enumerate(zip(prediction.boxes, ranked, strict=True), start=1)
+    for face, (box, pairs) in faces:
         for rank, (label, p) in enumerate(pairs, start=1):
             records.append({
-                "path": path, "face": face, "box": [int(v) for v in box],
-                "rank": rank, "label": label, "probability": p, "error": None,
+                "path": path, "face": face, "face_found": found,
+                "box": [int(v) for v in box], "rank": rank, "label": label,
+                "probability": p, "error": None,
             })  # fmt: skip
     return records
 
@@ -128,11 +134,14 @@ def predict_topk(
     Returns
     -------
     records : list of dict
-        Keys ``path``, ``face`` (0-based index of the face in its image,
-        largest first), ``box`` (``[left, top, right, bottom]`` in the upright
-        image; the whole image when no face was found), ``rank`` (1 = most
-        probable), ``label``, ``probability`` and ``error`` (None, or the
-        reason a file could not be used). Ready for ``pandas.DataFrame``.
+        Keys ``path``, ``face`` (the face's number in its image, from 1, the
+        largest first), ``face_found`` (False when no face was found and the
+        whole image was classified), ``box`` (``[left, top, right, bottom]``
+        in the upright image; the whole image when no face was found),
+        ``rank`` (1 = most probable), ``label``, ``probability`` and
+        ``error`` (None, or the reason a file could not be used; ``face``,
+        ``face_found`` and the rest are then None). Ready for
+        ``pandas.DataFrame``.
 
     Raises
     ------
@@ -143,8 +152,8 @@ def predict_topk(
     --------
     >>> records = predict_topk(model, ["party.jpg"], all_faces=True)  # doctest: +SKIP
     >>> records[0]  # doctest: +SKIP
-    {'path': 'party.jpg', 'face': 0, 'box': [120, 80, 220, 180], 'rank': 1,
-     'label': 'happy', 'probability': 0.62, 'error': None}
+    {'path': 'party.jpg', 'face': 1, 'face_found': True, 'box': [120, 80, 220, 180],
+     'rank': 1, 'label': 'happy', 'probability': 0.62, 'error': None}
     """
     return [
         record

@@ -79,10 +79,51 @@ def test_all_faces_labels_each_face(model, photos):
     for path, found in zip([photos["two"], photos["many"]], boxes, strict=True):
         mine = [r for r in records if r["path"] == path]
         assert len(found) >= 2
-        assert [r["face"] for r in mine] == list(range(len(found)))
+        assert [r["face"] for r in mine] == list(range(1, len(found) + 1))
         assert [r["box"] for r in mine] == found.tolist()
+        assert all(r["face_found"] is True for r in mine)
     single = predict_topk(model, [photos["two"]], k=1)
     assert len(single) == 1 and single[0]["box"] == boxes[0][0].tolist()
+
+
+def test_no_face_is_said_in_every_format(model, model_file, photos, capsys):
+    """A photo in which no face is found is classified whole, and every output
+    says so: the records, text (with and without --all-faces), JSON, CSV."""
+    none, one = photos["none"], photos["one"]
+    detected = FaceCropper().detect([none, one])
+    assert [len(b) for b in detected] == [0, 1]  # the photos are what they say
+    h, w = np.asarray(Image.open(none)).shape[:2]
+    records = predict_topk(model, [none, one], k=2)
+    assert [(r["path"], r["face"], r["face_found"]) for r in records] == [
+        (none, 1, False), (none, 1, False), (one, 1, True), (one, 1, True),
+    ]  # fmt: skip
+    assert records[0]["box"] == [0, 0, w, h]
+    assert records[2]["box"] == detected[1][0].tolist()
+
+    argv = ["predict", "--model", str(model_file), none, one]
+    assert main(argv) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith(f"{none} [no face found: whole image]: ")
+    assert text[1].startswith(f"{one}: ") and "no face" not in text[1]
+    assert main([*argv, "--all-faces"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith(f"{none} [no face found: whole image at 0,0,{w},{h}]: ")
+    box = ",".join(map(str, detected[1][0]))
+    assert text[1].startswith(f"{one} [face 1 at {box}]: ")
+
+    assert main([*argv, "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["face"], r["face_found"]) for r in rows] == [
+        (1, False), (1, False), (1, True), (1, True)
+    ]  # fmt: skip
+    assert main([*argv, "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(table[0]) == list(RECORD_FIELDS)
+    assert [(r["path"], r["face"], r["face_found"]) for r in table] == [
+        (none, "1", "false"), (none, "1", "false"), (one, "1", "true"),
+        (one, "1", "true"),
+    ]  # fmt: skip
+    assert table[0]["box"] == f"0 0 {w} {h}"
 
 
 def test_bad_files_raise_or_become_error_records(model, photos, tmp_path):
@@ -117,12 +158,14 @@ def test_cli_json_and_csv(model_file, photos, tmp_path, capsys):
         photos["none"]
     ] * 2
     assert rows[2]["error"] and rows[0]["error"] is None
+    assert rows[2]["face"] is None and rows[2]["face_found"] is None  # not known
     assert f"{bad}: error:" in out.err
     assert main([*args, "--format", "csv", "--top-k", "1"]) == 1
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["path"] for r in table] == [photos["one"], str(bad), photos["none"]]
     assert table[0]["rank"] == "1" and float(table[0]["probability"]) > 0.5
     assert table[1]["error"] and table[1]["label"] == ""
+    assert table[1]["face_found"] == ""
 
 
 def test_cli_all_faces_and_annotate(model_file, photos, tmp_path, capsys):
