@@ -96,8 +96,10 @@ class Predictor:
     (:attr:`stages`: :meth:`find`, then :meth:`classify`); the faces are
     found by ``threads`` threads, each given a share of the batch's images.
 
-    Each image's result is ``{"faces": [...]}`` (empty when it has no face),
-    or the error of an image the cropper could not use. YuNet's native code
+    Each image's result is ``{"face_found": ..., "faces": [...]}`` (False
+    and none when it has no face: the whole image is never classified; each
+    face numbered from 1, the largest first), or the error of an image the
+    cropper could not use. YuNet's native code
     lets go of the GIL, so threads find faces side by side (dlib's HOG holds
     it for most of its work); the network then classifies all the crops
     together.
@@ -164,18 +166,22 @@ def _answer(result, prediction, classes: list[str], top_k: int):
     if error is not None and not isinstance(error, NoFaceError):
         return error
     if prediction.proba is None:
-        return {"faces": []}
+        return {"face_found": False, "faces": []}
     return {
+        "face_found": bool(prediction.face_found),
         "faces": [
-            _face(box, p, classes, top_k)
-            for box, p in zip(prediction.boxes, prediction.proba, strict=True)
-        ]
+            _face(number, box, p, classes, top_k)
+            for number, (box, p) in enumerate(
+                zip(prediction.boxes, prediction.proba, strict=True), start=1
+            )
+        ],
     }
 
 
-def _face(box, proba: np.ndarray, classes: list[str], top_k: int) -> dict:
+def _face(number: int, box, proba: np.ndarray, classes: list[str], top_k: int) -> dict:
     best = most_probable(proba, classes, top_k)[0]
     return {
+        "face": number,
         "box": [int(v) for v in box],
         "label": best[0][0],
         "top_k": [{"label": label, "probability": round(v, 6)} for label, v in best],

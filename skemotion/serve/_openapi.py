@@ -23,6 +23,12 @@ _ERROR = {
 _FACE = {
     "type": "object",
     "properties": {
+        "face": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "the face's number in its image, from 1, the "
+            "largest first (as the page and the command line number them)",
+        },
         "box": {
             "type": "array",
             "items": {"type": "integer"},
@@ -60,6 +66,12 @@ _PREDICTIONS = {
                     "name": {"type": "string"},
                     "width": {"type": "integer"},
                     "height": {"type": "integer"},
+                    "face_found": {
+                        "type": "boolean",
+                        "description": "false when no face was found: "
+                        "``faces`` is then empty (the whole image is never "
+                        "classified)",
+                    },
                     "faces": {"type": "array", "items": _FACE},
                     "preview": {
                         "type": "string",

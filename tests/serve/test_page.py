@@ -219,3 +219,45 @@ def test_undecodable_file_over_the_limit_is_not_sent(server, browser, tmp_path):
     assert "limit of 10.0 MB" in status and "Save it as JPEG" in status
     assert posted == [] and page.evaluate("window.uploads") == []
     assert page.locator("#result").is_hidden()
+
+
+def test_photo_without_a_face_says_so_on_the_photo(
+    server, browser, face_count_dir, face_photo
+):
+    """No face found: the page says so on the photo itself, draws no box and
+    labels nothing; the next photo's faces are numbered from 1, as the API
+    numbers them, and the note is gone."""
+    from skemotion import FaceCropper
+
+    dogs = face_count_dir / "no_face" / "dlib_dogs.jpg"
+    assert [len(b) for b in FaceCropper().detect([dogs, face_photo])] == [0, 1]
+    page = _open(browser, server)
+    response = _choose(page, dogs)
+    assert response.status == 200
+    (image,) = response.json()["images"]
+    assert image["face_found"] is False and image["faces"] == []
+    note = page.wait_for_selector("#stage .no-face", timeout=TIMEOUT)
+    assert note.inner_text() == "No face found"
+    shown = _sent_image(page)
+    assert shown["boxes"] == []
+    place = note.bounding_box()
+    assert _inside(
+        [place["x"], place["y"], place["x"] + place["width"],
+         place["y"] + place["height"]],
+        shown["photo"],
+    )  # fmt: skip
+    assert page.locator("#faces li").count() == 0
+    assert page.inner_text("#status") == "No face found."
+    assert "No face found in this photo" in page.inner_text("#caption")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve-page-no-face.png"), full_page=True)
+
+    response = _choose(page, face_photo)
+    (image,) = response.json()["images"]
+    assert image["face_found"] is True
+    assert [f["face"] for f in image["faces"]] == [1]
+    page.wait_for_selector(".face-box", timeout=TIMEOUT)
+    assert page.locator(".no-face").count() == 0
+    label = image["faces"][0]["label"]
+    assert page.inner_text("#faces h3") == f"Face 1: {label}"
+    assert page.get_attribute(".face-box", "aria-label") == f"Face 1: {label}"

@@ -72,11 +72,20 @@
     document.getElementById("result").hidden = false;
     const photo = document.getElementById("photo");
     const stage = document.getElementById("stage");
-    stage.querySelectorAll(".face-box").forEach((el) => el.remove());
+    stage.querySelectorAll(".face-box, .no-face").forEach((el) => el.remove());
     photo.src = url;
     const faces = document.getElementById("faces");
     faces.textContent = "";
+    if (image.face_found === false || !image.faces.length) {
+      // said on the photo itself: nothing was labelled, not even the whole image
+      const note = document.createElement("div");
+      note.className = "no-face";
+      note.setAttribute("role", "note");
+      note.textContent = "No face found";
+      stage.append(note);
+    }
     image.faces.forEach((face, i) => {
+      const number = face.face || i + 1; // numbered from 1 by the server
       const [left, top, right, bottom] = face.box;
       const box = document.createElement("div");
       box.className = "face-box";
@@ -85,15 +94,15 @@
       box.style.width = (100 * (right - left) / image.width) + "%";
       box.style.height = (100 * (bottom - top) / image.height) + "%";
       const tag = document.createElement("span");
-      tag.textContent = (i + 1) + ": " + face.label + " " + percent(face.top_k[0].probability);
+      tag.textContent = number + ": " + face.label + " " + percent(face.top_k[0].probability);
       box.append(tag);
       box.setAttribute("role", "img");
-      box.setAttribute("aria-label", "Face " + (i + 1) + ": " + face.label);
+      box.setAttribute("aria-label", "Face " + number + ": " + face.label);
       stage.append(box);
 
       const item = document.createElement("li");
       const title = document.createElement("h3");
-      title.textContent = "Face " + (i + 1) + ": " + face.label;
+      title.textContent = "Face " + number + ": " + face.label;
       item.append(title);
       const ranked = Object.entries(face.probabilities).sort((a, b) => b[1] - a[1]);
       for (const [label, p] of ranked) {
