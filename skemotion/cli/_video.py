@@ -65,6 +65,11 @@ def video(args) -> int:
     )
     if result.n_rows == 0:
         print("No face was found: the table has its columns and no rows.")
+    elif result.n_frames_without_face:
+        print(
+            f"No face found in {result.n_frames_without_face} sampled frames: "
+            "they have no row."
+        )
     print(f"Table: {result.output}; run description: {result.sidecar}")
     for path in result.timelines:
         print(f"Timeline: {path}")

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 #: The run's record in the output folder: what a rerun must match to resume.
 RUN_FILE = "_skemotion_run.json"
-_RUN_FORMAT = 1
+_RUN_FORMAT = 2  # 2: the face_found column
 
 
 def _client(client):
@@ -87,11 +87,14 @@ def _partition_frame(predictions, classes: list[str], top_k: int):
         row["error"] = prediction.error
         if prediction.error is None:
             row.update(face_values(prediction.boxes[0], prediction.proba[0],
-                                   classes, top_k))  # fmt: skip
+                                   classes, top_k,
+                                   face_found=prediction.face_found))  # fmt: skip
         rows.append(row)
     frame = pd.DataFrame(rows, columns=columns(classes, top_k))
     for name in frame.columns:  # the same types in every file, errors or not
-        if name.startswith("face_"):
+        if name == "face_found":
+            frame[name] = frame[name].astype("boolean")
+        elif name.startswith("face_"):
             frame[name] = frame[name].astype("Int64")
         elif name.startswith(("probability_", "proba_")):
             frame[name] = frame[name].astype("float64")
@@ -229,9 +232,11 @@ def predict_files(
     Returns
     -------
     run : PredictionRun
-        ``run.results`` is the Dask DataFrame: columns ``path``, the face box
-        (``face_left``, ``face_top``, ``face_right``, ``face_bottom``: the
-        largest face), ``label_1``... ``label_k``, ``probability_1``...,
+        ``run.results`` is the Dask DataFrame: columns ``path``,
+        ``face_found`` (False: no face was found, and the whole image was
+        classified), the face box (``face_left``, ``face_top``,
+        ``face_right``, ``face_bottom``: the largest face, or the whole
+        image), ``label_1``... ``label_k``, ``probability_1``...,
         ``proba_<class>`` for every class, and ``error``.
 
     Raises

@@ -74,11 +74,14 @@ def face_columns(classes, k: int) -> list[str]:
     Returns
     -------
     columns : list of str
-        In order: the box (``face_left``, ``face_top``, ``face_right``,
-        ``face_bottom``), ``label_1`` .. ``label_k``, ``probability_1`` ..
-        ``probability_k``, then ``proba_<class>`` for every class.
+        In order: ``face_found`` (False: no face was found and the whole
+        image was classified), the box (``face_left``, ``face_top``,
+        ``face_right``, ``face_bottom``), ``label_1`` .. ``label_k``,
+        ``probability_1`` .. ``probability_k``, then ``proba_<class>`` for
+        every class.
     """
     return [
+        "face_found",
         *BOX_COLUMNS,
         *[f"label_{r}" for r in range(1, k + 1)],
         *[f"probability_{r}" for r in range(1, k + 1)],
@@ -86,7 +89,9 @@ def face_columns(classes, k: int) -> list[str]:
     ]
 
 
-def face_values(box, proba, classes, k: int) -> dict:
+def face_values(
+    box, proba, classes, k: int, *, face_found: bool | None = None
+) -> dict:
     """One face's values for the columns of :func:`face_columns`.
 
     Parameters
@@ -99,13 +104,17 @@ def face_values(box, proba, classes, k: int) -> dict:
         The model's class labels.
     k : int
         How many top labels the face gets.
+    face_found : bool or None, default=None
+        Whether ``box`` is a face found (False: no face was found and
+        ``box`` is the whole image); None when the caller does not know.
 
     Returns
     -------
     values : dict
         Column name to value.
     """
-    values = dict(zip(BOX_COLUMNS, (int(v) for v in box), strict=True))
+    values = {"face_found": None if face_found is None else bool(face_found)}
+    values.update(zip(BOX_COLUMNS, (int(v) for v in box), strict=True))
     for rank, (label, p) in enumerate(top_k(proba, classes, k)[0], start=1):
         values[f"label_{rank}"] = label
         values[f"probability_{rank}"] = p

@@ -232,7 +232,9 @@ class Labeller:
                 "frame": int(frame.index),
                 "time": round(float(frame.time), 6),
                 "track": int(track),
-                **face_values(box, p, self.classes, self.top_k),
+                **face_values(
+                    box, p, self.classes, self.top_k, face_found=prediction.face_found
+                ),
             }
             for box, track, p in zip(
                 boxes, self.tracker.update(boxes), proba, strict=True

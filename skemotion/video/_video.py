@@ -23,7 +23,9 @@ __all__ = ["VideoResult", "predict_video", "video_columns"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 2  # 2: the detector and detect_every recorded
+#: 2: the detector and detect_every recorded; 3: the face_found column, and
+#: the frames without a face counted
+_FORMAT = 3
 
 
 def video_columns(classes, top_k: int) -> list[str]:
@@ -56,6 +58,10 @@ class VideoResult:
     timelines : list of pathlib.Path
         One PNG per track, when asked for.
     annotated : pathlib.Path or None
+    n_frames_without_face : int
+        Sampled frames in which no face was found (or followed): they have
+        no row. Resumed ones included; the sidecar's ``progress`` holds it
+        as ``frames_without_face``.
     """
 
     output: Path
@@ -68,6 +74,7 @@ class VideoResult:
     seconds: float
     timelines: list[Path] = field(default_factory=list)
     annotated: Path | None = None
+    n_frames_without_face: int = 0
 
     def read(self):
         """The whole table as a pandas DataFrame.
@@ -216,6 +223,7 @@ class _Run:
             "last_frame": None,
             "n_parts": 0,
             "n_rows": 0,
+            "frames_without_face": 0,
             "tracker": None,
             "complete": False,
         }
@@ -248,6 +256,10 @@ class _Run:
         """Append a batch's rows, then record it done."""
         self.table.append(rows)
         self.progress["n_rows"] += len(rows)
+        with_faces = {row["frame"] for row in rows}
+        self.progress["frames_without_face"] += sum(
+            int(frame.index) not in with_faces for frame in batch
+        )
         self.progress["last_frame"] = int(batch[-1].index)
         self.commit()
 
@@ -345,6 +357,7 @@ def _finish(run: _Run, n_frames: int, classes: list[str], timeline_dir, smooth: 
         seconds=time.perf_counter() - run.started,
         timelines=timelines,
         annotated=Path(os.fspath(annotate)) if annotate else None,
+        n_frames_without_face=int(run.progress["frames_without_face"]),
     )
 
 
@@ -388,10 +401,11 @@ def predict_video(
     output : str or os.PathLike
         ``*.csv`` (one file) or ``*.parquet`` (a folder of files, one per
         batch). One row per (frame, face): ``frame``, ``time`` (seconds),
-        ``track``, the face box (``face_left``, ``face_top``, ``face_right``,
-        ``face_bottom``), ``label_1``... with ``probability_1``..., and
-        ``proba_<class>`` for every class. ``OUTPUT.json`` beside it
-        describes the run (the detector and ``detect_every`` included).
+        ``track``, ``face_found`` (true: a frame without a face has no row),
+        the face box (``face_left``...), ``label_1``... with
+        ``probability_1``..., and ``proba_<class>`` for every class.
+        ``OUTPUT.json`` beside it describes the run (the detector,
+        ``detect_every``, the frames without a face included).
     every : int, optional
         Sample one frame in ``every``.
     fps : float, optional

@@ -90,6 +90,8 @@ def test_results_equal_single_process_predict(cluster, images, model_file, tmp_p
         assert row.label_1 == classes[int(np.argmax(expected.proba[0]))]
         box = [row.face_left, row.face_top, row.face_right, row.face_bottom]
         assert box == expected.boxes[0].tolist()
+        assert bool(row.face_found) is expected.face_found  # False: whole image
+    assert pd.isna(frame["face_found"].iloc[-1])  # a bad file: not known
     # every worker process loaded the model once, whatever the partitions
     again = predict_files(path, paths, tmp_path / "again", client=cluster,
                           partition_size=3)  # fmt: skip

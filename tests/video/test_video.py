@@ -57,10 +57,15 @@ def test_sampling_timestamps_and_schema(model_file, moving, tmp_path, tiny_model
     assert table["time"].is_monotonic_increasing
     classes = [str(c) for c in tiny_model.classes_]
     assert list(table.columns) == [
-        "frame", "time", "track", "face_left", "face_top", "face_right",
-        "face_bottom", "label_1", "label_2", "probability_1", "probability_2",
-        *[f"proba_{c}" for c in classes],
+        "frame", "time", "track", "face_found", "face_left", "face_top",
+        "face_right", "face_bottom", "label_1", "label_2", "probability_1",
+        "probability_2", *[f"proba_{c}" for c in classes],
     ]  # fmt: skip
+    # every row is a face found; the sampled frame without one (12) has no
+    # row, and the run says how many such frames there were
+    assert table["face_found"].tolist() == [True] * len(table)
+    assert result.n_frames_without_face == result.n_frames - table["frame"].nunique()
+    assert result.n_frames_without_face == 1
     np.testing.assert_allclose(table[[f"proba_{c}" for c in classes]].sum(axis=1),
                                1, rtol=1e-4)  # fmt: skip
     sidecar = json.loads(result.sidecar.read_text())
@@ -72,6 +77,7 @@ def test_sampling_timestamps_and_schema(model_file, moving, tmp_path, tiny_model
         sidecar["model_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     )
     assert sidecar["progress"]["complete"] is True
+    assert sidecar["progress"]["frames_without_face"] == 1
     # by time: 5 frames a second of a 10 fps video, from 1.0 s to 2.0 s
     by_time = predict_video(model_file, moving, tmp_path / "fps.csv", fps=5,
                             start=1.0, end=2.0)  # fmt: skip
@@ -199,6 +205,7 @@ def test_truncated_and_faceless_videos(model_file, faces, moving, tmp_path):
     result = predict_video(model_file, blank, tmp_path / "blank.csv")
     table = result.read()
     assert result.n_frames == 8 and len(table) == 0
+    assert result.n_frames_without_face == 8
     assert list(table.columns)[:3] == ["frame", "time", "track"]
 
 
