@@ -56,10 +56,12 @@ class EvaluationResult:
         Counts; rows are true labels, columns predicted labels, both in the
         order of ``classes``.
     mistakes : list of dict
-        ``{"path", "true", "predicted": [[label, probability], ...]}`` for
-        each wrongly classified image, with the ``top_k`` most probable
-        classes (the wrong prediction first); the most confident mistake
-        first.
+        ``{"path", "true", "predicted": [[label, probability], ...],
+        "face_found"}`` for each wrongly classified image, with the ``top_k``
+        most probable classes (the wrong prediction first); the most
+        confident mistake first. ``face_found`` is False when no face was
+        found in the image and the whole image was classified (None when the
+        model does not say).
     weights_used : str or None
         The encoder's ``weights_used_`` ("imagenet", "random (seed 0)",
         ...); None when the model does not say.
@@ -103,6 +105,10 @@ class EvaluationResult:
         True and predicted label of each image.
     proba : ndarray of shape (n_images, n_model_classes)
         The model's ``predict_proba`` output.
+    face_found : ndarray of bool of shape (n_images,) or None
+        Whether a face was found in each image (False: the whole image was
+        classified); None for a model that does not crop faces with a
+        :class:`~skemotion.FaceCropper`.
     """
 
     n_images: int
@@ -130,6 +136,7 @@ class EvaluationResult:
     y_true: np.ndarray | None = field(default=None, repr=False)
     y_pred: np.ndarray | None = field(default=None, repr=False)
     proba: np.ndarray | None = field(default=None, repr=False)
+    face_found: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_correct(self) -> int:
@@ -140,6 +147,15 @@ class EvaluationResult:
     def chance_level(self) -> float:
         """Accuracy of guessing uniformly among the model's classes."""
         return 1.0 / max(len(self.model_classes), 1)
+
+    @property
+    def no_face(self) -> list[str] | None:
+        """The images in which no face was found (the whole image was
+        classified), in input order; None when the model does not say."""
+        if self.face_found is None:
+            return None
+        pairs = zip(self.paths, self.face_found, strict=True)
+        return [path for path, found in pairs if not found]
 
     @property
     def majority_rate(self) -> float:
@@ -154,8 +170,10 @@ class EvaluationResult:
         -------
         result : dict
             Every attribute except the per-image ``paths``, ``y_true``,
-            ``y_pred`` and ``proba``, plus ``n_correct``, ``chance_level``
-            and ``majority_rate``; ``reliability`` is
+            ``y_pred``, ``proba`` and ``face_found``, plus ``n_correct``,
+            ``chance_level``, ``majority_rate`` and ``no_face`` (the images
+            where no face was found, None when the model does not say);
+            ``reliability`` is
             :meth:`ReliabilityBins.to_dict` (None for an empty bin's
             accuracy and mean confidence).
         """
@@ -169,6 +187,7 @@ class EvaluationResult:
             ),
             "chance_level": self.chance_level,
             "majority_rate": self.majority_rate,
+            "no_face": self.no_face,
             "classes": list(self.classes),
             "model_classes": list(self.model_classes),
             "unknown_labels": list(self.unknown_labels),
@@ -215,11 +234,13 @@ def measure(
     n_bins: int,
     details: ModelDetails,
     data_description: str | None = None,
+    face_found: np.ndarray | None = None,
 ) -> EvaluationResult:
     """Every metric of :class:`EvaluationResult` from the model's probabilities.
 
     ``y_true`` holds the labels as text; ``proba`` has a column per class of
-    ``model_classes``; ``details`` describes the model.
+    ``model_classes``; ``details`` describes the model; ``face_found`` says
+    whether a face was found in each image (None: not known).
     """
     y_pred = np.array(model_classes, dtype=object)[np.argmax(proba, axis=1)]
     unknown = _unknown_labels(y_true, model_classes)
@@ -234,7 +255,9 @@ def measure(
         per_class=scores.per_class,
         macro=scores.macro,
         confusion=scores.confusion,
-        mistakes=_mistakes(paths, y_true, y_pred, proba, model_classes, top_k),
+        mistakes=_mistakes(
+            paths, y_true, y_pred, proba, model_classes, top_k, face_found
+        ),
         weights_used=details.weights_used,
         precision=details.precision,
         weighted=scores.weighted,
@@ -252,6 +275,7 @@ def measure(
         y_true=y_true,
         y_pred=y_pred,
         proba=proba,
+        face_found=face_found,
     )
 
 
@@ -315,9 +339,10 @@ def _mistakes(
     proba: np.ndarray,
     model_classes: list[str],
     k: int,
+    face_found: np.ndarray | None,
 ) -> list[dict[str, Any]]:
-    """Each wrongly classified image with its ``k`` most probable classes, the
-    most confident mistake first."""
+    """Each wrongly classified image with its ``k`` most probable classes and
+    whether a face was found in it, the most confident mistake first."""
     ranked = ranked_classes(proba, model_classes, k)
     wrong = np.flatnonzero(y_pred != y_true)
     order = wrong[np.argsort(-proba[wrong].max(axis=1), kind="stable")]
@@ -326,6 +351,7 @@ def _mistakes(
             "path": paths[i],
             "true": str(y_true[i]),
             "predicted": [[label, p] for label, p in ranked[i]],
+            "face_found": None if face_found is None else bool(face_found[i]),
         }
         for i in order
     ]

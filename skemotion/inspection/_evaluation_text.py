@@ -43,6 +43,12 @@ def _headline(result: EvaluationResult) -> list[str]:
         f"Weights: {result.weights_used or 'unknown'}; precision: "
         f"{result.precision or 'unknown'}",
     ]
+    no_face = result.no_face
+    if no_face:
+        lines.append(
+            f"No face found in {len(no_face)} of {result.n_images} images: the "
+            "whole image was classified"
+        )
     if result.unknown_labels:
         lines.append(
             "Labels the model does not know (always wrong): "

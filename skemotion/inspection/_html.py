@@ -212,6 +212,12 @@ def _data_section(result: EvaluationResult) -> str:
             '<p class="muted">Labels the model does not know, counted as mistakes: '
             f"{_e(', '.join(result.unknown_labels))}.</p>"
         )
+    no_face = result.no_face
+    if no_face:
+        unknown += (
+            f"<p>No face found in <strong>{len(no_face)}</strong> of "
+            f"{result.n_images} images: the whole image was classified.</p>"
+        )
     return (
         f"{description}<p><strong>{result.n_images}</strong> images.</p>"
         '<table><thead><tr><th>label</th><th class="num">images</th>'

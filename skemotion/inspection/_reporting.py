@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import check_paths
+from ..prediction import iter_predict_proba
+from ..preprocessing import FaceCropper
 from ._calibration import _check_n_bins
 from ._evaluation import EvaluationResult, measure
 from ._figures import draw_figures
@@ -57,8 +59,12 @@ def evaluate_model(
     model : Pipeline
         A fitted pipeline from :func:`~skemotion.make_emotion_pipeline`, or
         any fitted classifier of image paths with ``predict_proba``,
-        ``classes_`` and ``get_params``. ``predict_proba`` is called once, on
-        all the images.
+        ``classes_`` and ``get_params``. Each image is classified once: a
+        pipeline whose first step is a :class:`~skemotion.FaceCropper`
+        named ``crop`` through the one crop-and-classify path
+        (:func:`~skemotion.prediction.iter_predict_proba`, which also says
+        in which images no face was found), any other model by one call of
+        ``predict_proba`` on all the images.
     paths : array-like of shape (n_images,)
         Image files (str or os.PathLike).
     labels : array-like of shape (n_images,)
@@ -121,11 +127,11 @@ def evaluate_model(
     y_true = _check_labels(labels, len(paths))
     calibration_bins = _check_options(top_k, n_worst, calibration_bins)
     model_classes = _check_model(model)
-    proba = _predict(model, paths, model_classes, progress)
+    proba, face_found = _predict(model, paths, model_classes, progress)
     details = model_details(model)
     result = measure(
         paths, y_true, proba, model_classes, top_k=top_k, n_bins=calibration_bins,
-        details=details, data_description=data_description,
+        details=details, data_description=data_description, face_found=face_found,
     )  # fmt: skip
     _log_result(result)
     if report_dir is not None:
@@ -179,17 +185,41 @@ def _check_model(model) -> list[str]:
 
 def _predict(
     model, paths: list[str], model_classes: list[str], progress: bool | None
-) -> np.ndarray:
-    """``predict_proba`` on all the images, once."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each image's probabilities, and whether a face was found in it (None
+    for a model that does not crop with a FaceCropper)."""
     logger.info("Predicting %d images", len(paths))
+    face_found = None
     with steps_progress(model, progress):
-        proba = np.asarray(model.predict_proba(paths), dtype=float)
+        if _crops_faces(model):
+            predictions = list(iter_predict_proba(
+                model, paths, chunk_size=getattr(model, "chunk_size", 128),
+                max_file_size=model.named_steps["crop"].max_file_size,
+            ))  # fmt: skip
+            proba = np.stack([p.proba[0] for p in predictions]).astype(float)
+            face_found = np.array([bool(p.face_found) for p in predictions])
+        else:
+            proba = np.asarray(model.predict_proba(paths), dtype=float)
     if proba.shape != (len(paths), len(model_classes)):
         raise ValueError(
             f"predict_proba returned shape {proba.shape}, expected "
             f"{(len(paths), len(model_classes))}"
         )
-    return proba
+    return proba, face_found
+
+
+def _crops_faces(model) -> bool:
+    """Whether the model is a pipeline that starts with a FaceCropper named
+    ``crop`` (and so goes through the one crop-and-classify path)."""
+    from sklearn.pipeline import Pipeline
+
+    steps = getattr(model, "steps", None)
+    return (
+        isinstance(model, Pipeline)
+        and bool(steps)
+        and steps[0][0] == "crop"
+        and isinstance(steps[0][1], FaceCropper)
+    )
 
 
 def _log_result(result: EvaluationResult) -> None:

@@ -203,6 +203,32 @@ def test_html_page_is_a_self_contained_model_card(evaluated):
     assert "<script" not in page.lower() and "<link" not in page.lower()
 
 
+def test_images_without_a_face_are_said(model, split_data, face_count_dir, tmp_path):
+    """An image in which no face was found is classified whole: the result,
+    its text, metrics.json and the page say which, and each mistake says it."""
+    _, _, paths, labels = split_data
+    images = [*paths[:3], str(face_count_dir / "no_face" / "skimage_coffee.png")]
+    found = [len(b) > 0 for b in model.named_steps["crop"].detect(images)]
+    assert found[-1] is False and any(found)
+    result = evaluate_model(model, images, [*labels[:3], "sad"], tmp_path,
+                            n_worst=2, progress=False)  # fmt: skip
+    assert result.face_found.tolist() == found
+    missing = [p for p, f in zip(images, found, strict=True) if not f]
+    assert result.no_face == missing
+    # the probabilities are what the model's predict_proba gives
+    np.testing.assert_allclose(result.proba, model.predict_proba(images),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    for mistake in result.mistakes:
+        assert mistake["face_found"] is found[images.index(mistake["path"])]
+    said = f"No face found in {len(missing)} of 4 images: the whole image was"
+    assert f"{said} classified" in result.format_text()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["no_face"] == missing
+    assert all("face_found" in m for m in metrics["mistakes"])
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"No face found in <strong>{len(missing)}</strong> of 4 images" in page
+
+
 class _StubModel:
     """A fitted classifier of paths: fixed probabilities, counts its calls."""
 
@@ -229,6 +255,7 @@ def test_no_mistakes_stub_model(split_data, tmp_path):
         result.accuracy == 1.0 and result.mistakes == [] and result.unknown_labels == []
     )
     assert result.weights_used is None
+    assert result.face_found is None and result.to_dict()["no_face"] is None
     # both right: (|1 - 0.9| + |1 - 0.8|) / 2, whatever the bins
     assert result.expected_calibration_error == pytest.approx(0.15)
     with Image.open(tmp_path / "worst_mistakes.png") as png:
