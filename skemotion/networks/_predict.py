@@ -23,7 +23,14 @@ def compiled_predict(model):
     if fn is None:
         import tensorflow as tf
 
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # The function holds the network weakly: a value that referred to its
+        # key would keep the key, and every network ever run, alive for good.
+        network = weakref.ref(model)
+
+        def run(x):
+            return network()(x, training=False)
+
+        fn = tf.function(run, reduce_retracing=True)
         _COMPILED[model] = fn
     return fn
 

@@ -37,3 +37,20 @@ def test_pieces_leave_each_rows_output_as_it_was():
         got = predict_in_batches(model, x[:n], batch_size=16)
         assert got.shape == (n, alone.shape[1])
         np.testing.assert_allclose(got, alone[:n], rtol=1e-4, atol=1e-5)
+
+
+def test_a_network_no_one_holds_is_freed_after_predicting():
+    """The compiled function kept for a network does not keep the network:
+    once the caller lets go of it, it is gone (it used to stay for the life of
+    the process, weights and kernels, one more for every network ever run)."""
+    import gc
+    import weakref
+
+    model = build_vgg16((32, 32, 3), pooling="avg")
+    x = np.zeros((3, 32, 32, 3), np.float32)
+    first = predict_in_batches(model, x, batch_size=2)
+    np.testing.assert_array_equal(predict_in_batches(model, x, batch_size=2), first)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
