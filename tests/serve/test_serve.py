@@ -172,7 +172,8 @@ def test_served_with_another_detector(model_file, photos):
         assert model["parameters"]["crop__detector"] == "yunet"
         # every parameter as a JSON value, not a Python repr in a string
         params = model["parameters"]
-        assert params["crop__size"] in (48, [48, 48])
+        size = model["crop_size"]  # [height, width]
+        assert params["crop__size"] in (size[0], size)
         assert isinstance(params["crop__margin"], float)
         assert params["classify__hidden_layer_sizes"] == [
             int(n) for n in params["classify__hidden_layer_sizes"]
