@@ -45,9 +45,10 @@ def server(model_file):
         yield running.url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright: one for the run
+    (each test opens its own page, in a context of its own)."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "Chromium is installed by .ci/run (apt-get)"
