@@ -75,3 +75,29 @@ def tiny_model_file(tiny_model, tmp_path_factory) -> Path:
     from skemotion import save_model
 
     return save_model(tiny_model, tmp_path_factory.mktemp("tiny") / "tiny.joblib")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _memory_back_between_modules():
+    """What a module leaves behind is given back when it ends, so that the
+    run needs what one module needs, not what all of them left:
+
+    - worker processes left idle (joblib's reusable loky pool keeps them for
+      5 minutes, each holding what it imported: TensorFlow for MTCNN, about
+      1 GB) are stopped;
+    - the memory the module's networks freed is returned to the system
+      (``malloc_trim``: glibc keeps freed pages otherwise; 600 MB after the
+      encoder's tests).
+    """
+    yield
+    import ctypes
+    import gc
+
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        pass
