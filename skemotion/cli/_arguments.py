@@ -475,8 +475,7 @@ def _add_serve_limits(serve) -> None:
         type=positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="a request's body must arrive within this time, else 408 "
-        "(default: 60)",
+        help="a request's body must arrive within this time, else 408 (default: 60)",
     )
     serve.add_argument(
         "--access-log",
