@@ -5,8 +5,9 @@
 >= 1.7 live, each with its reason, in ``_scikeras.py``.
 """
 
-from ._classifier import EmotionClassifier, apply_temperature, fit_temperature
+from ._classifier import EmotionClassifier
 from ._export import classifier_from_arrays, classifier_to_arrays
+from ._temperature import apply_temperature, fit_temperature
 
 __all__ = [
     "EmotionClassifier",

@@ -28,69 +28,15 @@ from ..networks import (
     resolve_precision,
 )
 from ._scikeras import ScikerasFixes
+from ._temperature import apply_temperature, fit_temperature
 
-__all__ = ["EmotionClassifier", "apply_temperature", "fit_temperature"]
+__all__ = ["EmotionClassifier"]
 
 logger = logging.getLogger(__name__)
 
 #: Rows per compiled call of the network in predict_proba (its size is a
 #: fixed shape for the compiled function; fewer rows are one call).
 _PREDICT_BATCH = 256
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Temperature-scale probabilities: ``softmax(log(proba) / temperature)``.
-
-    Equal to dividing the network's logits by ``temperature`` (a softmax's
-    log-probabilities are its logits less a constant per row).
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n_samples, n_classes)
-        Class probabilities, each row summing to 1.
-    temperature : float
-        Above 1 softens, below 1 sharpens; 1 returns ``proba`` unchanged.
-
-    Returns
-    -------
-    proba : ndarray of float32, same shape
-        The scaled probabilities, each row summing to 1.
-    """
-    proba = np.asarray(proba, dtype=np.float32)
-    if temperature == 1.0:
-        return proba
-    z = np.log(np.clip(proba, 1e-12, None)) / np.float32(temperature)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def fit_temperature(log_proba: np.ndarray, codes: np.ndarray) -> float:
-    """The temperature minimising the log loss of ``codes`` (0.05 to 20).
-
-    Parameters
-    ----------
-    log_proba : ndarray of shape (n_samples, n_classes)
-        Log-probabilities (or logits) on held-out samples.
-    codes : ndarray of shape (n_samples,)
-        Each sample's true class index.
-
-    Returns
-    -------
-    temperature : float
-    """
-    from scipy.optimize import minimize_scalar
-    from scipy.special import logsumexp
-
-    z = np.asarray(log_proba, dtype=np.float64)
-    rows = np.arange(len(codes))
-
-    def loss(log_t):
-        scaled = z / np.exp(log_t)
-        return float(np.mean(logsumexp(scaled, axis=1) - scaled[rows, codes]))
-
-    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(best.x))
 
 
 def _epoch_progress(epochs: int):
@@ -372,6 +318,11 @@ default="rmsprop"
         self.precision_ = resolve_precision(self.precision)
         self.temperature_ = 1.0
         _refuse_fit_kwargs(kwargs)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None"
+            )
         X, y, sample_weight = _without_weightless_rows(X, y, sample_weight)
         # the hold-out is drawn once, here, so that training watches the rows
         # the temperature is then fitted on
@@ -580,6 +531,8 @@ def _without_weightless_rows(X, y, sample_weight):
         return X, y, None
     sample_weight = np.array(sample_weight, dtype=np.float64)
     keep = sample_weight != 0
+    if sample_weight.ndim == 1 and len(keep) and not keep.any():
+        raise ValueError("every sample weight is zero: there is nothing to train on")
     if sample_weight.ndim != 1 or keep.all():
         return X, y, sample_weight  # scikeras checks the shape and says so
     return np.asarray(X)[keep], np.asarray(y)[keep], sample_weight[keep]

@@ -404,8 +404,8 @@ def predict_video(
         ``track``, ``face_found`` (true: a frame without a face has no row),
         the face box (``face_left``...), ``label_1``... with
         ``probability_1``..., and ``proba_<class>`` for every class.
-        ``OUTPUT.json`` beside it describes the run (the detector,
-        ``detect_every``, the frames without a face included).
+        ``OUTPUT.json`` beside it describes the run (detector,
+        ``detect_every``, frames without a face).
     every : int, optional
         Sample one frame in ``every``.
     fps : float, optional
@@ -438,11 +438,10 @@ def predict_video(
         with instead of the model's cropper's own (None: its own);
         :func:`~skemotion.preprocessing.fast_detector` is the fastest here.
     detect_every : int, default=1
-        Run the detector on one sampled frame in ``detect_every`` (each
-        batch's first among them) and, on the frames between, follow each
-        face's box with optical flow (a face whose box is lost has no row
-        until the next detection). 3 is about 2.5 times faster with YuNet,
-        at a small cost in accuracy (``benchmarks/README.md``).
+        Detect on one sampled frame in ``detect_every`` and follow each
+        face's box by optical flow between (a lost box has no row until the
+        next detection); 3 is about 2.5 times faster with YuNet, for a
+        little accuracy (``benchmarks/README.md``).
 
     Returns
     -------

@@ -76,17 +76,17 @@ def test_parallel_cropping_matches_serial(faces, caplog):
     with caplog.at_level(logging.INFO, logger="skemotion.preprocessing._face_cropping"):
         serial = list(FaceCropper(size=40).crop_each(faces))
         parallel = list(FaceCropper(size=40, n_jobs=2).crop_each(faces))
-    assert [item[0] for item in parallel] == faces  # input order kept
-    for (_, boxes_s, crops_s, err_s), (_, boxes_p, crops_p, err_p) in zip(
-        serial, parallel, strict=True
-    ):
-        if err_s is None:
-            assert err_p is None
-            np.testing.assert_array_equal(boxes_p, boxes_s)
-            np.testing.assert_array_equal(crops_p, crops_s)
+    assert [item.name for item in parallel] == faces  # input order kept
+    for one, other in zip(serial, parallel, strict=True):
+        assert other.face_found == one.face_found
+        if one.error is None:
+            assert other.error is None
+            np.testing.assert_array_equal(other.boxes, one.boxes)
+            np.testing.assert_array_equal(other.crops, one.crops)
         else:
-            assert type(err_p) is type(err_s) and str(err_p) == str(err_s)
-    assert sum(err is not None for *_, err in parallel) == 1
+            assert type(other.error) is type(one.error)
+            assert str(other.error) == str(one.error)
+    assert sum(item.error is not None for item in parallel) == 1
     # the workers' no-face / several-face counts reach the main process's log
     summaries = [r.getMessage() for r in caplog.records if "Cropped" in r.getMessage()]
     assert len(summaries) == 2 and summaries[0] == summaries[1]
