@@ -30,7 +30,6 @@ from skemotion import (
     read_weights_info,
 )
 from skemotion.cli import main
-from skemotion.finetuning._checkpoints import CheckpointStore
 
 CLASSES = ("angry", "happy", "surprise")
 SIZE = 32
@@ -218,22 +217,12 @@ def test_training_all_blocks_has_nothing_to_cache(faces):
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_where_it_stopped(faces, tmp_path, interrupted_fit):
     X, y = faces
     uninterrupted = _tuner(epochs=3).fit(X, y)
 
     checkpoint = tmp_path / "ckpt"
-    original = CheckpointStore.save
-
-    def save_then_interrupt(self, *args, epoch, **kwargs):
-        original(self, *args, epoch=epoch, **kwargs)
-        if epoch == 2:
-            raise KeyboardInterrupt  # as if Ctrl-C came during epoch 3
-
-    monkeypatch.setattr(CheckpointStore, "save", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
-    monkeypatch.setattr(CheckpointStore, "save", original)
+    interrupted_fit(_tuner(epochs=3, checkpoint_dir=checkpoint), X, y)
 
     resumed = _tuner(epochs=3, checkpoint_dir=checkpoint).fit(X, y)
     assert resumed.resumed_from_epoch_ == 2

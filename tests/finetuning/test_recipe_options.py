@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skemotion import VGG16FineTuner, augment_faces, preprocess_images
 from skemotion.finetuning._augment import mix_batch, predict_views
-from skemotion.finetuning._checkpoints import CheckpointStore, run_fingerprint
+from skemotion.finetuning._checkpoints import run_fingerprint
 from skemotion.finetuning._fit import _loss, _optimizer
 from skemotion.finetuning._settings import TuningSettings
 from skemotion.finetuning._training import plateau_callback, warmup_schedule
@@ -319,24 +319,14 @@ def test_the_moving_average_is_the_network_kept(tiny):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cache_frozen", [True, False])
-def test_every_new_choice_resumes_where_it_stopped(tiny, tmp_path, monkeypatch,
+def test_every_new_choice_resumes_where_it_stopped(tiny, tmp_path, interrupted_fit,
                                                    cache_frozen):  # fmt: skip
     X, y = tiny
     params = dict(EVERYTHING, epochs=3, cache_frozen=cache_frozen, crop_tta=True)
     uninterrupted = _tuner(**params).fit(X, y)
 
     checkpoint = tmp_path / "ckpt"
-    original = CheckpointStore.save
-
-    def save_then_interrupt(self, *args, epoch, **kwargs):
-        original(self, *args, epoch=epoch, **kwargs)
-        if epoch == 2:
-            raise KeyboardInterrupt  # as if Ctrl-C came during epoch 3
-
-    monkeypatch.setattr(CheckpointStore, "save", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        _tuner(**params, checkpoint_dir=checkpoint).fit(X, y)
-    monkeypatch.setattr(CheckpointStore, "save", original)
+    interrupted_fit(_tuner(**params, checkpoint_dir=checkpoint), X, y)
     import json
 
     record = json.loads((checkpoint / "state.json").read_text())
