@@ -12,8 +12,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
-from .classification import EmotionClassifier
 from .datasets import as_sources
+from .engines import CompiledNetwork
 from .feature_extraction import VGG16Encoder
 from .preprocessing import FaceCropper, GrayscaleConverter, iter_crop_chunks
 
@@ -187,6 +187,12 @@ class EmotionPipeline(Pipeline):
         if isinstance(ind, slice):
             sub.chunk_size = self.chunk_size
         return sub
+
+    @property
+    def engine(self) -> str:
+        """What runs the network: ``"litert"`` (a compiled network, from a
+        ``.tflite`` file) or ``"tensorflow"``."""
+        return getattr(self._final_estimator, "engine", "tensorflow")
 
     # -- the Pipeline API --------------------------------------------------
     def fit(self, X, y=None, **params):
@@ -400,6 +406,8 @@ def make_emotion_pipeline(
     >>> pipe.get_params()["crop__size"]
     64
     """
+    from .classification import EmotionClassifier  # scikeras imports TensorFlow
+
     pipeline = EmotionPipeline(
         [
             ("crop", FaceCropper(size=PACKAGED_ENCODER_SIZE, memory=memory)),
@@ -454,3 +462,36 @@ def make_finetune_pipeline(*, memory=None, **params) -> Pipeline:
         ]
     )
     return pipeline.set_params(**params) if params else pipeline
+
+
+def compiled_pipeline(network: CompiledNetwork, **crop) -> EmotionPipeline:
+    """The pipeline of a compiled network: ``crop -> gray -> classify``.
+
+    Built from the network's record (its cropper's and gray converter's
+    settings) without TensorFlow; what :func:`~skemotion.load_model` returns
+    for a ``.tflite`` file.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+        Read from a file (:meth:`CompiledNetwork.from_file`).
+    **crop
+        Cropper parameters that replace the record's.
+
+    Returns
+    -------
+    pipeline : EmotionPipeline
+        Fitted: steps ``crop`` (:class:`FaceCropper`), ``gray``
+        (:class:`GrayscaleConverter`) and ``classify`` (the network).
+    """
+    known = FaceCropper().get_params()
+    settings = {k: v for k, v in network.record_["crop"].items() if k in known}
+    settings.update(crop)
+    if isinstance(settings.get("size"), list):
+        settings["size"] = tuple(settings["size"])
+    height, width, _ = network.input_shape_
+    gray = GrayscaleConverter(**network.record_["gray"])
+    gray.fit(np.zeros((1, height, width, 3), dtype=np.uint8))
+    return EmotionPipeline(
+        [("crop", FaceCropper(**settings)), ("gray", gray), ("classify", network)]
+    )

@@ -44,6 +44,7 @@ LAYERS = (
     ("networks",),
     ("preprocessing",),
     ("feature_extraction", "classification"),
+    ("engines",),  # compiled networks: above what they compile, below the pipeline
     ("finetuning",),
     ("pipeline",),
     ("pretrained", "persistence"),

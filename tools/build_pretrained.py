@@ -21,6 +21,14 @@ images, encodes FER2013 train with the packaged encoder, trains the dense head
 with a stratified 5% hold-out (early stopping and the temperature), and writes
 ``fer2013-vgg16.{npz,json}`` and ``fer2013-head.{npz,json}``. Only FER2013's
 training folder is read: the test folder is for ``benchmarks/accuracy.py``.
+
+Stage 3 compiles the ready model, as packaged (no retraining), into one LiteRT
+file with dynamic-range int8 weights, ``fer2013.tflite`` and its record
+``fer2013-litert.json``, for the engine that predicts without TensorFlow; with
+``--data`` it measures how its probabilities agree with TensorFlow's float32
+on a fixed sample of training images::
+
+    python tools/build_pretrained.py --only litert --data ../shared/data/fer2013
 """
 
 from __future__ import annotations
@@ -39,14 +47,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "skemotion" / "packaged" / "files"
 ENCODER, HEAD = "fer2013-vgg16", "fer2013-head"
+#: The compiled ready model: its record's name and its file.
+COMPILED, COMPILED_FILE = "fer2013-litert", "fer2013.tflite"
 #: Training images whose features are compared across storages.
 N_AGREEMENT = 1000
 
 
 def _arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("weights", type=Path, help="stage 1's .weights.h5 file")
-    parser.add_argument("--data", type=Path, required=True, help="FER2013 folder")
+    parser.add_argument("weights", type=Path, nargs="?",
+                        help="stage 1's .weights.h5 file")  # fmt: skip
+    parser.add_argument("--data", type=Path, help="FER2013 folder")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--storage", default="int8-per-channel",
                         choices=("int8-per-channel", "float16", "float32"))  # fmt: skip
@@ -55,10 +66,11 @@ def _arguments(argv):
     parser.add_argument("--align", action="store_true")
     parser.add_argument("--head-epochs", type=int, default=40)
     parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--only", choices=("encoder", "head", "crop"),
+    parser.add_argument("--only", choices=("encoder", "head", "crop", "litert"),
                         help="one stage: the encoder's files, the head's (on "
-                        "the encoder already written), or only the crop "
-                        "settings in the head's record")  # fmt: skip
+                        "the encoder already written), only the crop "
+                        "settings in the head's record, or the compiled "
+                        "model (from the packaged files)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -266,14 +278,75 @@ def _encoder_stage(args, paths) -> None:
                    {"agreement": agreement})  # fmt: skip
 
 
-def main(argv=None) -> int:
-    args = _arguments(argv)
+def _compiled_agreement(model, compiled, paths) -> dict:
+    """Top labels and probabilities, LiteRT against TensorFlow float32."""
+    crops = _crops(paths)  # gray
+    reference = model[-2:].predict_proba(crops)
+    proba = compiled.predict_proba(crops)
+    return {
+        "images": len(paths), "reference": "tensorflow float32",
+        "same_label": float(np.mean(proba.argmax(1) == reference.argmax(1))),
+        "max_probability_difference": float(np.abs(proba - reference).max()),
+    }  # fmt: skip
+
+
+def _litert_stage(args) -> None:
+    """The packaged ready model compiled to LiteRT, dynamic-range int8."""
+    from skemotion import load_pretrained
+    from skemotion.engines import (
+        CompiledNetwork,
+        add_record,
+        compile_network,
+        network_record,
+    )  # fmt: skip
+    from skemotion.packaged import write_packaged_file
+
+    if args.out != OUT:
+        sys.exit("--only litert compiles the installed packaged files: no --out")
+    model = load_pretrained(engine="tensorflow", precision="float32")
+    sources = {name: _load(name, args.out).record for name in (ENCODER, HEAD)}
+    data, steps = compile_network(model, quantize="dynamic")
+    record = network_record(
+        steps, quantize="dynamic", source=f"skemotion ready model ({ENCODER}, {HEAD})"
+    )
+    record["crop"].update(sources[HEAD]["crop"])  # not this machine's detector
+    data = add_record(data, record)
+    extra = {
+        "created": _now(), "quantization": "dynamic",
+        "sources": {name: r["sha256"] for name, r in sources.items()},
+        "rebuild_command": "python tools/build_pretrained.py --only litert "
+        "--data ../shared/data/fer2013",
+    }  # fmt: skip
+    if args.data is not None:
+        paths, _ = _load_folder(args.data)
+        rng = np.random.default_rng(args.random_state)
+        sample = paths[np.sort(rng.choice(len(paths), 512, replace=False))]
+        compiled = CompiledNetwork.from_bytes(data, source=COMPILED_FILE)
+        extra["agreement"] = _compiled_agreement(model, compiled, sample)
+        print(f"  agreement with TensorFlow float32: {extra['agreement']}")
+    write_packaged_file(
+        COMPILED, data, COMPILED_FILE, extra, args.out, storage="litert-dynamic"
+    )
+    print(f"  {args.out / COMPILED_FILE}: {len(data) / 2**20:.2f} MiB")
+
+
+def _load_folder(folder):
     from skemotion import load_image_folder
 
+    return load_image_folder(folder / "train", progress=False)
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
     if args.only == "crop":
         _set_crop(args)
         return 0
-    paths, labels = load_image_folder(args.data / "train", progress=False)
+    if args.only == "litert":
+        _litert_stage(args)
+        return 0
+    if args.weights is None or args.data is None:
+        sys.exit("the encoder and head stages need the weights file and --data")
+    paths, labels = _load_folder(args.data)
     if args.only != "head":
         _encoder_stage(args, paths)
     if args.only == "encoder":

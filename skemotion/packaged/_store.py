@@ -20,14 +20,17 @@ from .._io import atomic_path, file_sha256, file_state
 from ..exceptions import WeightsError
 
 __all__ = [
+    "PackagedFile",
     "PackagedModel",
     "dequantize_per_channel",
     "load_packaged",
+    "load_packaged_file",
     "packaged_folder",
     "packaged_names",
     "packaged_state",
     "quantize_per_channel",
     "write_packaged",
+    "write_packaged_file",
 ]
 
 #: Layout of a record; bumped when a field changes meaning.
@@ -175,6 +178,121 @@ def load_packaged(name: str, folder: str | os.PathLike | None = None) -> Package
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: unreadable packaged model file ({exc})") from None
     return PackagedModel(name, record, _expand(raw, record["storage"]), path)
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """A packaged file kept whole (a compiled network), read back and checked.
+
+    Attributes
+    ----------
+    name : str
+        Its record's name.
+    record : dict
+        The JSON record (``storage`` says what the file is).
+    data : bytes
+        The file's bytes, whose sha256 is the record's.
+    path : pathlib.Path
+        The file read.
+    """
+
+    name: str
+    record: dict[str, Any]
+    data: bytes
+    path: Path
+
+
+def load_packaged_file(
+    name: str, folder: str | os.PathLike | None = None
+) -> PackagedFile:
+    """Read a packaged file kept whole (not arrays) and check its sha256.
+
+    Parameters
+    ----------
+    name : str
+        Its record's name, e.g. ``"fer2013-litert"``.
+    folder : str, os.PathLike or None, default=None
+        Where its files are; None: :func:`packaged_folder`.
+
+    Returns
+    -------
+    packaged : PackagedFile
+
+    Raises
+    ------
+    WeightsError
+        If the record or the file is missing, or the file's sha256 is not the
+        record's.
+    """
+    import hashlib
+
+    root = Path(folder) if folder is not None else packaged_folder()
+    record = _read_record(name, root)
+    path = root / record["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(
+            f"{path}: packaged file cannot be read ({exc.strerror}); reinstall "
+            "skemotion"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record["sha256"]:
+        raise WeightsError(
+            f"{path}: damaged packaged file (sha256 {digest[:12]}..., its record "
+            f"says {record['sha256'][:12]}...); reinstall skemotion"
+        )
+    return PackagedFile(name, record, data, path)
+
+
+def write_packaged_file(
+    name: str,
+    data: bytes,
+    filename: str,
+    record: dict[str, Any],
+    folder: str | os.PathLike,
+    *,
+    storage: str,
+) -> Path:
+    """Write a file kept whole, ``filename``, and its record ``<name>.json``.
+
+    Parameters
+    ----------
+    name : str
+    data : bytes
+        The file's content.
+    filename : str
+        Its name in ``folder`` (e.g. ``"fer2013.tflite"``).
+    record : dict
+        JSON-ready fields; ``format``, ``name``, ``file``, ``storage`` and
+        ``sha256`` are added.
+    folder : str or os.PathLike
+    storage : str
+        What the file is (e.g. ``"litert-dynamic"``).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The record written.
+    """
+    import hashlib
+
+    root = Path(folder)
+    target = root / filename
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        tmp.write_bytes(data)
+    full = {
+        **record, "format": _FORMAT, "name": name, "file": filename,
+        "storage": storage, "sha256": hashlib.sha256(data).hexdigest(),
+    }  # fmt: skip
+    path = root / f"{name}.json"
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(
+            json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    for written in (target, path):  # package data: readable by every user
+        written.chmod(0o644)
+    return path
 
 
 def _expand(raw: dict[str, np.ndarray], storage: str) -> dict[str, np.ndarray]:
