@@ -5,10 +5,13 @@ probabilities; :func:`iter_predict_proba` takes image files there chunk by
 chunk under the one bad-file rule; :func:`predict_topk` and
 :func:`iter_predict_topk` give tidy top-k records ("62.1% happy, 20.4%
 shocked": :func:`format_topk`), :func:`annotate_image` draws them.
+:func:`explain` gives each face a saliency map (what the model looked at),
+:func:`overlay_saliency` draws one over its crop.
 """
 
-from ._drawing import annotate_image
+from ._drawing import annotate_image, overlay_saliency
 from ._engine import ImagePrediction, classify_crops, iter_predict_proba
+from ._explain import FaceSaliency, explain, explain_crops
 
 # For the other sub-packages and the result tables; not in __all__.
 from ._records import RECORD_FIELDS as RECORD_FIELDS
@@ -17,14 +20,18 @@ from ._topk import BOX_COLUMNS as BOX_COLUMNS
 from ._topk import face_columns, face_values, format_topk, top_k
 
 __all__ = [
+    "FaceSaliency",
     "ImagePrediction",
     "annotate_image",
     "classify_crops",
+    "explain",
+    "explain_crops",
     "face_columns",
     "face_values",
     "format_topk",
     "iter_predict_proba",
     "iter_predict_topk",
+    "overlay_saliency",
     "predict_topk",
     "top_k",
 ]

@@ -1,10 +1,13 @@
-"""An image with each face's box and its top-k labels drawn on it."""
+"""Drawing: an image with each face's box and its top-k labels, and a face
+crop with its saliency map over it."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._topk import format_topk
 
-__all__ = ["annotate_image"]
+__all__ = ["annotate_image", "overlay_saliency"]
 
 
 def annotate_image(path, records: list[dict], out_path) -> None:
@@ -56,3 +59,77 @@ def annotate_image(path, records: list[dict], out_path) -> None:
             (tx + width - x0, ty + width - y0), text, fill=(255, 255, 255), font=font
         )
     image.save(out_path)
+
+
+#: The map's colours, from 0 to 1 (dark blue, blue, cyan, yellow, red): a
+#: small colormap of our own, so that drawing needs no matplotlib.
+_COLOURS = np.array(
+    [[0, 0, 96], [0, 64, 255], [0, 224, 224], [255, 230, 0], [230, 0, 0]],
+    dtype=np.float32,
+)
+
+
+def saliency_colours(saliency) -> np.ndarray:
+    """A map's values (0-1) as RGB colours (uint8, one more axis of 3)."""
+    values = np.clip(np.asarray(saliency, dtype=np.float32), 0.0, 1.0)
+    stops = np.linspace(0.0, 1.0, len(_COLOURS))
+    rgb = [np.interp(values, stops, _COLOURS[:, c]) for c in range(3)]
+    return np.rint(np.stack(rgb, axis=-1)).astype(np.uint8)
+
+
+def overlay_saliency(crop, saliency, *, label: str | None = None, scale: int = 4,
+                     alpha: float = 0.5):  # fmt: skip
+    """A face crop with its saliency map laid over it (and its label).
+
+    The one drawing of a map: ``skemotion predict --explain``, the evaluation
+    report and the server all use it.
+
+    Parameters
+    ----------
+    crop : ndarray of shape (height, width, 3) or (height, width)
+        The face crop (uint8), as the model saw it.
+    saliency : ndarray of shape (height, width)
+        Its map, values in [0, 1] (:attr:`FaceSaliency.saliency`).
+    label : str or None, default=None
+        Written in a band under the face.
+    scale : int, default=4
+        Each crop pixel drawn as ``scale`` x ``scale`` pixels (a 48x48 crop
+        makes a 192x192 picture); the map is upsampled smoothly.
+    alpha : float, default=0.5
+        The map's opacity where it is 1; where it is 0 the face shows as it
+        is (the weight grows with the value, so faint areas stay readable).
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        RGB, ``scale`` times the crop's size (and the label's band).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = np.asarray(crop)
+    if face.ndim == 2:
+        face = np.repeat(face[..., np.newaxis], 3, axis=-1)
+    height, width = face.shape[:2]
+    size = (width * scale, height * scale)
+    base = np.asarray(
+        Image.fromarray(face.astype(np.uint8)).resize(size, Image.Resampling.BICUBIC),
+        dtype=np.float32,
+    )
+    values = np.asarray(
+        Image.fromarray(np.asarray(saliency, dtype=np.float32), mode="F").resize(
+            size, Image.Resampling.BICUBIC
+        )
+    )
+    values = np.clip(values, 0.0, 1.0)
+    weight = (alpha * np.sqrt(values))[..., np.newaxis]
+    mixed = base * (1 - weight) + saliency_colours(values) * weight
+    image = Image.fromarray(np.rint(mixed).astype(np.uint8))
+    if label is None:
+        return image
+    font = ImageFont.load_default(size=max(10, 4 * scale))
+    band = max(14, 5 * scale)
+    framed = Image.new("RGB", (size[0], size[1] + band), (0, 0, 0))
+    framed.paste(image, (0, 0))
+    draw = ImageDraw.Draw(framed)
+    draw.text((3, size[1] + 1), label, fill=(255, 255, 255), font=font)
+    return framed

@@ -1,0 +1,186 @@
+"""Saliency from gradients, through the Keras networks of a skemotion pipeline.
+
+What :func:`~skemotion.prediction.explain` uses for ``"gradient"`` and
+``"gradcam"``: the steps between the cropper and the encoder run as they are
+(numpy), the encoder's preprocessing, its network and the classifier's
+network run in one :class:`tf.GradientTape`, and the score explained is the
+target class's temperature-scaled log-probability, the number
+``predict_proba`` gives. TensorFlow is imported only here, when a map is
+asked for.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["KerasParts", "gradient_maps", "keras_parts"]
+
+#: One compiled function per encoder network and layer (held weakly, as
+#: :func:`~skemotion.networks.compiled_predict` holds its networks).
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class KerasParts(NamedTuple):
+    """The pieces of a pipeline that gradients go through.
+
+    Attributes
+    ----------
+    before : list of estimators
+        The fitted steps between the cropper and the encoder (gray).
+    encoder : VGG16Encoder
+        Its ``model_`` (a Keras network) and ``preprocessing_``.
+    classifier : EmotionClassifier
+        Its ``model_`` (features to probabilities) and ``temperature_``.
+    """
+
+    before: list
+    encoder: object
+    classifier: object
+
+
+def _is_keras(network) -> bool:
+    return all(hasattr(network, a) for a in ("get_layer", "inputs", "layers"))
+
+
+def keras_parts(model) -> KerasParts | str:
+    """The pipeline's Keras pieces, or why gradients cannot go through it.
+
+    Duck-typed on public attributes: the last step must be a classifier with
+    a Keras ``model_`` (not, say, a compiled engine's), right after an
+    encoder with a Keras ``model_`` and a ``preprocessing_``.
+    """
+    steps = [step for _, step in model.steps[1:] if step not in (None, "passthrough")]
+    if len(steps) < 2:
+        return "the pipeline has no encoder and classifier after its cropper"
+    encoder, classifier = steps[-2], steps[-1]
+    if not _is_keras(getattr(classifier, "model_", None)):
+        return (
+            f"its last step ({type(classifier).__name__}) has no Keras network "
+            "(model_) to take gradients through"
+        )
+    if not _is_keras(getattr(encoder, "model_", None)) or not hasattr(
+        encoder, "preprocessing_"
+    ):
+        return (
+            f"the step before its classifier ({type(encoder).__name__}) is not a "
+            "fitted VGG16Encoder with a Keras network (model_)"
+        )
+    return KerasParts(steps[:-2], encoder, classifier)
+
+
+def _tf_preprocess(x, method: str):
+    """:func:`~skemotion.feature_extraction.preprocess_images` in TensorFlow
+    (differentiable: the per-image mean and deviation included)."""
+    import tensorflow as tf
+
+    if method == "caffe":
+        return x[..., ::-1] - tf.constant([103.939, 116.779, 123.68], tf.float32)
+    if method != "standardize":
+        raise ValueError(f"no gradient through preprocessing {method!r}")
+    n_values = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+    mean = tf.reduce_mean(x, axis=(1, 2, 3), keepdims=True)
+    std = tf.math.reduce_std(x, axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(n_values))
+
+
+def _compiled(parts: KerasParts, layer: str | None):
+    """``f(x, targets, temperature) -> (activations, their gradients, input
+    gradients)``; activations are the network's features when ``layer`` is
+    None."""
+    network = parts.encoder.model_
+    head = parts.classifier.model_
+    key = (layer, parts.encoder.preprocessing_, bool(parts.encoder.flip_tta))
+    per_network = _COMPILED.setdefault(network, {})
+    found = per_network.get(key)
+    if found is not None and found[0]() is head:
+        return found[1]
+    import tensorflow as tf
+
+    keras = tf.keras
+    if layer is None:
+        inner = weakref.ref(network)
+    else:
+        try:
+            output = network.get_layer(layer).output
+        except ValueError as exc:
+            names = [w.name for w in network.layers if "conv" in w.name]
+            raise ValueError(
+                f"the encoder has no layer {layer!r}; its convolutions: {names}"
+            ) from exc
+        sub = keras.Model(network.inputs, [output, network.output])
+        inner = lambda: sub  # noqa: E731  (the sub-network lives with the function)
+    head_ref = weakref.ref(head)
+    method, flip = key[1], key[2]
+    _, h, w, c = network.input_shape
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, h, w, c], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.float32),
+        ]
+    )
+    def run(x, targets, temperature):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            z = _tf_preprocess(x, method)
+            out = inner()(z, training=False)
+            acts, features = (out, out) if layer is None else out
+            if flip:  # the encoder averages each face with its mirror image
+                mirrored = inner()(z[:, :, ::-1], training=False)
+                features = (features + (mirrored if layer is None else mirrored[1])) / 2
+            proba = tf.cast(head_ref()(tf.cast(features, tf.float32), training=False),
+                            tf.float32)  # fmt: skip
+            log_p = tf.nn.log_softmax(tf.math.log(proba + 1e-12) / temperature)
+            score = tf.reduce_sum(tf.gather(log_p, targets, batch_dims=1))
+        return (
+            tf.cast(acts, tf.float32),
+            tf.cast(tape.gradient(score, acts), tf.float32),
+            tape.gradient(score, x),
+        )
+
+    per_network[key] = (head_ref, run)
+    return run
+
+
+def _before(parts: KerasParts, crops: np.ndarray) -> np.ndarray:
+    x = crops
+    for step in parts.before:
+        x = step.transform(x)
+    return np.asarray(x, dtype=np.float32)
+
+
+def gradient_maps(
+    parts: KerasParts,
+    crops: np.ndarray,
+    targets: np.ndarray,
+    *,
+    layer: str | None,
+    baseline: float = 128.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Raw (signed, unsmoothed) maps of a batch of crops.
+
+    ``layer=None``: gradient times (input - ``baseline``), summed over
+    channels, what graying each pixel changes in the target's
+    log-probability to first order. A layer name: Grad-CAM there (the
+    channel-mean gradient weighting the activations), at the layer's
+    resolution.
+    """
+    run = _compiled(parts, layer)
+    temperature = np.float32(getattr(parts.classifier, "temperature_", 1.0))
+    x_all = _before(parts, crops)
+    out = []
+    for start in range(0, len(x_all), batch_size):
+        x = x_all[start : start + batch_size]
+        t = np.asarray(targets[start : start + batch_size], dtype=np.int32)
+        acts, grads, input_grads = run(x, t, temperature)
+        if layer is None:
+            out.append((input_grads.numpy() * (x - baseline)).sum(axis=-1))
+        else:
+            weights = grads.numpy().mean(axis=(1, 2), keepdims=True)
+            out.append((weights * acts.numpy()).sum(axis=-1))
+    return np.concatenate(out)
