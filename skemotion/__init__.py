@@ -11,7 +11,8 @@ The package is grouped by domain, from the bottom (used by all) to the top
 :mod:`skemotion.caching` (per-image results), ``skemotion.networks`` (Keras
 pieces), :mod:`skemotion.preprocessing` (faces, gray),
 :mod:`skemotion.feature_extraction` (VGG16 features) and
-:mod:`skemotion.classification`, :mod:`skemotion.finetuning` (adapting VGG16),
+:mod:`skemotion.classification`, :mod:`skemotion.engines` (the compiled
+LiteRT engine), :mod:`skemotion.finetuning` (adapting VGG16),
 then ``pipeline``, ``pretrained`` (the ready model: :func:`load_pretrained`)
 and ``persistence``, :mod:`skemotion.prediction`, :mod:`skemotion.inspection`
 (check a folder, evaluate a model) and the front ends (demo, video, serve,
@@ -39,6 +40,7 @@ _MODULES = (
     ".preprocessing",
     ".feature_extraction",
     ".classification",
+    ".engines",
     ".finetuning",
     ".pipeline",
     ".pretrained",

@@ -15,6 +15,11 @@ incompatible version or not a fitted model.
    Loading a joblib (pickle) file runs code stored in the file. Load only
    model files you trust: from yourself, or from someone you trust, over a
    channel you trust. No check made here can make an untrusted file safe.
+
+A LiteRT file (``.tflite``, written by :func:`~skemotion.export_litert` or
+``skemotion export``) is data, not code: :func:`load_model` reads it without
+running anything from it, and without TensorFlow. It is the way to share a
+model.
 """
 
 from __future__ import annotations
@@ -180,6 +185,18 @@ def _head(path: Path) -> bytes:
         return fh.read(16)
 
 
+def _is_litert(path: Path) -> bool:
+    """A ``.tflite`` file, by its name or by the TFLite identifier it holds."""
+    return path.suffix.lower() == ".tflite" or _head(path)[4:8] == b"TFL3"
+
+
+def _load_litert(path: Path):
+    from .engines import CompiledNetwork
+    from .pipeline import compiled_pipeline
+
+    return compiled_pipeline(CompiledNetwork.from_file(path))
+
+
 def _differences(saved: dict, current: dict) -> list[str]:
     return [
         f"{name} {saved.get(name)} (installed: {current.get(name)})"
@@ -189,13 +206,15 @@ def _differences(saved: dict, current: dict) -> list[str]:
 
 
 def load_model(path: str | os.PathLike):
-    """Load a model saved by :func:`save_model` (or by ``joblib.dump``).
+    """Load a model saved by :func:`save_model` (or ``joblib.dump``), or a
+    ``.tflite`` file written by :func:`~skemotion.export_litert`.
 
     .. warning::
 
        Loading a joblib or pickle file runs code stored in it: load only
        model files you trust. The checks below catch damaged files and
-       version mismatches, not malicious files.
+       version mismatches, not malicious files. A ``.tflite`` file is data:
+       loading it runs no code from the file.
 
     Parameters
     ----------
@@ -205,13 +224,17 @@ def load_model(path: str | os.PathLike):
     Returns
     -------
     model : Pipeline
-        The fitted pipeline.
+        The fitted pipeline. For a ``.tflite`` file (recognised by its name
+        or its content), an :class:`~skemotion.EmotionPipeline` with steps
+        ``crop`` and ``gray`` (from the file's record) and ``classify`` (a
+        :class:`~skemotion.engines.CompiledNetwork`), predicting without
+        TensorFlow.
 
     Raises
     ------
     ModelFileError
         If the file does not exist, is empty, truncated or damaged, is not a
-        joblib/pickle file, refers to code this installation lacks (saved by
+        joblib/pickle or LiteRT file, refers to code this installation lacks (saved by
         another version of skemotion or its dependencies), or holds something
         other than a fitted model. The message names the file and the
         problem.
@@ -233,6 +256,8 @@ def load_model(path: str | os.PathLike):
 
     path = Path(os.fspath(path))
     _check_file(path)
+    if _is_litert(path):
+        return _load_litert(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

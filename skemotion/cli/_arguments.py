@@ -8,6 +8,7 @@ import argparse
 
 from ..datasets import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_PIXELS
 from . import _options as options
+from ._exporting import add_export_parser
 from ._types import file_size, positive_float, positive_int, seconds, size_text
 
 __all__ = ["build_parser"]
@@ -39,6 +40,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     _add_finetune_parser(sub)
     _add_video_parser(sub)
     _add_serve_parser(sub)
+    add_export_parser(sub)
     for name, command in sub.choices.items():
         command.add_argument(
             "-q", "--quiet", action="store_true", help="no progress bars"
@@ -99,6 +101,20 @@ def _add_predict_parser(subparsers) -> None:
         "--annotate",
         metavar="DIR",
         help="write each image to DIR with its face boxes and top-k labels drawn",
+    )
+    predict.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="write to DIR, per face, its crop with a saliency map laid over it "
+        "(what the model looked at: red most, blue least) and its label, as "
+        "<image>-face<N>.png",
+    )
+    predict.add_argument(
+        "--explain-method",
+        choices=("auto", "gradient", "gradcam", "occlusion"),
+        default="auto",
+        help="how --explain draws its maps (default: auto, the best the model's "
+        "engine can do: gradient through TensorFlow, occlusion on a compiled one)",
     )
     predict.add_argument(
         "--max-pixels",

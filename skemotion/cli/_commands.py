@@ -3,12 +3,14 @@ and prints what the library returns.
 
 One module per group: :mod:`._training` (train, finetune, demo),
 :mod:`._predicting` (predict), :mod:`._inspecting` (check, evaluate),
-:mod:`._video` (video) and :mod:`._serving` (serve); what they read is in
+:mod:`._video` (video), :mod:`._serving` (serve) and :mod:`._exporting`
+(export); what they read is in
 :mod:`._inputs`, the pipelines they fit are set up by :mod:`._pipelines`.
 """
 
 from __future__ import annotations
 
+from ._exporting import export
 from ._inspecting import check, evaluate
 from ._predicting import predict
 from ._serving import serve
@@ -27,4 +29,5 @@ COMMANDS = {
     "finetune": finetune,
     "video": video,
     "serve": serve,
+    "export": export,
 }

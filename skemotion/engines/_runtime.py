@@ -237,6 +237,13 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Refused: a compiled network predicts only.
 
+        Parameters
+        ----------
+        X : array-like
+            Ignored.
+        y : array-like or None, default=None
+            Ignored.
+
         Raises
         ------
         NotImplementedError
@@ -316,6 +323,7 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_crops, height, width, channels)
+            Gray crops, 0-255.
 
         Returns
         -------
@@ -329,6 +337,7 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_crops, height, width, channels)
+            Gray crops, 0-255.
 
         Returns
         -------
