@@ -75,6 +75,46 @@ def _annotated_name(path: str, used: set[str]) -> str:
     return name
 
 
+def _output_folder(value) -> Path | None:
+    if not value:
+        return None
+    folder = Path(value)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot create the folder ({exc})") from None
+    return folder
+
+
+def _write_explanations(model, paths: list[str], args, folder: Path) -> int:
+    """``--explain DIR``: each face's crop with its map and label, one PNG a
+    face (``<image>-face<N>.png``); returns how many could not be written."""
+    from ..prediction import explain, overlay_saliency
+
+    n_failed = 0
+    used: set[str] = set()
+    stems: dict[str, str] = {}
+    method = args.explain_method
+    for record in explain(
+        model, paths, method=args.explain_method, all_faces=args.all_faces
+    ):
+        method = record.method
+        if record.path not in stems:
+            stems[record.path] = _annotated_name(record.path, used)[: -len(".png")]
+        out = folder / f"{stems[record.path]}-face{record.face}.png"
+        p = float(record.proba.max())
+        label = f"{record.face}: {record.label} {p:.0%}"
+        if not record.face_found:
+            label = f"no face found: {record.label} {p:.0%}"
+        try:
+            overlay_saliency(record.crop, record.saliency, label=label).save(out)
+        except OSError as exc:
+            n_failed += 1
+            emit(f"{record.path}: error: could not write {out} ({exc})", sys.stderr)
+    emit(f"Saliency maps ({method}) written to {folder}", sys.stderr)
+    return n_failed
+
+
 def _predict_on_cluster(args) -> int:
     """``predict --output DIR``: partitions on a Dask cluster, Parquet files."""
     if args.scheduler is None and args.local_cluster is None:
@@ -84,6 +124,7 @@ def _predict_on_cluster(args) -> int:
         for flag, used in (
             ("--all-faces", args.all_faces),
             ("--annotate", args.annotate),
+            ("--explain", args.explain),
             ("--format", args.format != "text"),
             ("--max-pixels", args.max_pixels is not None),
         )
@@ -149,14 +190,16 @@ def predict(args) -> int:
         model.named_steps["crop"].set_params(detector=args.detector)
     if args.max_pixels is not None:
         model.named_steps["crop"].set_params(max_pixels=args.max_pixels)
-    annotate_dir = Path(args.annotate) if args.annotate else None
-    if annotate_dir is not None:
-        try:
-            annotate_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"{annotate_dir}: cannot create the folder ({exc})"
-            ) from None
+    annotate_dir = _output_folder(args.annotate)
+    explain_dir = _output_folder(args.explain)
+    explained: list[str] = []
+    if explain_dir is not None:
+        from ..prediction import explain_crops
+
+        try:  # a method the model's engine cannot run, said before any work
+            explain_crops(model, [], method=args.explain_method)
+        except ValueError as exc:
+            raise UsageError(f"--explain: {exc}") from None
     row_buffer = io.StringIO()
     writer = csv.DictWriter(row_buffer, fieldnames=RECORD_FIELDS, lineterminator="")
     if args.format == "csv":
@@ -188,6 +231,8 @@ def predict(args) -> int:
         elif error is None:
             emit(_text_line(records, args.all_faces))
         sys.stdout.flush()
+        if error is None:
+            explained.append(path)
         if annotate_dir is not None and error is None:
             out = annotate_dir / _annotated_name(path, used_names)
             try:
@@ -197,4 +242,6 @@ def predict(args) -> int:
                 emit(f"{path}: error: could not write {out} ({exc})", sys.stderr)
     if annotate_dir is not None:
         emit(f"Annotated images written to {annotate_dir}", sys.stderr)
+    if explain_dir is not None and explained:
+        n_failed += _write_explanations(model, explained, args, explain_dir)
     return EXIT_FAILED if n_failed else EXIT_OK

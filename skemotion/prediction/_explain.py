@@ -70,11 +70,14 @@ class FaceSaliency(NamedTuple):
         False when no face was found and the whole image was explained.
     saliency : ndarray of shape (height, width), float32
         The crop's map (``crop__size``), 0 (no support for the class) to 1
-        (the most); the crop is the cropper's, as the model saw it.
+        (the most).
     target : str
         The class explained: ``label``, or the ``target`` asked for.
     method : str
         The method that drew the map (``"auto"`` resolved).
+    crop : ndarray of shape (height, width, 3), uint8
+        The face as the model saw it (the cropper's crop), for drawing the
+        map over it (:func:`overlay_saliency`).
     """
 
     path: str
@@ -86,6 +89,7 @@ class FaceSaliency(NamedTuple):
     saliency: np.ndarray
     target: str
     method: str
+    crop: np.ndarray
 
 
 def resolve_method(model, method: str) -> str:
@@ -282,7 +286,7 @@ def explain_crops(
                 path=prediction.path, face=face, box=tuple(int(v) for v in box),
                 label=classes[int(proba[row].argmax())], proba=proba[row],
                 face_found=bool(prediction.face_found), saliency=maps[row],
-                target=classes[int(targets[row])], method=method,
+                target=classes[int(targets[row])], method=method, crop=crops[row],
             ))  # fmt: skip
             row += 1
     return out

@@ -374,3 +374,27 @@ def test_tensorflow_chatter_stays_off_the_terminal(model_file, data_dir):
                       {"TF_CPP_MIN_LOG_LEVEL": "0"})  # fmt: skip
     assert chosen.returncode == 0
     assert any(noise in chosen.stderr for noise in TF_NOISE)
+
+
+def test_predict_explain_writes_each_faces_map(face_count_dir, tmp_path, capsys):
+    """``--explain DIR``: a PNG per face, its crop with the map over it."""
+    from PIL import Image
+
+    photo = face_count_dir / "multi_face" / "facerec_two_people.jpg"
+    out = tmp_path / "maps"
+    argv = ["predict", str(photo), "--all-faces", "--explain", str(out), "-q"]
+    assert main(argv) == 0
+    assert "Saliency maps" in capsys.readouterr().err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["facerec_two_people-face1.png", "facerec_two_people-face2.png"]
+    image = Image.open(out / written[0])
+    assert image.mode == "RGB" and image.width == 48 * 4 and image.height > 48 * 4
+    face = np.asarray(image, dtype=int)[: 48 * 4]
+    assert np.abs(face[..., 0] - face[..., 2]).max() > 60  # the map's colours
+
+
+def test_predict_explain_refuses_an_unknown_method(face_count_dir, tmp_path, capsys):
+    photo = str(face_count_dir / "single_face" / "facerec_obama.jpg")
+    argv = ["predict", photo, "--explain", str(tmp_path), "--explain-method", "x"]
+    assert main(argv) == 2
+    assert "invalid choice: 'x'" in capsys.readouterr().err
