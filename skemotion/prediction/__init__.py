@@ -9,7 +9,7 @@ shocked": :func:`format_topk`), :func:`annotate_image` draws them.
 :func:`overlay_saliency` draws one over its crop.
 """
 
-from ._drawing import annotate_image, overlay_saliency
+from ._drawing import annotate_image, overlay_saliency, saliency_image
 from ._engine import ImagePrediction, classify_crops, iter_predict_proba
 from ._explain import FaceSaliency, explain, explain_crops
 
@@ -33,5 +33,6 @@ __all__ = [
     "iter_predict_topk",
     "overlay_saliency",
     "predict_topk",
+    "saliency_image",
     "top_k",
 ]

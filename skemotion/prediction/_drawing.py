@@ -7,7 +7,7 @@ import numpy as np
 
 from ._topk import format_topk
 
-__all__ = ["annotate_image", "overlay_saliency"]
+__all__ = ["annotate_image", "overlay_saliency", "saliency_image"]
 
 
 def annotate_image(path, records: list[dict], out_path) -> None:
@@ -77,17 +77,56 @@ def saliency_colours(saliency) -> np.ndarray:
     return np.rint(np.stack(rgb, axis=-1)).astype(np.uint8)
 
 
+def saliency_image(saliency, *, size=None, alpha: float = 0.5):
+    """A map as a see-through RGBA picture, to lay over its face.
+
+    The colour says how much (blue little, red most), the opacity grows
+    with the value (``alpha`` times its square root): where the map is 0 the
+    face shows as it is. :func:`overlay_saliency` lays it over the crop, the
+    server sends it for the page to lay over the photo.
+
+    Parameters
+    ----------
+    saliency : ndarray of shape (height, width)
+        Values in [0, 1].
+    size : (width, height) or None, default=None
+        Upsampled smoothly (bicubic) to this size; None: the map's own.
+    alpha : float, default=0.5
+        The opacity where the map is 1.
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        RGBA.
+    """
+    from PIL import Image
+
+    values = np.asarray(saliency, dtype=np.float32)
+    if size is not None and tuple(size) != values.shape[::-1]:
+        values = np.asarray(
+            Image.fromarray(values, mode="F").resize(
+                tuple(size), Image.Resampling.BICUBIC
+            )
+        )
+    values = np.clip(values, 0.0, 1.0)
+    opacity = np.rint(255 * alpha * np.sqrt(values)).astype(np.uint8)
+    rgba = np.concatenate([saliency_colours(values), opacity[..., None]], axis=-1)
+    return Image.fromarray(rgba, mode="RGBA")
+
+
 def overlay_saliency(crop, saliency, *, label: str | None = None, scale: int = 4,
                      alpha: float = 0.5):  # fmt: skip
     """A face crop with its saliency map laid over it (and its label).
 
-    The one drawing of a map: ``skemotion predict --explain``, the evaluation
-    report and the server all use it.
+    The one drawing of a map over a face (:func:`saliency_image` over the
+    crop): ``skemotion predict --explain``, the evaluation report and the
+    server's page all show it so.
 
     Parameters
     ----------
     crop : ndarray of shape (height, width, 3) or (height, width)
-        The face crop (uint8), as the model saw it.
+        The face crop (uint8), as the model saw it
+        (:attr:`FaceSaliency.crop`).
     saliency : ndarray of shape (height, width)
         Its map, values in [0, 1] (:attr:`FaceSaliency.saliency`).
     label : str or None, default=None
@@ -96,8 +135,7 @@ def overlay_saliency(crop, saliency, *, label: str | None = None, scale: int = 4
         Each crop pixel drawn as ``scale`` x ``scale`` pixels (a 48x48 crop
         makes a 192x192 picture); the map is upsampled smoothly.
     alpha : float, default=0.5
-        The map's opacity where it is 1; where it is 0 the face shows as it
-        is (the weight grows with the value, so faint areas stay readable).
+        The map's opacity where it is 1 (see :func:`saliency_image`).
 
     Returns
     -------
@@ -111,19 +149,10 @@ def overlay_saliency(crop, saliency, *, label: str | None = None, scale: int = 4
         face = np.repeat(face[..., np.newaxis], 3, axis=-1)
     height, width = face.shape[:2]
     size = (width * scale, height * scale)
-    base = np.asarray(
-        Image.fromarray(face.astype(np.uint8)).resize(size, Image.Resampling.BICUBIC),
-        dtype=np.float32,
-    )
-    values = np.asarray(
-        Image.fromarray(np.asarray(saliency, dtype=np.float32), mode="F").resize(
-            size, Image.Resampling.BICUBIC
-        )
-    )
-    values = np.clip(values, 0.0, 1.0)
-    weight = (alpha * np.sqrt(values))[..., np.newaxis]
-    mixed = base * (1 - weight) + saliency_colours(values) * weight
-    image = Image.fromarray(np.rint(mixed).astype(np.uint8))
+    base = Image.fromarray(face.astype(np.uint8)).convert("RGBA")
+    base = base.resize(size, Image.Resampling.BICUBIC)
+    layer = saliency_image(saliency, size=size, alpha=alpha)
+    image = Image.alpha_composite(base, layer).convert("RGB")
     if label is None:
         return image
     font = ImageFont.load_default(size=max(10, 4 * scale))

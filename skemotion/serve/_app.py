@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ._batcher import Batcher, QueueFull
+from ._explaining import add_saliency
 from ._metrics import Metrics
 from ._model import Predictor, describe_model, load_served, with_detector
 from ._observe import Observe
@@ -110,6 +111,12 @@ class _Routes:
                 503, "busy", f"the server is busy ({exc}); try again in a moment"
             ) from None
         preview = request.query_params.get("preview", "").lower() in _YES
+        if request.query_params.get("explain", "").lower() in _YES:
+            # in the network's own stage thread: never beside a batch on it
+            await asyncio.get_running_loop().run_in_executor(
+                self.served.batcher.executors[-1], add_saliency,
+                self.served.model, list(images), results,
+            )  # fmt: skip
         out = [
             await _answer(name, image, result, preview)
             for (name, _), image, result in zip(items, images, results, strict=True)

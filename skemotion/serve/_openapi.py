@@ -51,6 +51,30 @@ _FACE = {
             "type": "object",
             "additionalProperties": {"type": "number"},
         },
+        "saliency": {
+            "type": "object",
+            "description": "with ?explain=1: what the model looked at",
+            "properties": {
+                "method": {"type": "string", "example": "occlusion"},
+                "target": {"type": "string", "description": "the class explained"},
+                "size": {"type": "array", "items": {"type": "integer"}},
+                "values": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}},
+                    "description": "rows of values in [0, 1] (at most 48 a side)",
+                },
+                "crop_box": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "description": "left, top, right, bottom of the part of the "
+                    "image the map covers (the face's crop)",
+                },
+                "png": {
+                    "type": "string",
+                    "description": "the map as a see-through PNG data: URL",
+                },
+            },
+        },
     },
 }
 
@@ -147,7 +171,16 @@ def _paths(settings, security: list) -> dict:
                         "JPEG too (for clients that cannot decode it, as "
                         "Chromium cannot decode HEIC)",
                         "schema": {"type": "string", "enum": ["0", "1"]},
-                    }
+                    },
+                    {
+                        "name": "explain",
+                        "in": "query",
+                        "required": False,
+                        "description": "1: each face comes with its saliency "
+                        "map (what the model looked at): its values, the part "
+                        "of the image they cover and a see-through PNG",
+                        "schema": {"type": "string", "enum": ["0", "1"]},
+                    },
                 ],
                 "requestBody": _upload(settings),
                 "responses": {

@@ -261,3 +261,34 @@ def test_photo_without_a_face_says_so_on_the_photo(
     label = image["faces"][0]["label"]
     assert page.inner_text("#faces h3") == f"Face 1: {label}"
     assert page.get_attribute(".face-box", "aria-label") == f"Face 1: {label}"
+
+
+def test_the_map_over_each_face_switches_on_and_off(server, browser, face_count_dir):
+    """The toggle asks the server for the maps of the photo shown (once), lays
+    each over its face, and hides them again."""
+    page = _open(browser, server)
+    _choose(page, face_count_dir / "multi_face" / "facerec_two_people.jpg")
+    page.wait_for_selector(".face-box", timeout=TIMEOUT)
+    n_faces = page.locator(".face-box").count()
+    assert n_faces >= 2 and page.locator(".saliency-map").count() == 0
+    with page.expect_response(lambda r: "explain=1" in r.url, timeout=TIMEOUT) as got:
+        page.check("#explain")
+    faces = got.value.json()["images"][0]["faces"]
+    assert all(face["saliency"]["png"].startswith("data:image/png") for face in faces)
+    page.wait_for_selector(".saliency-map", state="visible", timeout=TIMEOUT)
+    maps = page.locator(".saliency-map")
+    assert maps.count() == n_faces
+    for i in range(n_faces):  # each map is centred on its face's box
+        box = page.locator(".face-box").nth(i).bounding_box()
+        over = maps.nth(i).bounding_box()
+        for x, size in (("x", "width"), ("y", "height")):
+            centre = box[x] + box[size] / 2
+            assert abs(centre - (over[x] + over[size] / 2)) < 6
+        assert over["width"] >= box["width"] - 6
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve-page-saliency.png"), full_page=True)
+    page.uncheck("#explain")
+    assert maps.first.is_hidden()
+    page.check("#explain")  # the maps are there already: no new request
+    assert maps.first.is_visible() and maps.count() == n_faces
+    page.close()

@@ -245,3 +245,34 @@ def test_answers_match_the_engine(client, photos, face_count_dir, tiny_model):
         assert [face["probabilities"][c] for c in classes] == pytest.approx(
             proba, abs=1e-5
         )
+
+
+def test_predict_explain_adds_each_faces_map(client, photos):
+    import base64
+
+    import numpy as np
+
+    plain = _post(client, photos["many"]).json()["images"][0]
+    assert "saliency" not in plain["faces"][0]
+    answer = _post(client, photos["many"], params={"explain": "1"})
+    assert answer.status_code == 200, answer.text
+    image = answer.json()["images"][0]
+    assert [f["box"] for f in image["faces"]] == [f["box"] for f in plain["faces"]]
+    for face in image["faces"]:
+        saliency = face["saliency"]
+        assert saliency["method"] == "gradient"  # the tiny model is a Keras one
+        assert saliency["target"] == face["label"]
+        values = np.array(saliency["values"])
+        assert values.shape == tuple(saliency["size"]) == (32, 32)  # its crop size
+        assert values.min() >= 0 and values.max() <= 1 and values.max() > 0
+        left, top, right, bottom = saliency["crop_box"]
+        box = face["box"]
+        assert left <= box[0] < box[2] <= right and top <= box[1] < box[3] <= bottom
+        png = base64.b64decode(saliency["png"].split(",", 1)[1])
+        picture = Image.open(io.BytesIO(png))
+        assert picture.mode == "RGBA" and picture.size == (32, 32)
+    none = _post(client, photos["none"], params={"explain": "1"}).json()
+    assert none["images"][0]["faces"] == []
+    schema = client.get("/openapi.json").json()
+    names = [p["name"] for p in schema["paths"]["/v1/predict"]["post"]["parameters"]]
+    assert "explain" in names

@@ -9,6 +9,9 @@
   let objectUrl = null;
   let limits = null; // the server's, from GET /v1/model
   let latest = 0; // the number of the photo chosen last: older answers are dropped
+  const explainToggle = document.getElementById("explain");
+  let lastChosen = null; // the photo shown, sent again when its maps are asked for
+  let lastHasMaps = false;
 
   // Photos bigger than this (longest side, in pixels) or than MAX_FILE_BYTES
   // are shrunk in the browser before they are sent: phone photos are often
@@ -72,7 +75,9 @@
     document.getElementById("result").hidden = false;
     const photo = document.getElementById("photo");
     const stage = document.getElementById("stage");
-    stage.querySelectorAll(".face-box, .no-face").forEach((el) => el.remove());
+    stage.querySelectorAll(".face-box, .no-face, .saliency-map").forEach((el) => el.remove());
+    stage.classList.toggle("show-maps", explainToggle.checked);
+    lastHasMaps = image.faces.some((face) => face.saliency);
     photo.src = url;
     const faces = document.getElementById("faces");
     faces.textContent = "";
@@ -87,6 +92,20 @@
     image.faces.forEach((face, i) => {
       const number = face.face || i + 1; // numbered from 1 by the server
       const [left, top, right, bottom] = face.box;
+      if (face.saliency) { // laid over the part of the photo the model saw
+        const [cl, ct, cr, cb] = face.saliency.crop_box;
+        const map = document.createElement("img");
+        map.className = "saliency-map";
+        map.src = face.saliency.png;
+        map.alt = "";
+        map.setAttribute("aria-hidden", "true");
+        map.dataset.face = String(number);
+        map.style.left = (100 * cl / image.width) + "%";
+        map.style.top = (100 * ct / image.height) + "%";
+        map.style.width = (100 * (cr - cl) / image.width) + "%";
+        map.style.height = (100 * (cb - ct) / image.height) + "%";
+        stage.append(map);
+      }
       const box = document.createElement("div");
       box.className = "face-box";
       box.style.left = (100 * left / image.width) + "%";
@@ -216,7 +235,10 @@
     const form = new FormData();
     form.append("image", sent.blob, sent.name);
     // a photo this browser cannot show comes back as the server saw it
-    const address = sent.decoded ? "/v1/predict" : "/v1/predict?preview=1";
+    const query = [];
+    if (!sent.decoded) query.push("preview=1");
+    if (explainToggle.checked) query.push("explain=1"); // each face's map too
+    const address = "/v1/predict" + (query.length ? "?" + query.join("&") : "");
     let response;
     try {
       response = await fetch(address, { method: "POST", body: form, headers: headers() });
@@ -243,6 +265,7 @@
       objectUrl = URL.createObjectURL(sent.blob);
       url = objectUrl;
     }
+    lastChosen = chosen;
     show(image, url, caption);
     say((image.faces.length ? "Done." : "No face found.") + (sent.note ? " " + sent.note : ""));
     if (document.getElementById("model").querySelector("dd").textContent === "...") {
@@ -251,6 +274,11 @@
   }
 
   file.addEventListener("change", () => send(file.files[0]));
+  explainToggle.addEventListener("change", () => {
+    document.getElementById("stage").classList.toggle("show-maps", explainToggle.checked);
+    // the photo shown came without its maps: ask for them
+    if (explainToggle.checked && lastChosen && !lastHasMaps) send(lastChosen);
+  });
   ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (event) => {
     event.preventDefault();
     drop.classList.add("over");
