@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 #: The ``format`` of skemotion's record in a ``.tflite`` file, and its version.
 RECORD_FORMAT = "skemotion-litert"
 _RECORD_VERSION = 1
+#: What each quantization computes in, in words.
+_PRECISIONS = {"dynamic": "int8 (dynamic range)", "float32": "float32"}
 #: The most threads an interpreter uses by default.
 _MAX_THREADS = 8
 
@@ -130,6 +132,10 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         Values per crop.
     source_ : str
         Where it was read from.
+    weights_used_ : str
+        The encoder's weights it was compiled from, and how, in words.
+    precision_ : str
+        What it computes in: ``"int8 (dynamic range)"`` or ``"float32"``.
 
     Notes
     -----
@@ -199,6 +205,13 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         network.input_shape_ = tuple(int(n) for n in record["input_shape"])
         network.n_features_in_ = int(np.prod(network.input_shape_))
         network.source_ = source
+        made = record.get("made", {})
+        quantization = made.get("quantization", "?")
+        network.precision_ = _PRECISIONS.get(quantization, quantization)
+        network.weights_used_ = (
+            f"{record.get('encoder', {}).get('weights', '?')}; compiled for "
+            f"LiteRT, {network.precision_}"
+        )
         network._local = threading.local()
         try:  # built here once, so a damaged network fails on load
             network._interpreter()

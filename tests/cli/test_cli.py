@@ -64,7 +64,7 @@ def _commands() -> list[str]:
 def test_help_for_every_command(capsys):
     commands = _commands()
     assert set(commands) == {"train", "predict", "check", "evaluate", "demo",
-                             "finetune", "video", "serve"}  # fmt: skip
+                             "finetune", "video", "serve", "export"}  # fmt: skip
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(f"\n    {c} " in out for c in commands)
