@@ -324,18 +324,29 @@ def _plot_mistakes(
     cols = min(4, len(shown))
     rows = math.ceil(len(shown) / cols)
     width = max(6.0, 3.0 * cols)
-    fig = _figure(width, 3.6 * rows + 0.8)
+    # a face with its map beside it is twice as wide as it is tall
+    beside = any(v.saliency is not None for v in views)
+    fig = _figure(width, (2.6 if beside else 3.6) * rows + 1.0)
     which = (
         ("The only mistake" if n_mistakes == 1 else f"All {n_mistakes} mistakes")
         if len(shown) == n_mistakes
         else f"The {len(shown)} most confident of {n_mistakes} mistakes"
     )
+    methods = sorted({v.method for v in views if v.method})
+    maps = (
+        f"\nbeside each face: what made the model predict its class "
+        f"(saliency, {', '.join(methods)}: red most)"
+        if methods
+        else ""
+    )
     fig.suptitle(
         f"{which} (n = {result.n_images}, accuracy {result.accuracy:.1%})\n"
-        + _weights_line(result, width=int(11 * width)),
+        + _weights_line(result, width=int(11 * width))
+        + maps,
         fontsize=11,
     )
-    for index, (mistake, (image, note)) in enumerate(zip(shown, views, strict=True)):
+    for index, (mistake, view) in enumerate(zip(shown, views, strict=True)):
+        image, note = view.image, view.note
         ax = fig.add_subplot(rows, cols, index + 1)
         if image is None:
             ax.imshow(np.full((8, 8), 0.85), cmap="gray", vmin=0, vmax=1)

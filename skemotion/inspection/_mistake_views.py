@@ -3,7 +3,10 @@
 For a pipeline whose ``crop`` step is a :class:`~skemotion.FaceCropper`, each
 image is that cropper's own crop (:meth:`~skemotion.FaceCropper.crop_each`:
 every setting applies, ``margin``, ``align``, ``min_confidence``, ``size``...),
-then the pipeline's ``gray`` step's output: the pixels the encoder got. Other
+then the pipeline's ``gray`` step's output: the pixels the encoder got, and
+beside it the same face with its saliency map for the class the model
+predicted (:func:`~skemotion.prediction.explain_crops`, drawn by
+:func:`~skemotion.prediction.overlay_saliency`): what made it say so. Other
 models show the whole image. Images larger than the figure's panels are
 shrunk for display only.
 """
@@ -17,6 +20,7 @@ import numpy as np
 
 from .._progress import progress_iter
 from ..datasets import read_image
+from ..prediction import explain_crops, overlay_saliency
 from ..preprocessing import FaceCropper
 from ._model_details import steps_progress
 
@@ -39,10 +43,17 @@ class MistakeView(NamedTuple):
         image could not be read.
     note : str or None
         What to say under it ("no face found: whole image"), if anything.
+    saliency : ndarray or None
+        The crop's saliency map for the predicted class (values in [0, 1],
+        the crop's size), drawn beside the face; None when there is none.
+    method : str or None
+        The method that drew ``saliency``.
     """
 
     image: np.ndarray | None
     note: str | None
+    saliency: np.ndarray | None = None
+    method: str | None = None
 
 
 def mistake_views(
@@ -77,7 +88,30 @@ def _cropped_views(
             desc="Reading mistakes",
             progress=progress,
         )
-        return [_cropped_view(result) for result in results]
+        results = list(results)
+        maps = _saliency(model, results)
+        return [
+            _cropped_view(result)._replace(saliency=found[0], method=found[1])
+            if found
+            else _cropped_view(result)
+            for result, found in zip(results, maps, strict=True)
+        ]
+
+
+def _saliency(model, results) -> list:
+    """``(map, method)`` of each result's face, None where there is none (an
+    unreadable image, or a model the maps cannot be drawn for)."""
+    good = [i for i, r in enumerate(results) if r.error is None and len(r.crops)]
+    out: list = [None] * len(results)
+    try:  # only the face shown: the largest
+        records = explain_crops(model, [results[i] for i in good])
+    except Exception as exc:  # the figure is drawn without maps
+        logger.warning("No saliency maps in the mistakes figure: %s", exc)
+        return out
+    firsts = [r for r in records if r.face == 1]
+    for i, record in zip(good, firsts, strict=True):
+        out[i] = (record.saliency, record.method)
+    return out
 
 
 def _cropped_view(result) -> MistakeView:
@@ -101,7 +135,8 @@ def _whole_image(path: str) -> MistakeView:
 
 
 def _as_displayed(view: MistakeView, gray, path: str) -> MistakeView:
-    """The view through the model's ``gray`` step, shrunk for display."""
+    """The view through the model's ``gray`` step, shrunk for display; with
+    a map, the face and, beside it, the face with its map."""
     if view.image is None:
         return view
     try:
@@ -110,10 +145,23 @@ def _as_displayed(view: MistakeView, gray, path: str) -> MistakeView:
             image = np.asarray(gray.transform(image[np.newaxis]))[0]
         if image.ndim == 3 and image.shape[-1] == 1:  # one gray channel
             image = image[..., 0]
-        return MistakeView(_shrink(image), view.note)
+        if view.saliency is not None:
+            image = _beside(image, view.saliency)
+        return MistakeView(_shrink(image), view.note, view.saliency, view.method)
     except Exception as exc:  # one image must not stop the report
         logger.warning("Could not show %s in the mistakes figure: %s", path, exc)
         return MistakeView(None, _UNREADABLE)
+
+
+def _beside(face: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """The face (RGB), a gap, and the face with its map over it, each
+    ``_DISPLAY_SIDE / 2`` pixels wide at most."""
+    scale = max(1, (_DISPLAY_SIDE // 2) // max(face.shape[:2]))
+    mapped = np.asarray(overlay_saliency(face.astype(np.uint8), saliency, scale=scale))
+    plain = np.asarray(overlay_saliency(face.astype(np.uint8), np.zeros_like(saliency),
+                                        scale=scale))  # fmt: skip
+    gap = np.full((plain.shape[0], max(2, scale * 2), 3), 255, dtype=np.uint8)
+    return np.concatenate([plain, gap, mapped], axis=1)
 
 
 def _shrink(image: np.ndarray) -> np.ndarray:

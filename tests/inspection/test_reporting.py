@@ -351,3 +351,17 @@ def test_cli_evaluate(model, seed_dir, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["n_images"] == 6
     assert 0.0 <= data["expected_calibration_error"] <= 1.0
+
+
+def test_mistakes_figure_shows_each_faces_saliency_map(evaluated):
+    """Beside each gray face, the same face with its map (coloured) over it."""
+    result, folder, _ = evaluated
+    assert result.mistakes
+    with Image.open(folder / "worst_mistakes.png") as png:
+        pixels = np.asarray(png.convert("RGB"), dtype=int)
+    coloured = np.abs(pixels[..., 0] - pixels[..., 2]) > 80  # faces are gray
+    assert coloured.mean() > 0.002
+    shown = min(len(result.mistakes), 12)
+    # the map's colours sit right of the faces' middle, in each panel
+    columns = np.flatnonzero(coloured.any(axis=0))
+    assert len(columns) > 20 * min(shown, 4)
