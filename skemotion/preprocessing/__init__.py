@@ -23,6 +23,7 @@ _MODULES = (
     "._grayscale",
     "._landmarks",
     "._results",
+    "._views",
 )
 _WHERE = exported_names(__path__[0], _MODULES)
 
