@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..prediction import READY_MODEL_NAME
 from ._output import UsageError, emit
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: What the command line calls the model used without --model.
-READY_NAME = "the ready model (FER2013's 7 classes)"
+READY_NAME = READY_MODEL_NAME
 
 
 def data_layout(data_dir: str):
@@ -56,22 +57,16 @@ def load_model_file(path: str, *, option: str = ""):
     ``option`` (``"--model"``) names the option the path came with.
     """
     from ..exceptions import ModelFileError
-    from ..persistence import load_model
+    from ..prediction import resolve_model
 
     try:
-        model = load_model(path)
+        return resolve_model(path).model
     except ModelFileError as exc:
         if not option:
             raise UsageError(str(exc)) from None
         raise UsageError(
             f"{option} {exc} (without {option}, the ready model is used)"
         ) from None
-    if not hasattr(model, "named_steps") or "crop" not in model.named_steps:
-        raise UsageError(
-            f"{path}: holds a {type(model).__name__} without a 'crop' step, not a "
-            "skemotion emotion pipeline"
-        )
-    return model
 
 
 def chosen_model(path: str | None):
@@ -85,9 +80,9 @@ def chosen_model(path: str | None):
 
 def _ready_model():
     """The ready model, packaged with skemotion (no file, no download)."""
-    from ..pretrained import load_pretrained
+    from ..prediction import resolve_model
 
-    model = load_pretrained()
+    model = resolve_model(None).model
     logger.info("using %s", READY_NAME)
     return model
 

@@ -177,7 +177,12 @@ def _predict_on_cluster(args) -> int:
 
 def predict(args) -> int:
     from ..exceptions import SkemotionError
-    from ..prediction import RECORD_FIELDS, annotate_image, iter_predict_topk
+    from ..prediction import (
+        RECORD_FIELDS,
+        annotate_image,
+        check_model,
+        iter_predict_topk,
+    )
 
     _predict_positionals(args)
     if args.output is not None:
@@ -186,10 +191,11 @@ def predict(args) -> int:
         raise UsageError("--scheduler and --local-cluster need --output DIR")
     model = chosen_model(args.model)
     set_progress(model, args.progress)
+    crop = check_model(model)
     if args.detector is not None:
-        model.named_steps["crop"].set_params(detector=args.detector)
+        crop.set_params(detector=args.detector)
     if args.max_pixels is not None:
-        model.named_steps["crop"].set_params(max_pixels=args.max_pixels)
+        crop.set_params(max_pixels=args.max_pixels)
     annotate_dir = _output_folder(args.annotate)
     explain_dir = _output_folder(args.explain)
     explained: list[str] = []

@@ -86,13 +86,9 @@ class ModelPlugin(WorkerPlugin):
 
 def _load(path: str | None):
     """The model file at ``path``, or the ready model when it is None."""
-    if path is None:
-        from ..pretrained import load_pretrained
+    from ..prediction import resolve_model
 
-        return load_pretrained()
-    from ..persistence import load_model
-
-    return load_model(path)
+    return resolve_model(path).model
 
 
 def worker_model(plugin_name: str):

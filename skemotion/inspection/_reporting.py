@@ -18,7 +18,7 @@ import numpy as np
 
 from ..datasets import check_paths
 from ..prediction import iter_predict_proba
-from ..preprocessing import FaceCropper
+from ..preprocessing import pipeline_cropper
 from ._calibration import _check_n_bins
 from ._evaluation import EvaluationResult, measure
 from ._figures import draw_figures
@@ -194,7 +194,7 @@ def _predict(
         if _crops_faces(model):
             predictions = list(iter_predict_proba(
                 model, paths, chunk_size=getattr(model, "chunk_size", 128),
-                max_file_size=model.named_steps["crop"].max_file_size,
+                max_file_size=pipeline_cropper(model).max_file_size,
             ))  # fmt: skip
             proba = np.stack([p.proba[0] for p in predictions]).astype(float)
             face_found = np.array([bool(p.face_found) for p in predictions])
@@ -209,17 +209,9 @@ def _predict(
 
 
 def _crops_faces(model) -> bool:
-    """Whether the model is a pipeline that starts with a FaceCropper named
-    ``crop`` (and so goes through the one crop-and-classify path)."""
-    from sklearn.pipeline import Pipeline
-
-    steps = getattr(model, "steps", None)
-    return (
-        isinstance(model, Pipeline)
-        and bool(steps)
-        and steps[0][0] == "crop"
-        and isinstance(steps[0][1], FaceCropper)
-    )
+    """Whether the model is a pipeline that starts with a FaceCropper (and so
+    goes through the one crop-and-classify path)."""
+    return pipeline_cropper(model) is not None
 
 
 def _log_result(result: EvaluationResult) -> None:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..datasets import DEFAULT_MAX_FILE_SIZE
-from ..preprocessing import CropResult
+from ..preprocessing import CropResult, pipeline_cropper
 
 __all__ = ["ImagePrediction", "check_model", "classify_crops", "iter_predict_proba"]
 
@@ -57,13 +57,22 @@ class ImagePrediction(NamedTuple):
 
 
 def check_model(model):
-    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
+    """The model's cropper (:func:`~skemotion.preprocessing.pipeline_cropper`);
+    a model that does not start with one is refused with a clear reason."""
+    crop = pipeline_cropper(model)
     if crop is None:
         raise ValueError(
             "model must be a fitted skemotion pipeline whose first step is a "
-            "FaceCropper named 'crop'"
+            f"FaceCropper, got {_described(model)}"
         )
     return crop
+
+
+def _described(model) -> str:
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps and isinstance(steps[0], tuple):
+        return f"a {type(model).__name__} starting with {type(steps[0][-1]).__name__}"
+    return f"a {type(model).__name__}"
 
 
 def _batch_proba(rest, crops: list[np.ndarray], names: list[str], skip_bad: bool):

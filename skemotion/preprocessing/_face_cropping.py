@@ -44,7 +44,7 @@ from ._landmarks import eye_centres, face_landmarks
 from ._results import CropResult
 from ._workers import in_order
 
-__all__ = ["FaceCropper"]
+__all__ = ["FaceCropper", "pipeline_cropper"]
 
 logger = logging.getLogger(__name__)
 
@@ -499,3 +499,27 @@ def _crop_key(cropper: FaceCropper, source, all_faces: bool, cache) -> str | Non
         return cache.file_key("crop", source, params, read, max_size=max_size)
     content = read()
     return None if content is None else cache.key("crop", content, params)
+
+
+def pipeline_cropper(model) -> FaceCropper | None:
+    """The :class:`FaceCropper` a pipeline starts with, else None.
+
+    The one way every front end finds a model's cropper, whatever the step is
+    called: it crops the faces, and the rest of the pipeline (``model[1:]``)
+    classifies them.
+
+    Parameters
+    ----------
+    model : object
+        Anything; a pipeline (an object with ``steps``) whose first step is a
+        :class:`FaceCropper` gives that cropper.
+
+    Returns
+    -------
+    cropper : FaceCropper or None
+    """
+    steps = getattr(model, "steps", None)
+    if not isinstance(steps, list) or not steps:
+        return None
+    first = steps[0][1] if isinstance(steps[0], tuple) and len(steps[0]) == 2 else None
+    return first if isinstance(first, FaceCropper) else None

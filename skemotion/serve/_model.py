@@ -10,27 +10,20 @@ import numpy as np
 from .._version import __version__
 from ..datasets import InMemoryImage
 from ..exceptions import NoFaceError
-from ..prediction import classify_crops
+from ..prediction import READY_MODEL_NAME, check_model, classify_crops, resolve_model
 from ..prediction import top_k as most_probable
 
 __all__ = ["READY_NAME", "Predictor", "describe_model", "load_served", "with_detector"]
 
 #: What ``/v1/model`` calls the model served without a model file.
-READY_NAME = "ready model (FER2013)"
+READY_NAME = READY_MODEL_NAME
 
 
 def load_served(model):
-    """The model to serve, its file (None for a pipeline), and its name."""
-    if model is None:
-        from ..pretrained import load_pretrained
-
-        return load_pretrained(), None, READY_NAME
-    if isinstance(model, (str, os.PathLike)):
-        from ..persistence import load_model
-
-        path = os.fspath(model)
-        return load_model(path), path, os.path.basename(path)
-    return model, None, "a fitted pipeline"
+    """The model to serve, its file (None for a pipeline), and its name
+    (:func:`~skemotion.prediction.resolve_model`)."""
+    resolved = resolve_model(model)
+    return resolved.model, resolved.path, resolved.name
 
 
 def with_detector(model, detector: str):
@@ -41,9 +34,10 @@ def with_detector(model, detector: str):
 
     from sklearn.base import clone
 
+    crop = check_model(model)
     served = copy.copy(model)
     served.steps = [
-        (name, clone(step).set_params(detector=detector) if name == "crop" else step)
+        (name, clone(step).set_params(detector=detector) if step is crop else step)
         for name, step in model.steps
     ]
     return served
@@ -54,6 +48,7 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
     from ..persistence import dependency_versions
 
     steps = dict(getattr(model, "steps", []))
+    crop = check_model(model)
     encoder = next((s for s in steps.values() if hasattr(s, "weights_used_")), None)
     params = {
         k: _json_value(v)
@@ -64,9 +59,9 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
         "classes": [str(c) for c in model.classes_],
         "weights": getattr(encoder, "weights_used_", None),
         "precision": getattr(encoder, "precision_", None),
-        "crop_size": list(steps["crop"].get_params()["size"])
-        if isinstance(steps["crop"].size, (tuple, list))
-        else [steps["crop"].size] * 2,
+        "crop_size": list(crop.size)
+        if isinstance(crop.size, (tuple, list))
+        else [crop.size] * 2,
         "file": os.path.basename(path) if path else None,
         "name": name,
         "ready": name == READY_NAME,
@@ -112,7 +107,7 @@ class Predictor:
 
         self.model, self.top_k = model, top_k
         # every face of an upload, and no face is an answer (no whole-image crop)
-        self.crop = clone(model.named_steps["crop"]).set_params(
+        self.crop = clone(check_model(model)).set_params(
             no_face="raise", progress=False
         )
         self.classes = [str(c) for c in model.classes_]

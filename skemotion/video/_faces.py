@@ -22,7 +22,7 @@ from sklearn.base import clone
 
 from ..datasets import InMemoryImage
 from ..exceptions import NoFaceError
-from ..prediction import classify_crops, face_values
+from ..prediction import check_model, classify_crops, face_values
 from ..preprocessing import DETECTORS, CropResult
 from ._annotated import AnnotatedVideo
 from ._follow import BoxFollower
@@ -181,9 +181,7 @@ def frame_cropper(model, detector: str | None = None):
     ``detector`` instead of its own when given."""
     from joblib import effective_n_jobs
 
-    crop = model.named_steps.get("crop") if hasattr(model, "named_steps") else None
-    if crop is None:
-        raise ValueError("model must be a fitted skemotion pipeline with a 'crop' step")
+    crop = check_model(model)
     if detector is not None and detector not in DETECTORS:
         raise ValueError(
             f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}"

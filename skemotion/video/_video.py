@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .._io import atomic_path, file_sha256
+from .._io import atomic_path
 from .._progress import progress_enabled
 from ..exceptions import VideoError
 from ..prediction import face_columns
@@ -96,23 +96,12 @@ def read_table(output: Path):
 
 
 def _model_and_digest(model):
-    """The model (None: the ready one) and what the sidecar records of it."""
-    from ..persistence import load_model
+    """The model (None: the ready one) and its identity, which the sidecar
+    records (a resume knows it for the same model)."""
+    from ..prediction import resolve_model
 
-    if model is None:
-        return _ready_model_and_digest()
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model), file_sha256(model)
-    import joblib
-
-    return model, "pickle:" + joblib.hash(model)
-
-
-def _ready_model_and_digest():
-    """The ready model and its identity (a resume knows it for the same model)."""
-    from ..pretrained import load_pretrained, pretrained_digest
-
-    return load_pretrained(), pretrained_digest()
+    resolved = resolve_model(model)
+    return resolved.model, resolved.digest()
 
 
 class _Table:
