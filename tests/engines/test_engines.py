@@ -75,6 +75,9 @@ def test_ready_model_predicts_without_tensorflow(shared_data, tmp_path):
     engine, label, heavy = result.stdout.split(maxsplit=2)
     assert engine == "litert" and label in load_pretrained().classes_
     assert heavy.strip() == "[]", result.stdout
+    # nothing printed behind the user's back (LiteRT's C++ "INFO: Created
+    # TensorFlow Lite XNNPACK delegate for CPU." included)
+    assert result.stderr == "", result.stderr
 
 
 def test_export_and_reload_give_the_same_labels(tiny_model, exported, seed_dir):
