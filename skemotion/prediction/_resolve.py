@@ -40,7 +40,13 @@ class ResolvedModel(NamedTuple):
     def digest(self) -> str:
         """The model's identity, for resuming work with the same model (a
         video's table, a cluster's workers): the ready model's records'
-        digest, the file's sha256, or a hash of the pipeline's pickle."""
+        digest, the file's sha256, or a hash of the pipeline's pickle.
+
+        Returns
+        -------
+        digest : str
+            ``"ready-..."``, the file's sha256 in hex, or ``"pickle:..."``.
+        """
         if self.source == "ready":
             from ..pretrained import pretrained_digest
 

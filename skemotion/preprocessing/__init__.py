@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .._exports import exported_names, lazy_attributes
 from ._detectors import DETECTORS as DETECTORS  # light: back ends load on use
+from ._views import TTA_VIEWS as TTA_VIEWS
 
 #: The modules holding the public names (each lists its own in ``__all__``).
 _MODULES = (

@@ -12,7 +12,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["TTA_VIEWS", "crop_views"]
+# TTA_VIEWS (data, not a function or class) is re-exported by the package
+__all__ = ["crop_views"]
 
 #: Each ``tta`` setting and its views: ``"centre"`` (the crop as it is),
 #: ``"mirror"``, and crops of the face ``1/12`` of a side smaller at its four
