@@ -50,7 +50,9 @@ def pretrained_record() -> dict[str, Any]:
         ``classes``, ``encoder`` (the packaged encoder's name), ``crop``
         (the :class:`FaceCropper` parameters it was made for), ``params``,
         ``temperature``, ``metrics`` (measured when it was built), the
-        command that rebuilt it and the file's ``sha256``.
+        test-time augmentation it predicts with by default (``tta``, None
+        where there is none), the command that rebuilt it and the file's
+        ``sha256``.
 
     Raises
     ------
@@ -171,6 +173,10 @@ def load_pretrained(
         Every face of a group photo, rather than the largest:
         :func:`~skemotion.predict_topk` with ``all_faces=True``.
         Changing ``crop__size`` or ``encode__*`` weights breaks the model.
+        ``tta=None`` turns off the test-time augmentation the ready model
+        uses by default where it paid when it was built (its record's
+        ``"tta"``: see :class:`~skemotion.EmotionPipeline`), ``tta="flip"``
+        and the others choose one.
 
     Returns
     -------
@@ -192,6 +198,7 @@ def load_pretrained(
     >>> list(model.classes_)
     ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise']
     """
+    params = {"tta": pretrained_record().get("tta"), **params}
     if _engine(engine, precision) == "litert":
         return _compiled_ready_model(params)
     from .classification import classifier_from_arrays  # imports TensorFlow

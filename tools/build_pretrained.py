@@ -65,6 +65,14 @@ def _arguments(argv):
     parser.add_argument("--margin", type=float, default=0.2)
     parser.add_argument("--align", action="store_true")
     parser.add_argument("--head-epochs", type=int, default=40)
+    parser.add_argument("--tta", choices=("flip", "crops", "crops+flip"),
+                        help="the test-time augmentation the ready model "
+                        "predicts with by default (benchmarks/tta.py measures "
+                        "which pays); without it, none")  # fmt: skip
+    parser.add_argument("--encoder-command",
+                        help="the command that made the weights file (stage "
+                        "1), for the records; default: the first "
+                        "generation's, from random weights")  # fmt: skip
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--only", choices=("encoder", "head", "crop", "litert"),
                         help="one stage: the encoder's files, the head's (on "
@@ -199,6 +207,7 @@ def _write_head(args, head, paths, encoder_record) -> None:
         "encoder_sha256": _load(ENCODER, args.out).sha256,
         "crop": _crop(args),
         "head": record,
+        "tta": args.tta,
         "training": {
             "data": "FER2013 train (28,709 48x48 gray faces), detector none",
             "training_files_sha256": strings_sha256(files),
@@ -218,7 +227,7 @@ def _write_head(args, head, paths, encoder_record) -> None:
 
 def _rebuild_command(args, info: dict) -> str:
     """Both stages, from the project root, with FER2013 at ../shared/data."""
-    stage1 = (
+    stage1 = getattr(args, "encoder_command", None) or (
         "skemotion finetune ../shared/data/fer2013 --size 48 --detector none "
         f"--weights none --trainable-blocks {info['trained_blocks']} "
         f"--epochs {info['epochs']} --random-state 0 "
@@ -230,6 +239,7 @@ def _rebuild_command(args, info: dict) -> str:
         f"../shared/data/fer2013 --detector {shlex.quote(args.detector)} "
         f"--margin {args.margin}{' --align' if args.align else ''} "
         f"--head-epochs {args.head_epochs} --random-state {args.random_state}"
+        + (f" --tta {args.tta}" if args.tta else "")
     )
     return f"{stage1} && {stage2}"
 
