@@ -23,6 +23,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,16 +66,29 @@ def main() -> None:
         # the pytest process's own lines (code run only in a subprocess, a
         # server started by the CLI, say, is not counted)
         command += ["coverage", "run", "--source=skemotion", "--parallel-mode", "-m"]
-    command += ["pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
+    command += ["pytest", "-q", "-p", "no:cacheprovider", "-p", "_suite_plugin",
+                *args.pytest_args]  # fmt: skip
+    current = tempfile.NamedTemporaryFile(prefix="skemotion-suite-", delete=False)
+    env = dict(os.environ, SKEMOTION_SUITE_CURRENT=current.name)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "benchmarks"), env.get("PYTHONPATH")])
+    )
     start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=ROOT)
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
     peak = 0
+    by_test: dict[str, int] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.2):
-            peak = max(peak, _tree_rss_bytes(child.pid))
+            rss = _tree_rss_bytes(child.pid)
+            peak = max(peak, rss)
+            try:
+                test = Path(current.name).read_text(encoding="utf-8") or "(collecting)"
+            except OSError:
+                continue
+            by_test[test] = max(by_test.get(test, 0), rss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -86,6 +100,10 @@ def main() -> None:
           f"peak memory of the whole process tree {peak / 2**30:.2f} GiB; "
           f"{os.cpu_count()} cores, load average now "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    print("The tests the largest sums were sampled in (GiB):")
+    for test, rss in sorted(by_test.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"  {rss / 2**30:5.2f}  {test}")
+    os.unlink(current.name)
     if args.coverage:
         subprocess.run([sys.executable, "-m", "coverage", "combine", "-q"], cwd=ROOT)
         subprocess.run([sys.executable, "-m", "coverage", "report",
