@@ -66,13 +66,13 @@ def main() -> None:
         # the pytest process's own lines (code run only in a subprocess, a
         # server started by the CLI, say, is not counted)
         command += ["coverage", "run", "--source=skemotion", "--parallel-mode", "-m"]
-    command += ["pytest", "-q", "-p", "no:cacheprovider", "-p", "_suite_plugin",
+    plugin = "skemotion_suite_plugin"  # in benchmarks/pytest_plugins
+    command += ["pytest", "-q", "-p", "no:cacheprovider", "-p", plugin,
                 *args.pytest_args]  # fmt: skip
     current = tempfile.NamedTemporaryFile(prefix="skemotion-suite-", delete=False)
     env = dict(os.environ, SKEMOTION_SUITE_CURRENT=current.name)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT / "benchmarks"), env.get("PYTHONPATH")])
-    )
+    plugins = str(ROOT / "benchmarks" / "pytest_plugins")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [plugins, env.get("PYTHONPATH")]))
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env)
     peak = 0

@@ -1,7 +1,8 @@
 """A pytest plugin for ``test_suite.py``: the test now running, in a file.
 
-Loaded with ``-p _suite_plugin`` (``benchmarks/`` on ``PYTHONPATH``); the file
-is ``$SKEMOTION_SUITE_CURRENT``. The sampler reads it to say which tests the
+Loaded with ``-p skemotion_suite_plugin`` (``benchmarks/pytest_plugins/`` on
+``PYTHONPATH``: a folder of its own, so that no benchmark shadows a module);
+the file is ``$SKEMOTION_SUITE_CURRENT``. The sampler reads it to say which tests the
 memory peaks happen in.
 """
 
