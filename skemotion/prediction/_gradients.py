@@ -153,6 +153,17 @@ def _before(parts: KerasParts, crops: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def _grayed_copies(x: np.ndarray, copies: int, share: float, baseline: float,
+                   seed: int) -> np.ndarray:  # fmt: skip
+    """``copies`` copies of each image, a random ``share`` of each copy's
+    pixels set to ``baseline``: shape ``(copies, n, h, w, c)``."""
+    rng = np.random.default_rng(seed)
+    out = np.repeat(x[np.newaxis], copies, axis=0)
+    grayed = rng.random(out.shape[:-1]) < share
+    out[grayed] = baseline
+    return out
+
+
 def gradient_maps(
     parts: KerasParts,
     crops: np.ndarray,
@@ -160,27 +171,41 @@ def gradient_maps(
     *,
     layer: str | None,
     baseline: float = 128.0,
+    copies: int = 0,
+    share: float = 0.15,
+    seed: int = 0,
     batch_size: int = 32,
 ) -> np.ndarray:
     """Raw (signed, unsmoothed) maps of a batch of crops.
 
     ``layer=None``: gradient times (input - ``baseline``), summed over
-    channels, what graying each pixel changes in the target's
-    log-probability to first order. A layer name: Grad-CAM there (the
-    channel-mean gradient weighting the activations), at the layer's
-    resolution.
+    channels: what graying each pixel changes in the target's
+    log-probability, to first order. With ``copies``, the gradient is the
+    mean of those at ``copies`` copies of the face with a random ``share``
+    of their pixels grayed (seeded: the same face gives the same map), the
+    regime in which pixels are deleted, rather than at the face alone. A
+    layer name: Grad-CAM there (the channel-mean gradient weighting the
+    activations), at the layer's resolution.
     """
     run = _compiled(parts, layer)
     temperature = np.float32(getattr(parts.classifier, "temperature_", 1.0))
     x_all = _before(parts, crops)
     out = []
-    for start in range(0, len(x_all), batch_size):
-        x = x_all[start : start + batch_size]
-        t = np.asarray(targets[start : start + batch_size], dtype=np.int32)
-        acts, grads, input_grads = run(x, t, temperature)
-        if layer is None:
-            out.append((input_grads.numpy() * (x - baseline)).sum(axis=-1))
-        else:
+    step = max(1, batch_size // max(1, copies))
+    for start in range(0, len(x_all), step):
+        x = x_all[start : start + step]
+        t = np.asarray(targets[start : start + step], dtype=np.int32)
+        if layer is not None:
+            acts, grads, _ = run(x, t, temperature)
             weights = grads.numpy().mean(axis=(1, 2), keepdims=True)
             out.append((weights * acts.numpy()).sum(axis=-1))
+            continue
+        if copies:
+            batch = _grayed_copies(x, copies, share, baseline, seed + start)
+            _, _, grads = run(batch.reshape(-1, *x.shape[1:]), np.tile(t, copies),
+                              temperature)  # fmt: skip
+            grads = grads.numpy().reshape(batch.shape).mean(axis=0)
+        else:
+            grads = run(x, t, temperature)[2].numpy()
+        out.append((grads * (x - baseline)).sum(axis=-1))
     return np.concatenate(out)

@@ -102,7 +102,8 @@ def test_records_are_named_and_sized(model, faces, maps):
 
 
 def test_deletion_beats_random(model, crops, maps):
-    # measured: 0.95 of 500 faces (benchmarks/saliency.py)
+    # measured: 0.96 of 500 faces (benchmarks/saliency.py), 1.0 of these 40
+    # (drops 0.46 against 0.25)
     saliency = np.stack([m.saliency for m in maps])
     top, random = _deletion(model, crops, [m.target for m in maps], saliency)
     assert np.mean(top > random) >= 0.8
@@ -127,11 +128,13 @@ def test_mirrored_face_gives_the_mirrored_map(model, crops, maps):
     mirrored = _by_class(model, crops[:, :, ::-1], [m.target for m in maps])
     aligned = _rank_corr(saliency, mirrored[:, :, ::-1]).mean()
     unaligned = _rank_corr(saliency, mirrored).mean()  # not flipped back
-    assert aligned > 0.25 and aligned > unaligned + 0.1
+    # measured here: 0.32 against 0.16 (0.31 on 500 faces)
+    assert aligned > 0.2 and aligned > unaligned + 0.08
 
 
 def test_the_map_is_not_the_same_for_every_face(maps):
     saliency = np.stack([m.saliency for m in maps])
+    # measured here: 0.16, and a median correlation of 0.20 with the mean map
     assert saliency.std(axis=0).mean() > 0.08  # pixel by pixel, across faces
     mean_map = saliency.mean(axis=0)
     assert np.median(_rank_corr(saliency, [mean_map] * len(saliency))) < 0.6
