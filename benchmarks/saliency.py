@@ -95,6 +95,7 @@ def rank_correlations(a, b):
 
 
 def run_method(model, random_model, files, crops, method):
+    """One row; ``random_model`` None (a compiled engine): no randomisation."""
     import skemotion
 
     skemotion.explain(model, files[:4], method=method)  # warm-up (tracing)
@@ -105,7 +106,10 @@ def run_method(model, random_model, files, crops, method):
     labels = [r.target for r in records]
     targets = np.array([list(model.classes_).index(t) for t in labels])
     drop_top, drop_random = deletion(model, crops, targets, maps)
-    random_maps = maps_for(random_model, crops, labels, method)
+    rho = float("nan")
+    if random_model is not None:
+        random_maps = maps_for(random_model, crops, labels, method)
+        rho = float(rank_correlations(maps, random_maps).mean())
     mirrored = maps_for(model, crops[:, :, ::-1], labels, method)[:, :, ::-1]
     spread = float(np.mean(np.std(maps, axis=0)))
     return {
@@ -114,7 +118,7 @@ def run_method(model, random_model, files, crops, method):
         "deletion_beats_random": float(np.mean(drop_top > drop_random)),
         "mean_drop_top15": float(drop_top.mean()),
         "mean_drop_random15": float(drop_random.mean()),
-        "rank_corr_randomised": float(rank_correlations(maps, random_maps).mean()),
+        "rank_corr_randomised": rho,
         "mirror_corr": float(rank_correlations(maps, mirrored).mean()),
         "between_face_spread": spread,
         "ms_per_face": ms,
@@ -125,6 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=500)
     parser.add_argument("--methods", default="gradient,gradcam,occlusion")
+    parser.add_argument(
+        "--litert-faces", type=int, default=0,
+        help="also occlusion on the compiled (LiteRT) ready model, on this many "
+        "of the faces (no randomisation row: no random compiled network)",
+    )  # fmt: skip
     parser.add_argument("--json", help="write the rows here too")
     args = parser.parse_args()
 
@@ -138,12 +147,19 @@ def main() -> None:
     print(f"weights: {model.named_steps['encode'].weights_used_}; engine: TensorFlow "
           f"({model.named_steps['encode'].precision_}); randomised: "
           f"{random_model.named_steps['encode'].weights_used_}")  # fmt: skip
+    runs = [(m, model, random_model, files, crops) for m in args.methods.split(",")]
+    if args.litert_faces:
+        compiled = skemotion.load_pretrained(engine="litert", crop__detector="none")
+        n = args.litert_faces
+        runs.append(("occlusion", compiled, None, files[:n], crops[:n]))
     rows = []
-    for method in args.methods.split(","):
-        row = run_method(model, random_model, files, crops, method)
+    for method, used, randomised_model, some_files, some_crops in runs:
+        row = run_method(used, randomised_model, some_files, some_crops, method)
+        row["engine"] = type(used.steps[-1][1]).__name__
         rows.append(row)
         print(
-            f"{row['method']:10s} faces {row['faces']}  deletion beats random "
+            f"{row['method']:10s} ({row['engine']}) faces {row['faces']}  "
+            f"deletion beats random "
             f"{row['deletion_beats_random']:.3f} (drop top {row['mean_drop_top15']:.3f}"
             f" vs random {row['mean_drop_random15']:.3f})  rank corr randomised "
             f"{row['rank_corr_randomised']:.3f}  mirror {row['mirror_corr']:.3f}  "
