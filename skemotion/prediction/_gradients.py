@@ -50,8 +50,15 @@ def keras_parts(model) -> KerasParts | str:
 
     Duck-typed on public attributes: the last step must be a classifier with
     a Keras ``model_`` (not, say, a compiled engine's), right after an
-    encoder with a Keras ``model_`` and a ``preprocessing_``.
+    encoder with a Keras ``model_`` and a ``preprocessing_``; a pipeline that
+    averages test-time views (``tta``) is explained by occlusion, through
+    the probabilities it gives.
     """
+    if getattr(model, "tta", None) is not None:  # EmotionPipeline(tta=...)
+        return (
+            f"it averages test-time views of each face (tta={model.tta!r}), "
+            "which gradients through one view would not explain"
+        )
     steps = [step for _, step in model.steps[1:] if step not in (None, "passthrough")]
     if len(steps) < 2:
         return "the pipeline has no encoder and classifier after its cropper"

@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 from ..prediction import explain_crops, saliency_image
-from ..preprocessing import CropResult
+from ..preprocessing import CropResult, pipeline_cropper
 
 __all__ = ["MAX_SALIENCY_SIDE", "add_saliency"]
 
@@ -54,7 +54,7 @@ def add_saliency(model, images: list, answers: list, method: str = "auto") -> No
     bottom] (the part of the image the map covers), "png": a data: URL of
     the map as a see-through PNG}``.
     """
-    crop = model.named_steps["crop"]
+    crop = pipeline_cropper(model)
     results, slots = [], []
     for i, (image, answer) in enumerate(zip(images, answers, strict=True)):
         if not isinstance(answer, dict) or not answer.get("faces"):

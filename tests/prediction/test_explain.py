@@ -203,6 +203,14 @@ def test_an_engine_without_gradients_gets_occlusion(model, faces):
         explain(compiled, faces[:1], method="gradcam")
 
 
+def test_test_time_views_are_explained_through_their_probabilities(model, faces):
+    flipped = clone(model).set_params(tta="flip")
+    flipped.steps = model.steps  # the fitted steps, averaging a face and its mirror
+    [found] = explain(flipped, faces[:1])
+    assert found.method == "occlusion"
+    np.testing.assert_allclose(found.proba, flipped.predict_proba(faces[:1])[0])
+
+
 def test_clear_errors(model, faces):
     with pytest.raises(ValueError, match="method must be 'auto' or one of"):
         explain(model, faces[:1], method="lime")
