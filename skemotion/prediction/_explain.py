@@ -82,8 +82,8 @@ class FaceSaliency(NamedTuple):
     method : str
         The method that drew the map (``"auto"`` resolved).
     crop : ndarray of shape (height, width, 3), uint8
-        The face as the model saw it (the cropper's crop), for drawing the
-        map over it (:func:`overlay_saliency`).
+        The cropper's crop of the face (RGB, before the model's gray step),
+        for drawing the map over it (:func:`overlay_saliency`).
     """
 
     path: str
