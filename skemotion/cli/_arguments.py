@@ -114,7 +114,9 @@ def _add_predict_parser(subparsers) -> None:
         choices=("auto", "gradient", "gradcam", "occlusion"),
         default="auto",
         help="how --explain draws its maps (default: auto, the best the model's "
-        "engine can do: gradient through TensorFlow, occlusion on a compiled one)",
+        "engine can do: gradient through TensorFlow, occlusion on a compiled "
+        "one; with --explain, the ready model runs on TensorFlow unless the "
+        "method is occlusion)",
     )
     predict.add_argument(
         "--max-pixels",

@@ -69,21 +69,22 @@ def load_model_file(path: str, *, option: str = ""):
         ) from None
 
 
-def chosen_model(path: str | None):
-    """``--model FILE`` loaded, or the ready model without it."""
+def chosen_model(path: str | None, *, engine: str | None = None):
+    """``--model FILE`` loaded, or the ready model without it (on ``engine``,
+    else its default)."""
     if path is None:
-        return _ready_model()
+        return _ready_model(engine)
     model = load_model_file(path, option="--model")
     logger.info("using the model file %s", path)
     return model
 
 
-def _ready_model():
+def _ready_model(engine: str | None = None):
     """The ready model, packaged with skemotion (no file, no download)."""
     from ..prediction import resolve_model
 
-    model = resolve_model(None).model
-    logger.info("using %s", READY_NAME)
+    model = resolve_model(None, engine=engine).model
+    logger.info("using %s (engine: %s)", READY_NAME, model.engine)
     return model
 
 

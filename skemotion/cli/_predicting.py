@@ -189,7 +189,10 @@ def predict(args) -> int:
         return _predict_on_cluster(args)
     if args.scheduler is not None or args.local_cluster is not None:
         raise UsageError("--scheduler and --local-cluster need --output DIR")
-    model = chosen_model(args.model)
+    # the ready model's maps through gradients (the compiled engine can only
+    # occlude, which points less surely): --explain runs it on TensorFlow
+    gradients = args.explain is not None and args.explain_method != "occlusion"
+    model = chosen_model(args.model, engine="tensorflow" if gradients else None)
     set_progress(model, args.progress)
     crop = check_model(model)
     if args.detector is not None:

@@ -60,7 +60,7 @@ class ResolvedModel(NamedTuple):
         return "pickle:" + joblib.hash(self.model)
 
 
-def resolve_model(model=None) -> ResolvedModel:
+def resolve_model(model=None, *, engine: str | None = None) -> ResolvedModel:
     """The model a front end predicts with.
 
     Parameters
@@ -70,6 +70,10 @@ def resolve_model(model=None) -> ResolvedModel:
         default engine); a path: a file of :func:`~skemotion.save_model` or
         :func:`~skemotion.export_litert`, read by
         :func:`~skemotion.load_model`; a fitted pipeline: itself.
+    engine : {"litert", "tensorflow"} or None, default=None
+        For the ready model: the engine that runs it (see
+        :func:`~skemotion.load_pretrained`); None: its default. A file or
+        a pipeline runs on its own.
 
     Returns
     -------
@@ -86,7 +90,8 @@ def resolve_model(model=None) -> ResolvedModel:
     if model is None:
         from ..pretrained import load_pretrained
 
-        return ResolvedModel(load_pretrained(), None, READY_MODEL_NAME, "ready")
+        ready = load_pretrained(engine=engine)
+        return ResolvedModel(ready, None, READY_MODEL_NAME, "ready")
     if isinstance(model, (str, os.PathLike)):
         from ..persistence import load_model
 
