@@ -23,8 +23,9 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 
-__all__ = ["quiet_tensorflow", "set_default_log_level"]
+__all__ = ["quiet_tensorflow", "set_default_log_level", "stderr_silenced"]
 
 _LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 #: Whether the user set TensorFlow's C++ log level before skemotion was imported.
@@ -36,19 +37,36 @@ def set_default_log_level() -> None:
     os.environ.setdefault(_LEVEL, "2")
 
 
+#: Held while the process's standard error is sent to the null device.
+_SILENCING = threading.Lock()
+
+
 @contextlib.contextmanager
-def _stderr_silenced():
-    """Send file descriptor 2 to the null device for the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+def stderr_silenced():
+    """Send the process's standard error (file descriptor 2, which C++ code
+    writes to) to the null device for the block.
+
+    For native libraries that print what no setting turns off (TensorFlow's
+    start-up lines, LiteRT's "Created TensorFlow Lite XNNPACK delegate"); a
+    Python error still raises with its message. One block at a time in a
+    process; where descriptor 2 cannot be duplicated, nothing is changed.
+    """
+    with _SILENCING:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield
+            return
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -59,7 +77,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with _stderr_silenced():
+        with stderr_silenced():
             self._loader.exec_module(module)
 
 

@@ -7,12 +7,10 @@ own interpreter (``tf.lite``) runs the same file.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
-import sys
 import threading
 from numbers import Integral
 from pathlib import Path
@@ -23,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._logging import stderr_silenced
 from ..exceptions import ModelFileError
 from ._metadata import METADATA_NAME, read_flatbuffer
 
@@ -62,37 +61,6 @@ def _default_threads() -> int:
     except AttributeError:  # macOS, Windows
         n = os.cpu_count() or 1
     return max(1, min(n, _MAX_THREADS))
-
-
-#: Held while the process's stderr is sent to /dev/null.
-_STDERR = threading.Lock()
-
-
-@contextlib.contextmanager
-def _native_stderr_quiet():
-    """The process's stderr (file descriptor 2) sent to /dev/null meanwhile.
-
-    LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate for
-    CPU." when an interpreter first allocates its tensors, and no setting
-    turns it off; a library's user should not see it. Errors still raise
-    Python exceptions with their message. Where descriptor 2 cannot be
-    duplicated, nothing is changed.
-    """
-    with _STDERR:
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):
-            yield
-            return
-        try:
-            quiet = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(quiet, 2)
-            os.close(quiet)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 @functools.cache
@@ -328,8 +296,10 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         interpreter = local.interpreter
         if local.batch != len(batch):
             interpreter.resize_tensor_input(local.input, list(batch.shape))
-            if local.batch is None:  # the first allocation applies XNNPACK
-                with _native_stderr_quiet():
+            if local.batch is None:  # the first allocation applies XNNPACK,
+                # whose C++ prints "INFO: Created TensorFlow Lite XNNPACK
+                # delegate for CPU." (no setting turns it off)
+                with stderr_silenced():
                     interpreter.allocate_tensors()
             else:
                 interpreter.allocate_tensors()
