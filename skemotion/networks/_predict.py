@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import weakref
 
 import numpy as np
@@ -13,6 +15,26 @@ __all__ = ["compiled_predict", "predict_in_batches"]
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+class _OwnRetracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls to <function
+    compiled_predict.<locals>.run> triggered tf.function retracing" warning:
+    each network has a function of its own, traced once per batch shape
+    (:func:`batch_pieces` bounds them), so a grid search over encoders is not
+    "retracing" in the sense it warns of, and the warning only alarms users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("retracing" in message and _RUN_NAME in message)
+
+
+_RUN_NAME = "compiled_predict.<locals>.run"
+
+
+@functools.cache
+def _quiet_own_retracing() -> None:
+    logging.getLogger("tensorflow").addFilter(_OwnRetracing())
+
+
 def compiled_predict(model):
     """``model`` in inference mode as one compiled TensorFlow function.
 
@@ -22,6 +44,8 @@ def compiled_predict(model):
     fn = _COMPILED.get(model)
     if fn is None:
         import tensorflow as tf
+
+        _quiet_own_retracing()
 
         # The function holds the network weakly: a value that referred to its
         # key would keep the key, and every network ever run, alive for good.

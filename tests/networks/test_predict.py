@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from skemotion.networks import batch_pieces, build_vgg16, predict_in_batches
@@ -54,3 +56,18 @@ def test_a_network_no_one_holds_is_freed_after_predicting():
     del model
     gc.collect()
     assert alive() is None
+
+
+def test_many_networks_do_not_warn_of_retracing(caplog):
+    """Each network gets its own compiled function: a grid search over
+    encoders is not the retracing TensorFlow warns of, and no warning says so."""
+    import keras
+
+    x = np.zeros((3, 4), dtype=np.float32)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for seed in range(8):
+            keras.utils.set_random_seed(seed)
+            network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+            assert predict_in_batches(network, x, batch_size=2).shape == (3, 2)
+    said = [r.getMessage() for r in caplog.records if r.name == "tensorflow"]
+    assert not [m for m in said if "retracing" in m], said
