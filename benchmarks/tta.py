@@ -71,7 +71,7 @@ def main() -> None:
         train_paths, train_labels, train_size=2000, stratify=train_labels,
         random_state=0,
     )  # fmt: skip
-    model = load_pretrained(crop__detector="none", crop__progress=False)
+    model = load_pretrained(crop__detector="none", crop__progress=False, tta=None)
     classes = list(model.classes_)
     engine = getattr(model, "engine", "tensorflow")
     print(f"Machine: {machine()}")
