@@ -74,7 +74,10 @@ def test_records_say_how_the_model_was_made(shared_data):
     encoder = load_packaged("fer2013-vgg16").record
     info = encoder["weights_info"]
     assert info["input_size"] == [48, 48] and info["classes"] == FER_CLASSES
-    assert info["start_weights"].startswith("random") and info["epochs"] >= 13
+    # the second generation: trained on from the first generation's encoder
+    # (from random weights, 16 epochs; docs/model_card.md), 9 epochs more
+    assert info["start_weights"].startswith("packaged fer2013")
+    assert "sha256 9c622965c9a0" in info["start_weights"] and info["epochs"] >= 9
     assert 0.5 < info["heldout_accuracy"] < 1
     assert encoder["storage"] == "int8-per-channel"
     agreement = encoder["agreement"]["int8-per-channel"]
@@ -108,7 +111,9 @@ def test_ready_model_scores_on_fer2013_test_offline(offline, fer_sample):
     assert model.named_steps["encode"].weights_used_.startswith("packaged fer2013")
     proba = model.predict_proba(paths)
     accuracy = np.mean(np.asarray(FER_CLASSES)[proba.argmax(1)] == labels)
-    assert accuracy >= 0.60
+    # the second generation scores 0.677 on these 300 (0.683 with its default
+    # flip averaging, measured 2026-12-06); the first scored 0.628 on all 3,589
+    assert accuracy >= 0.64
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert expected_calibration_error(labels, proba, FER_CLASSES) <= 0.10
 
