@@ -62,7 +62,7 @@ def _rate(predict, crops) -> tuple[float, np.ndarray]:
 def _tensorflow(precision: str):
     from skemotion import load_pretrained
 
-    model = load_pretrained(engine="tensorflow", precision=precision)
+    model = load_pretrained(engine="tensorflow", precision=precision, tta=None)
     model.set_params(encode__batch_size=BATCH)
     return model, model[-2:].predict_proba
 

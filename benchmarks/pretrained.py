@@ -66,6 +66,7 @@ def fer_test(report: Path | None) -> dict:
         expected_calibration_error,
         load_image_folder,
         load_pretrained,
+        pretrained_record,
     )
 
     paths, labels = accuracy._subset(
@@ -79,9 +80,11 @@ def fer_test(report: Path | None) -> dict:
         proba = model.predict_proba(paths)
         seconds = time.perf_counter() - start
         classes = list(model.classes_)
-        temperature = model.named_steps["classify"].temperature_
+        # either engine: the head's temperature, from the ready model's record
+        temperature = pretrained_record()["head"]["temperature"]
         raw = apply_temperature(proba, 1.0 / temperature)
         name = detector or model.named_steps["crop"].detector + " (default)"
+        name += f", engine {model.engine}, tta {model.tta}"
         rows[name] = {
             "accuracy": float(np.mean(np.asarray(classes)[proba.argmax(1)] == labels)),
             "ece": expected_calibration_error(labels, proba, classes),
@@ -97,7 +100,7 @@ def fer_test(report: Path | None) -> dict:
         if report is not None and detector == "none":
             described = "FER2013 test (3,589 crops), detector none"
             evaluate_model(model, paths, labels, report, data_description=described)
-    rows["weights"] = model.named_steps["encode"].weights_used_
+    rows["weights"] = model.steps[-1][1].weights_used_
     return rows
 
 
