@@ -34,11 +34,16 @@ class KerasParts(NamedTuple):
         Its ``model_`` (a Keras network) and ``preprocessing_``.
     classifier : EmotionClassifier
         Its ``model_`` (features to probabilities) and ``temperature_``.
+    mirrored : bool
+        Whether the pipeline averages each face's probabilities with its
+        mirror image's (``tta="flip"``): the gradient is then that of the
+        average, through both views.
     """
 
     before: list
     encoder: object
     classifier: object
+    mirrored: bool = False
 
 
 def _is_keras(network) -> bool:
@@ -50,14 +55,16 @@ def keras_parts(model) -> KerasParts | str:
 
     Duck-typed on public attributes: the last step must be a classifier with
     a Keras ``model_`` (not, say, a compiled engine's), right after an
-    encoder with a Keras ``model_`` and a ``preprocessing_``; a pipeline that
-    averages test-time views (``tta``) is explained by occlusion, through
-    the probabilities it gives.
+    encoder with a Keras ``model_`` and a ``preprocessing_``. A pipeline that
+    averages a face with its mirror (``tta="flip"``) is differentiated
+    through both; one that averages resized corner crops (``"crops"``...)
+    is explained by occlusion, through the probabilities it gives.
     """
-    if getattr(model, "tta", None) is not None:  # EmotionPipeline(tta=...)
+    tta = getattr(model, "tta", None)  # EmotionPipeline(tta=...)
+    if tta not in (None, "flip"):
         return (
-            f"it averages test-time views of each face (tta={model.tta!r}), "
-            "which gradients through one view would not explain"
+            f"it averages resized crops of each face (tta={tta!r}), which "
+            "gradients through one view would not explain"
         )
     steps = [step for _, step in model.steps[1:] if step not in (None, "passthrough")]
     if len(steps) < 2:
@@ -75,7 +82,7 @@ def keras_parts(model) -> KerasParts | str:
             f"the step before its classifier ({type(encoder).__name__}) is not a "
             "fitted VGG16Encoder with a Keras network (model_)"
         )
-    return KerasParts(steps[:-2], encoder, classifier)
+    return KerasParts(steps[:-2], encoder, classifier, tta == "flip")
 
 
 def _tf_preprocess(x, method: str):
@@ -99,7 +106,8 @@ def _compiled(parts: KerasParts, layer: str | None):
     None."""
     network = parts.encoder.model_
     head = parts.classifier.model_
-    key = (layer, parts.encoder.preprocessing_, bool(parts.encoder.flip_tta))
+    key = (layer, parts.encoder.preprocessing_, bool(parts.encoder.flip_tta),
+           parts.mirrored)  # fmt: skip
     per_network = _COMPILED.setdefault(network, {})
     found = per_network.get(key)
     if found is not None and found[0]() is head:
@@ -120,8 +128,21 @@ def _compiled(parts: KerasParts, layer: str | None):
         sub = keras.Model(network.inputs, [output, network.output])
         inner = lambda: sub  # noqa: E731  (the sub-network lives with the function)
     head_ref = weakref.ref(head)
-    method, flip = key[1], key[2]
+    method, flip, mirrored = key[1], key[2], key[3]
     _, h, w, c = network.input_shape
+
+    def features_of(z):
+        out = inner()(z, training=False)
+        acts, features = (out, out) if layer is None else out
+        if flip:  # the encoder averages each face with its mirror image
+            mirror = inner()(z[:, :, ::-1], training=False)
+            features = (features + (mirror if layer is None else mirror[1])) / 2
+        return acts, features
+
+    def calibrated(features, temperature):
+        proba = tf.cast(head_ref()(tf.cast(features, tf.float32), training=False),
+                        tf.float32)  # fmt: skip
+        return tf.nn.softmax(tf.math.log(proba + 1e-12) / temperature)
 
     @tf.function(
         input_signature=[
@@ -134,14 +155,12 @@ def _compiled(parts: KerasParts, layer: str | None):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             z = _tf_preprocess(x, method)
-            out = inner()(z, training=False)
-            acts, features = (out, out) if layer is None else out
-            if flip:  # the encoder averages each face with its mirror image
-                mirrored = inner()(z[:, :, ::-1], training=False)
-                features = (features + (mirrored if layer is None else mirrored[1])) / 2
-            proba = tf.cast(head_ref()(tf.cast(features, tf.float32), training=False),
-                            tf.float32)  # fmt: skip
-            log_p = tf.nn.log_softmax(tf.math.log(proba + 1e-12) / temperature)
+            acts, features = features_of(z)
+            proba = calibrated(features, temperature)
+            if mirrored:  # the pipeline averages each face's probabilities
+                other = calibrated(features_of(z[:, :, ::-1])[1], temperature)
+                proba = (proba + other) / 2
+            log_p = tf.math.log(proba + 1e-12)
             score = tf.reduce_sum(tf.gather(log_p, targets, batch_dims=1))
         return (
             tf.cast(acts, tf.float32),

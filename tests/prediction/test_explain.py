@@ -204,11 +204,29 @@ def test_an_engine_without_gradients_gets_occlusion(model, faces):
 
 
 def test_test_time_views_are_explained_through_their_probabilities(model, faces):
-    flipped = clone(model).set_params(tta="flip")
-    flipped.steps = model.steps  # the fitted steps, averaging a face and its mirror
-    [found] = explain(flipped, faces[:1])
-    assert found.method == "occlusion"
-    np.testing.assert_allclose(found.proba, flipped.predict_proba(faces[:1])[0])
+    """Flip averaging (the ready model's default) is differentiated through
+    both views; resized corner crops are explained by occlusion."""
+    for tta, method in (
+        ("flip", "gradient"),
+        ("crops", "occlusion"),
+        (None, "gradient"),
+    ):
+        averaged = clone(model).set_params(tta=tta)
+        averaged.steps = model.steps  # the fitted steps
+        [found] = explain(averaged, faces[:1])
+        assert found.method == method, tta
+        np.testing.assert_allclose(found.proba, averaged.predict_proba(faces[:1])[0],
+                                   atol=1e-5)  # fmt: skip
+    # the mirror's view counts: the flip-averaged map is not the single view's
+    one = clone(model).set_params(tta=None)
+    one.steps = model.steps
+    both = clone(model).set_params(tta="flip")
+    both.steps = model.steps
+    single, mirrored = explain(one, faces[:3]), explain(both, faces[:3])
+    assert any(
+        not np.allclose(a.saliency, b.saliency, atol=1e-3)
+        for a, b in zip(single, mirrored, strict=True)
+    )
 
 
 def test_clear_errors(model, faces):
