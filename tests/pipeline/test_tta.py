@@ -41,7 +41,8 @@ def mirrored(fer_faces, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ready():
-    return load_pretrained(crop__detector="none", crop__progress=False)
+    """The ready model without its default flip averaging (tests set ``tta``)."""
+    return load_pretrained(crop__detector="none", crop__progress=False, tta=None)
 
 
 def test_flip_averages_the_face_and_its_mirror(ready, fer_faces, mirrored):
