@@ -365,6 +365,24 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_crops, height, width, channels)
+            Gray crops, 0-255.
+        y : array-like of shape (n_crops,)
+            Their labels.
+        sample_weight : array-like of shape (n_crops,), default=None
+            Weight of each crop in the accuracy.
+
+        Returns
+        -------
+        accuracy : float
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         state.pop("_local", None)  # interpreters are rebuilt on first use
