@@ -75,7 +75,8 @@ def _png(fig) -> bytes:
 
 def _weights_line(result: EvaluationResult, width: int) -> str:
     text = f"weights: {result.weights_used or 'unknown'}"
-    if result.precision:
+    # a compiled network names its precision in its weights already
+    if result.precision and result.precision not in text:
         text += f" ({result.precision})"
     # at spaces where it can; a long file path is broken inside it
     return textwrap.fill(text, width, break_on_hyphens=False)
