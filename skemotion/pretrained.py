@@ -198,13 +198,13 @@ def load_pretrained(
     >>> list(model.classes_)
     ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise']
     """
-    params = {"tta": pretrained_record().get("tta"), **params}
     if _engine(engine, precision) == "litert":
-        return _compiled_ready_model(params)
+        return _compiled_ready_model({"tta": pretrained_record().get("tta"), **params})
     from .classification import classifier_from_arrays  # imports TensorFlow
 
     head = load_packaged(_HEAD)
     record = head.record
+    params = {"tta": record.get("tta"), **params}
     pipeline = make_emotion_pipeline(
         **{f"crop__{k}": v for k, v in _crop_settings(record).items()},
         encode__weights=record["encoder"],
