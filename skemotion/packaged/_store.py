@@ -139,6 +139,15 @@ def _read_record(name: str, root: Path) -> dict[str, Any]:
     return record
 
 
+def _check_digest(path: Path, digest: str, record: dict, what: str) -> None:
+    """A file whose sha256 is not its record's is damaged: never used."""
+    if digest != record["sha256"]:
+        raise WeightsError(
+            f"{path}: damaged {what} (sha256 {digest[:12]}..., its record says "
+            f"{record['sha256'][:12]}...); reinstall skemotion"
+        )
+
+
 def load_packaged(name: str, folder: str | os.PathLike | None = None) -> PackagedModel:
     """Read a packaged model, check its sha256 and expand its arrays.
 
@@ -166,12 +175,7 @@ def load_packaged(name: str, folder: str | os.PathLike | None = None) -> Package
         raise WeightsError(
             f"{path}: packaged model file is missing; reinstall skemotion"
         )
-    digest = file_sha256(path)
-    if digest != record["sha256"]:
-        raise WeightsError(
-            f"{path}: damaged packaged model file (sha256 {digest[:12]}..., its "
-            f"record says {record['sha256'][:12]}...); reinstall skemotion"
-        )
+    _check_digest(path, file_sha256(path), record, "packaged model file")
     try:
         with np.load(path, allow_pickle=False) as stored:
             raw = {key: stored[key] for key in stored.files}
@@ -236,12 +240,7 @@ def load_packaged_file(
             f"{path}: packaged file cannot be read ({exc.strerror}); reinstall "
             "skemotion"
         ) from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != record["sha256"]:
-        raise WeightsError(
-            f"{path}: damaged packaged file (sha256 {digest[:12]}..., its record "
-            f"says {record['sha256'][:12]}...); reinstall skemotion"
-        )
+    _check_digest(path, hashlib.sha256(data).hexdigest(), record, "packaged file")
     return PackagedFile(name, record, data, path)
 
 
