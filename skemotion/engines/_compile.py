@@ -21,6 +21,7 @@ import numpy as np
 
 from .._io import atomic_path
 from .._version import __version__
+from ..feature_extraction import graph_preprocessing
 from ..preprocessing import FaceCropper, GrayscaleConverter
 from ._metadata import add_record
 from ._runtime import RECORD_FORMAT, CompiledNetwork
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 QUANTIZATIONS = ("dynamic", "float32")
 #: The cropper's parameters that only say how files are read on this machine.
 _LOCAL_CROP_PARAMS = ("memory", "n_jobs", "progress")
-#: The ImageNet channel means (BGR) of VGG16's "caffe" preprocessing.
-_VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 class NetworkSteps(NamedTuple):
@@ -114,25 +113,6 @@ def _float32_copy(network, *, linear_output: bool = False):
     return copy
 
 
-def _preprocessing(method: str, shape: tuple[int, int, int]):
-    """VGG16's input preprocessing as a function of Keras ops, for gray crops
-    of ``shape`` (the encoder's ``preprocess_images``, in the graph)."""
-    from keras import ops
-
-    floor = float(1.0 / np.sqrt(shape[0] * shape[1] * 3))
-
-    def preprocess(x):
-        if shape[2] == 1:
-            x = ops.repeat(x, 3, axis=-1)
-        if method == "caffe":
-            return ops.flip(x, axis=-1) - ops.convert_to_tensor(_VGG_MEAN_BGR)
-        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
-        std = ops.std(x, axis=(1, 2, 3), keepdims=True)
-        return (x - mean) / ops.maximum(std, floor)
-
-    return preprocess
-
-
 def _keras_network(steps: NetworkSteps, shape: tuple[int, int, int]):
     """Gray crops to temperature-scaled probabilities, one float32 network."""
     import keras
@@ -143,7 +123,7 @@ def _keras_network(steps: NetworkSteps, shape: tuple[int, int, int]):
     temperature = float(getattr(steps.classifier, "temperature_", 1.0))
     inputs = keras.Input(shape, dtype="float32", name="gray")
     x = layers.Lambda(
-        _preprocessing(steps.encoder.preprocessing_, shape),
+        graph_preprocessing(steps.encoder.preprocessing_, shape),
         output_shape=(*shape[:2], 3), name="preprocess",
     )(inputs)  # fmt: skip
     features = encoder(x)

@@ -15,6 +15,7 @@ writes an adapted weights file with its record.
 
 from ..caching import FeatureCache
 from ._encoder import VGG16Encoder
+from ._preprocess import graph_preprocessing as graph_preprocessing
 from ._preprocess import preprocess_images
 from ._weights import LoadedVGG16 as LoadedVGG16
 from ._weights import load_vgg16 as load_vgg16

@@ -46,3 +46,40 @@ def preprocess_images(batch: np.ndarray, method: str = "caffe") -> np.ndarray:
     x -= mean
     x /= np.maximum(std, 1.0 / np.sqrt(n_values))  # a flat image stays 0
     return x
+
+
+def graph_preprocessing(method: str, shape: tuple[int, int, int]):
+    """:func:`preprocess_images` as Keras operations, for a network's graph.
+
+    What a compiled network runs before VGG16, and what gradients go through
+    (the per-image mean and deviation included); for inputs of ``shape``
+    ``(height, width, channels)``, one channel repeated to three.
+
+    Parameters
+    ----------
+    method : {"caffe", "standardize"}
+        As for :func:`preprocess_images`.
+    shape : tuple of (int, int, int)
+        The input's ``(height, width, channels)``.
+
+    Returns
+    -------
+    preprocess : callable
+        ``preprocess(x) -> x`` on float tensors of shape ``(n, *shape)``.
+    """
+    from keras import ops
+
+    if method not in PREPROCESSING:
+        raise ValueError(f"method must be one of {PREPROCESSING}, got {method!r}")
+    floor = float(1.0 / np.sqrt(shape[0] * shape[1] * 3))  # a flat image stays 0
+
+    def preprocess(x):
+        if shape[2] == 1:
+            x = ops.repeat(x, 3, axis=-1)
+        if method == "caffe":
+            return ops.flip(x, axis=-1) - ops.convert_to_tensor(_VGG_MEAN_BGR)
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = ops.std(x, axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / ops.maximum(std, floor)
+
+    return preprocess

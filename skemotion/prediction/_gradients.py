@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..feature_extraction import graph_preprocessing
+
 __all__ = ["KerasParts", "gradient_maps", "keras_parts"]
 
 #: One compiled function per encoder network and layer (held weakly, as
@@ -85,21 +87,6 @@ def keras_parts(model) -> KerasParts | str:
     return KerasParts(steps[:-2], encoder, classifier, tta == "flip")
 
 
-def _tf_preprocess(x, method: str):
-    """:func:`~skemotion.feature_extraction.preprocess_images` in TensorFlow
-    (differentiable: the per-image mean and deviation included)."""
-    import tensorflow as tf
-
-    if method == "caffe":
-        return x[..., ::-1] - tf.constant([103.939, 116.779, 123.68], tf.float32)
-    if method != "standardize":
-        raise ValueError(f"no gradient through preprocessing {method!r}")
-    n_values = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
-    mean = tf.reduce_mean(x, axis=(1, 2, 3), keepdims=True)
-    std = tf.math.reduce_std(x, axis=(1, 2, 3), keepdims=True)
-    return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(n_values))
-
-
 def _compiled(parts: KerasParts, layer: str | None):
     """``f(x, targets, temperature) -> (activations, their gradients, input
     gradients)``; activations are the network's features when ``layer`` is
@@ -130,6 +117,7 @@ def _compiled(parts: KerasParts, layer: str | None):
     head_ref = weakref.ref(head)
     method, flip, mirrored = key[1], key[2], key[3]
     _, h, w, c = network.input_shape
+    preprocess = graph_preprocessing(method, (h, w, c))
 
     def features_of(z):
         out = inner()(z, training=False)
@@ -154,7 +142,7 @@ def _compiled(parts: KerasParts, layer: str | None):
     def run(x, targets, temperature):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            z = _tf_preprocess(x, method)
+            z = preprocess(x)
             acts, features = features_of(z)
             proba = calibrated(features, temperature)
             if mirrored:  # the pipeline averages each face's probabilities
