@@ -10,6 +10,7 @@ import pytest
 from serving import RunningServer
 
 from skemotion import save_model
+from skemotion.engines import export_litert
 from skemotion.serve import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,6 +28,14 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def model_file(tiny_model, tmp_path_factory) -> Path:
     return save_model(tiny_model, tmp_path_factory.mktemp("serve") / "tiny.joblib")
+
+
+@pytest.fixture(scope="module")
+def compiled_model_file(tiny_model, tmp_path_factory) -> Path:
+    """The tiny model compiled for LiteRT, as ``skemotion export`` makes it:
+    the engine the server runs the ready model on."""
+    folder = tmp_path_factory.mktemp("serve-compiled")
+    return export_litert(tiny_model, folder / "tiny.tflite")
 
 
 @pytest.fixture(scope="module")

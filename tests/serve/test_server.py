@@ -9,6 +9,7 @@ import json
 import selectors
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -429,16 +430,22 @@ def _soak(port: int, rounds: list, seconds: float, pid: int) -> tuple:
 
 
 @pytest.mark.slow
-def test_soak_of_mixed_requests(model_file, photos):
-    """Good and bad requests at 16 clients against ``skemotion serve``: every
-    answer the documented one; after 25 s of warming up (the allocator's
-    pools, the threads), the server's memory flat over 30 s (first 10 s
-    against last 10 s)."""
+def test_soak_of_mixed_requests(compiled_model_file, photos):
+    """Good and bad requests at 16 clients against ``skemotion serve`` on its
+    default engine (a compiled model): every answer the documented one; after
+    45 s of warming up, the server's memory flat over 30 s (the median of the
+    first 10 s against that of the last 10 s).
+
+    The warm-up is long because memory grows, bounded, while the server meets
+    new numbers of faces per batch (the allocator's pools, the threads, the
+    interpreter's tensors): measured over 120 s, 510 MiB at 15 s, 545 MiB at
+    60 s, 548 MiB at 120 s. A TensorFlow model grows for longer (1182 MiB at
+    20 s, 1242 MiB at 160 s; ``networks.batch_pieces`` says how it ends)."""
     rounds = _mixed(photos)
-    with _serve_process(model_file, "--access-log", "off") as (server, port):
-        warm_up = _soak(port, rounds, 25, server.pid)
+    with _serve_process(compiled_model_file, "--access-log", "off") as (server, port):
+        warm_up = _soak(port, rounds, 45, server.pid)
         unexpected, sent, memory = _soak(port, rounds, 30, server.pid)
     assert warm_up[0] == [] and unexpected == []
     assert sent > 100
-    growth = sum(memory[-10:]) / 10 - sum(memory[:10]) / 10
+    growth = statistics.median(memory[-10:]) - statistics.median(memory[:10])
     assert growth < 20, f"memory grew {growth:.1f} MiB ({memory})"
