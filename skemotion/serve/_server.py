@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import sys
 
 from ._observe import ACCESS_LOGGER, access_formatter
@@ -74,6 +76,37 @@ def _access_log(kind: str | None, path: str | None) -> logging.Handler | None:
     return handler
 
 
+#: glibc's ``mallopt`` parameters (``malloc.h``), and the size from which a
+#: block gets a mapping of its own.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_OWN_MAPPING_FROM = 1 << 20
+
+
+def _give_back_freed_memory() -> bool:
+    """Blocks of 1 MiB and more (a decoded photo, a batch's crops) each in a
+    mapping of their own, given back to the system when freed; True where
+    that was set (glibc, and no ``MALLOC_MMAP_THRESHOLD_`` of the user's).
+
+    glibc otherwise raises the size from which it maps a block each time one
+    such block is freed, so a server's photos come to live in heaps that
+    grow and are not given back: the ready model on 16 clients sending two
+    photos each, 479 MiB resident after the requests, against 316 MiB so.
+    """
+    if not sys.platform.startswith("linux") or any(
+        name in os.environ
+        for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    ):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl, say)
+        return False
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING_FROM)
+        and mallopt(_M_TRIM_THRESHOLD, _OWN_MAPPING_FROM)
+    )
+
+
 def run_server(
     app,
     *,
@@ -103,9 +136,17 @@ def run_server(
         prediction); None for none.
     access_log_file : str or None, default=None
         Append the access log to this file rather than standard error.
+
+    Notes
+    -----
+    On Linux with glibc, memory blocks of 1 MiB and more (decoded photos)
+    are given back to the system as soon as they are freed, so the server's
+    resident memory stays near what it needs at rest; set
+    ``MALLOC_MMAP_THRESHOLD_`` to choose otherwise.
     """
     import uvicorn
 
+    _give_back_freed_memory()
     handler = _access_log(access_log, access_log_file)
     try:
         uvicorn.Server(server_config(app, host=host, port=port)).run()
