@@ -93,5 +93,9 @@ def classifier_from_arrays(
         raise ValueError(
             f"the weights do not fit the record's network ({exc})"
         ) from None
+    # the optimizer's state, as a fit would have built it: Keras saves it with
+    # the network when the classifier is pickled, and warns on loading a file
+    # whose optimizer was never built ("Skipping variable loading for optimizer")
+    classifier.model_.optimizer.build(classifier.model_.trainable_variables)
     classifier.temperature_ = float(record.get("temperature", 1.0))
     return classifier

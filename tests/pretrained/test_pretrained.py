@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_records_say_how_the_model_was_made(shared_data):
     assert head["head"]["classes"] == FER_CLASSES
 
 
-def test_ready_model_scores_on_fer2013_test_offline(offline, fer_sample):
+def test_ready_model_scores_on_fer2013_test_offline(offline, fer_sample, tmp_path):
     paths, labels = fer_sample
     assert len(paths) == 300
     # FER2013's images are crops; the compiled engine: tests/engines
@@ -116,6 +117,13 @@ def test_ready_model_scores_on_fer2013_test_offline(offline, fer_sample):
     assert accuracy >= 0.64
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert expected_calibration_error(labels, proba, FER_CLASSES) <= 0.10
+    # saved and loaded again: the same answers, and no warning (Keras warned
+    # of an optimizer "skipped" when the head had never been trained)
+    skemotion.save_model(model, tmp_path / "ready.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = skemotion.load_model(tmp_path / "ready.joblib")
+    np.testing.assert_allclose(again.predict_proba(paths[:20]), proba[:20], atol=1e-6)
 
 
 def test_ready_model_uses_its_recorded_crop(face_count_dir):
