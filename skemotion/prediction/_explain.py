@@ -18,9 +18,13 @@ nothing like it):
   in which pixels are deleted: 4 forward and backward passes a face, in one
   batch.
 - ``"gradcam"``: Grad-CAM on a convolution layer of the encoder, upsampled.
-- ``"occlusion"``: how much the class's probability drops when patches of the
-  face are grayed; forward passes only (``model[1:].predict_proba``), so it
-  runs on any engine, a compiled one included.
+- ``"occlusion"``: how much the class's probability drops when a part of the
+  face is grayed: 64 copies of the face with a random 15% of its 3x3-pixel
+  cells grayed (at 48x48; seeded, half of them mirror images of the other
+  half), and for each pixel the mean drop over the copies that gray it less
+  that over the copies that keep it. Forward passes only
+  (``model[1:].predict_proba``), so it runs on any engine, a compiled one
+  included.
 """
 
 from __future__ import annotations
@@ -51,8 +55,10 @@ GRADCAM_LAYER = "block3_conv3"
 #: The gradient's grayed copies of each face, and the share of pixels grayed
 #: in each (the deletion check's 15%: see benchmarks/README.md).
 GRADIENT_COPIES, GRAYED_SHARE = 4, 0.15
-#: Occlusion's square patches, (side, stride) as fractions of the crop side.
-OCCLUSION_PATCHES = ((1 / 3, 1 / 6),)
+#: Occlusion's masks: cells of this fraction of the crop's side (3 pixels at
+#: 48x48), each grayed with this probability (the deletion check's 15%), in
+#: this many masks (see benchmarks/README.md).
+OCCLUSION_CELL, OCCLUSION_SHARE, OCCLUSION_MASKS = 1 / 16, 0.15, 64
 
 
 class FaceSaliency(NamedTuple):
@@ -177,39 +183,44 @@ def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack(out)
 
 
-def _occlusion_masks(height: int, width: int) -> np.ndarray:
-    """The occluding patches, one 0/1 mask each (1 where grayed)."""
-    masks = []
-    side = min(height, width)
-    for patch_f, stride_f in OCCLUSION_PATCHES:
-        patch, stride = max(1, round(side * patch_f)), max(1, round(side * stride_f))
-        for top in range(0, height - patch + 1, stride):
-            for left in range(0, width - patch + 1, stride):
-                mask = np.zeros((height, width), dtype=np.float32)
-                mask[top : top + patch, left : left + patch] = 1.0
-                masks.append(mask)
-    return np.stack(masks)
+def _occlusion_masks(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Occlusion's masks, one 0/1 array each (1 where grayed): square cells of
+    :data:`OCCLUSION_CELL` of the crop's side, each grayed with probability
+    :data:`OCCLUSION_SHARE`; half of them drawn (seeded, the same for every
+    face), the other half their mirror images."""
+    cell = max(1, round(min(height, width) * OCCLUSION_CELL))
+    rows, cols = -(-height // cell), -(-width // cell)
+    drawn = np.random.default_rng(seed).random((OCCLUSION_MASKS // 2, rows, cols))
+    cells = np.kron(drawn < OCCLUSION_SHARE, np.ones((cell, cell), dtype=bool))
+    cells = cells[:, :height, :width]
+    return np.concatenate([cells, cells[:, :, ::-1]]).astype(np.float32)
 
 
-def _occlusion(model, crops: np.ndarray, targets: np.ndarray, group: int = 4):
-    """Each pixel's mean drop of the target's probability over the patches
-    that gray it; ``group`` faces' patches in one ``predict_proba`` call."""
+def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each pixel's mean drop of the target's probability over the masks that
+    gray it, less its mean drop over the masks that keep it; several faces'
+    masked copies in one ``predict_proba`` call."""
     rest = model[1:]
     n, height, width = crops.shape[:3]
-    masks = _occlusion_masks(height, width)[..., np.newaxis]
-    cover = np.maximum(masks[..., 0].sum(axis=0), 1e-6)
+    masks = _occlusion_masks(height, width)
+    grayed = np.maximum(masks.sum(axis=0), 1.0)
+    kept = np.maximum(len(masks) - masks.sum(axis=0), 1.0)
+    group = max(1, 2_000_000 // (len(masks) * height * width))
     base = rest.predict_proba(crops)[np.arange(n), targets]
     out = np.empty((n, height, width), dtype=np.float32)
     for start in range(0, n, group):
         faces = crops[start : start + group].astype(np.float32)
-        grayed = faces[:, np.newaxis] * (1 - masks) + GRAY * masks
+        m = masks[..., np.newaxis]
+        copies = faces[:, np.newaxis] * (1 - m) + GRAY * m
         shape = (-1, *crops.shape[1:])
-        proba = rest.predict_proba(np.rint(grayed).astype(crops.dtype).reshape(shape))
+        proba = rest.predict_proba(np.rint(copies).astype(crops.dtype).reshape(shape))
         proba = proba.reshape(len(faces), len(masks), -1)
         for i in range(len(faces)):
             k = start + i
             drop = base[k] - proba[i, :, targets[k]]
-            out[k] = np.tensordot(drop, masks[..., 0], axes=1) / cover
+            when_grayed = np.tensordot(drop, masks, axes=1) / grayed
+            when_kept = np.tensordot(drop, 1 - masks, axes=1) / kept
+            out[k] = when_grayed - when_kept
     return out
 
 
@@ -346,8 +357,9 @@ def explain(
         order), the gradient averaged over 4 copies of the face with a random
         15% of their pixels grayed; ``"gradcam"``: Grad-CAM on
         ``block3_conv3``, upsampled;
-        ``"occlusion"``: the drop of the class's probability when patches
-        are grayed (forward passes only, so any engine can run it).
+        ``"occlusion"``: the drop of the class's probability when random
+        15% of the face's cells are grayed, per pixel, over 64 such copies
+        (forward passes only, so any engine can run it).
         ``"auto"``: ``"gradient"`` where the model's encoder and classifier
         are Keras networks, else ``"occlusion"`` (a compiled engine).
     target : str or None, default=None
