@@ -22,7 +22,7 @@ nothing like it):
   face is grayed: 64 copies of the face with a random 15% of its 3x3-pixel
   cells grayed (at 48x48; seeded, half of them mirror images of the other
   half), and for each pixel the mean drop over the copies that gray it less
-  that over the copies that keep it. Forward passes only
+  that over the copies that keep it, smoothed. Forward passes only
   (``model[1:].predict_proba``), so it runs on any engine, a compiled one
   included.
 """
@@ -247,8 +247,8 @@ def saliency_maps(model, crops, targets, method: str) -> np.ndarray:
     if len(crops) == 0:
         return np.zeros((0, *crops.shape[1:3]), dtype=np.float32)
     size = crops.shape[1:3]
-    if method == "occlusion":  # not smoothed: that loses 5 points of deletion
-        return _normalise(_occlusion(model, crops, targets))
+    if method == "occlusion":  # smoothed as the gradient: one pixel at 48x48
+        return _normalise(_smooth(_occlusion(model, crops, targets), min(size) / 48))
     parts = keras_parts(model)
     if method == "gradcam":
         coarse = gradient_maps(parts, crops, targets, layer=GRADCAM_LAYER)

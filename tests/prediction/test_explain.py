@@ -195,8 +195,7 @@ def test_occlusion_on_the_compiled_ready_model_means_something(faces):
     """The compiled engine's only method passes the deletion check, and the
     map of a mirrored face is the mirrored map (its masks come in mirror
     pairs, and the ready model averages each face with its mirror)."""
-    # measured: 0.884 of 500 faces (benchmarks/saliency.py, README), 0.875
-    # of these 24 (drops 0.33 against 0.21)
+    # measured: 0.870 of 500 faces (benchmarks/saliency.py, README)
     compiled = skemotion.load_pretrained(engine="litert", crop__detector="none")
     faces = faces[:24]  # 64 forward passes a face (x2 with flip averaging)
     found = explain(compiled, faces)
