@@ -66,8 +66,8 @@ fig.tight_layout()
 # On the compiled engine
 # ----------------------
 # A pipeline whose network was compiled (LiteRT) has no gradients: ``"auto"``
-# then occludes patches of the face and watches the probability fall, with
-# forward passes only.
+# then grays a random 15% of the face's small cells in 64 copies and watches
+# the probability fall, with forward passes only.
 compiled = load_pretrained()
 [m] = explain(compiled, photos[:1])
 print(f"{compiled.steps[-1][1].__class__.__name__}: {m.method}, {m.label}")
