@@ -203,14 +203,14 @@ def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
     rest = model[1:]
     n, height, width = crops.shape[:3]
     masks = _occlusion_masks(height, width)
-    grayed = np.maximum(masks.sum(axis=0), 1.0)
-    kept = np.maximum(len(masks) - masks.sum(axis=0), 1.0)
+    covered = masks.sum(axis=0)  # the masks that gray each pixel
+    grayed, kept = np.maximum(covered, 1.0), np.maximum(len(masks) - covered, 1.0)
+    m = masks[..., np.newaxis]
     group = max(1, 2_000_000 // (len(masks) * height * width))
     base = rest.predict_proba(crops)[np.arange(n), targets]
     out = np.empty((n, height, width), dtype=np.float32)
     for start in range(0, n, group):
         faces = crops[start : start + group].astype(np.float32)
-        m = masks[..., np.newaxis]
         copies = faces[:, np.newaxis] * (1 - m) + GRAY * m
         shape = (-1, *crops.shape[1:])
         proba = rest.predict_proba(np.rint(copies).astype(crops.dtype).reshape(shape))
@@ -218,9 +218,9 @@ def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
         for i in range(len(faces)):
             k = start + i
             drop = base[k] - proba[i, :, targets[k]]
-            when_grayed = np.tensordot(drop, masks, axes=1) / grayed
-            when_kept = np.tensordot(drop, 1 - masks, axes=1) / kept
-            out[k] = when_grayed - when_kept
+            where_grayed = np.tensordot(drop, masks, axes=1)  # summed per pixel
+            where_kept = drop.sum() - where_grayed
+            out[k] = where_grayed / grayed - where_kept / kept
     return out
 
 
