@@ -222,6 +222,13 @@ def test_an_engine_without_gradients_gets_occlusion(model, faces):
         explain(compiled, faces[:1], method="gradcam")
 
 
+def _with_tta(model, tta):
+    """The fitted pipeline's steps, averaging test-time views ``tta``."""
+    averaged = clone(model).set_params(tta=tta)
+    averaged.steps = model.steps
+    return averaged
+
+
 def test_test_time_views_are_explained_through_their_probabilities(model, faces):
     """Flip averaging (the ready model's default) is differentiated through
     both views; resized corner crops are explained by occlusion."""
@@ -230,18 +237,14 @@ def test_test_time_views_are_explained_through_their_probabilities(model, faces)
         ("crops", "occlusion"),
         (None, "gradient"),
     ):
-        averaged = clone(model).set_params(tta=tta)
-        averaged.steps = model.steps  # the fitted steps
+        averaged = _with_tta(model, tta)
         [found] = explain(averaged, faces[:1])
         assert found.method == method, tta
         np.testing.assert_allclose(found.proba, averaged.predict_proba(faces[:1])[0],
                                    atol=1e-5)  # fmt: skip
     # the mirror's view counts: the flip-averaged map is not the single view's
-    one = clone(model).set_params(tta=None)
-    one.steps = model.steps
-    both = clone(model).set_params(tta="flip")
-    both.steps = model.steps
-    single, mirrored = explain(one, faces[:3]), explain(both, faces[:3])
+    single = explain(_with_tta(model, None), faces[:3])
+    mirrored = explain(_with_tta(model, "flip"), faces[:3])
     assert any(
         not np.allclose(a.saliency, b.saliency, atol=1e-3)
         for a, b in zip(single, mirrored, strict=True)
