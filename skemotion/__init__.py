@@ -53,7 +53,9 @@ _WHERE = exported_names(__path__[0], _MODULES)
 
 __all__ = sorted([*_WHERE, "__version__"], key=str.lower)
 
-# TensorFlow's C++ code logs only warnings and errors, unless the user set it.
+# TensorFlow's C++ code logs only warnings and errors, and its start-up lines
+# stay off the terminal, unless the user set its log level.
 _logging.set_default_log_level()
+_logging.silence_tensorflow_import()
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE)

@@ -7,8 +7,10 @@ use_unbounded_threadpool ..."), and warnings about retracing functions. Some of
 them come from C++ before any log level applies, so only silencing the
 process's standard error while TensorFlow is imported keeps them away.
 
-* Importing skemotion only sets ``TF_CPP_MIN_LOG_LEVEL=2`` (warnings and
-  errors of TensorFlow's C++ code) when the user has not set it.
+* Importing skemotion, when the user has not set ``TF_CPP_MIN_LOG_LEVEL``,
+  sets it to 2 (warnings and errors of TensorFlow's C++ code) and silences
+  standard error while TensorFlow is imported (:func:`silence_tensorflow_import`:
+  its start-up lines ignore the level), whoever imports it first.
 * The command line calls :func:`quiet_tensorflow` unless ``--verbose``: C++
   log level 3, TensorFlow's and absl's Python loggers at ERROR, and standard
   error silenced while TensorFlow is imported. A user who set
@@ -25,7 +27,10 @@ import os
 import sys
 import threading
 
-__all__ = ["quiet_tensorflow", "set_default_log_level", "stderr_silenced"]
+__all__ = [
+    "quiet_tensorflow", "set_default_log_level", "silence_tensorflow_import",
+    "stderr_silenced",
+]  # fmt: skip
 
 _LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 #: Whether the user set TensorFlow's C++ log level before skemotion was imported.
@@ -94,6 +99,17 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+def silence_tensorflow_import() -> None:
+    """Import TensorFlow, when something first does, with standard error
+    silenced (its start-up lines), unless the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` before skemotion was imported or TensorFlow is
+    imported already. A Python error in the import still raises."""
+    if _USER_SET_LEVEL or "tensorflow" in sys.modules:
+        return
+    if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
 def quiet_tensorflow() -> None:
     """Keep TensorFlow's start-up lines, C++ logs and Python warnings away.
 
@@ -103,10 +119,7 @@ def quiet_tensorflow() -> None:
     """
     if not _USER_SET_LEVEL:
         os.environ[_LEVEL] = "3"
-        if "tensorflow" not in sys.modules and not any(
-            isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
-        ):
-            sys.meta_path.insert(0, _QuietTensorFlowImport())
+        silence_tensorflow_import()
     for name in ("tensorflow", "absl"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:

@@ -376,6 +376,24 @@ def test_tensorflow_chatter_stays_off_the_terminal(model_file, data_dir):
     assert any(noise in chosen.stderr for noise in TF_NOISE)
 
 
+def test_tensorflow_chatter_stays_off_a_python_users_terminal(model_file, data_dir):
+    """The same in Python: a model on TensorFlow predicts without its start-up
+    lines (they ignore ``TF_CPP_MIN_LOG_LEVEL``; skemotion silences its import)."""
+    import os
+
+    image = str(next((data_dir / "validation").rglob("*.*")))
+    code = (
+        "import skemotion; "
+        f"print(skemotion.load_model({str(model_file)!r}).predict([{image!r}])[0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=False, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() in {"happy", "sad", "shocked"}, run.stdout
+    assert not any(noise in run.stderr for noise in TF_NOISE), run.stderr
+
+
 def test_predict_explain_writes_each_faces_map(face_count_dir, tmp_path, capsys):
     """``--explain DIR``: a PNG per face, its crop with the map over it."""
     from PIL import Image
