@@ -57,8 +57,11 @@ def _tree_rss_bytes(root_pid: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--coverage", action="store_true",
-                        help="measure line coverage of skemotion (slower)")
+    parser.add_argument(
+        "--coverage",
+        action="store_true",
+        help="measure line coverage of skemotion (slower)",
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     command = [sys.executable, "-m"]

@@ -39,6 +39,7 @@ pipe = make_emotion_pipeline(
     encode__pooling="avg", classify__epochs=2, classify__random_state=0,
 ).fit(data.filenames[keep], data.target[keep])  # fmt: skip
 
+
 # %%
 # A video from three photos
 # -------------------------

@@ -36,6 +36,8 @@ __all__ = [
 #: Names of the encoders shipped inside the package (``weights=NAME``) and
 #: their packaged files.
 PACKAGED_WEIGHTS = {"fer2013": "fer2013-vgg16"}
+
+
 def _set_seeded_weights(model, random_state) -> None:
     """Glorot-uniform kernels and zero biases (Keras' defaults) from one seed.
 

@@ -89,9 +89,7 @@ def face_columns(classes, k: int) -> list[str]:
     ]
 
 
-def face_values(
-    box, proba, classes, k: int, *, face_found: bool | None = None
-) -> dict:
+def face_values(box, proba, classes, k: int, *, face_found: bool | None = None) -> dict:
     """One face's values for the columns of :func:`face_columns`.
 
     Parameters

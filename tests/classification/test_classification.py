@@ -265,7 +265,10 @@ def test_fit_temperature_recovers_a_known_temperature():
 def test_a_classifier_survives_arrays_and_json(tmp_path):
     X, y = _overlapping_classes(n=100)
     clf = EmotionClassifier(
-        hidden_layer_sizes=(8,), epochs=3, random_state=0, calibration="temperature",
+        hidden_layer_sizes=(8,),
+        epochs=3,
+        random_state=0,
+        calibration="temperature",
         progress=False,
     ).fit(X, y)
     record, arrays = classifier_to_arrays(clf)
@@ -400,6 +403,9 @@ def test_repr_shows_what_differs_from_the_defaults():
     # every parameter still round-trips through get_params and clone
     from sklearn.base import clone
 
-    assert clone(EmotionClassifier(callbacks=[], fit__epochs=2)).get_params()[
-        "fit__epochs"
-    ] == 2
+    assert (
+        clone(EmotionClassifier(callbacks=[], fit__epochs=2)).get_params()[
+            "fit__epochs"
+        ]
+        == 2
+    )
