@@ -66,7 +66,7 @@ fig.tight_layout()
 # On the compiled engine
 # ----------------------
 # A pipeline whose network was compiled (LiteRT) has no gradients: ``"auto"``
-# then grays a random 15% of the face's small cells in 64 copies and watches
+# then grays a share of the face's small cells in 32 copies and watches
 # the probability fall, with forward passes only.
 compiled = load_pretrained()
 [m] = explain(compiled, photos[:1])

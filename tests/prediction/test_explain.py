@@ -195,9 +195,9 @@ def test_occlusion_on_the_compiled_ready_model_means_something(faces):
     """The compiled engine's only method passes the deletion check, and the
     map of a mirrored face is the mirrored map (its masks come in mirror
     pairs, and the ready model averages each face with its mirror)."""
-    # measured: 0.870 of 500 faces (benchmarks/saliency.py, README)
+    # measured: 0.832 of 500 faces (benchmarks/saliency.py, README)
     compiled = skemotion.load_pretrained(engine="litert", crop__detector="none")
-    faces = faces[:24]  # 64 forward passes a face (x2 with flip averaging)
+    # 32 forward passes a face (x2 with flip averaging), the 40 faces
     found = explain(compiled, faces)
     assert {m.method for m in found} == {"occlusion"}
     crops = compiled.named_steps["crop"].transform(faces)
