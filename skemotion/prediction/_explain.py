@@ -367,9 +367,9 @@ def explain(
         order), the gradient averaged over 4 copies of the face with a random
         15% of their pixels grayed; ``"gradcam"``: Grad-CAM on
         ``block3_conv3``, upsampled;
-        ``"occlusion"``: the drop of the class's probability when random
-        15% of the face's cells are grayed, per pixel, over 64 such copies
-        (forward passes only, so any engine can run it).
+        ``"occlusion"``: the drop of the class's log-probability when
+        about 19% of the face's cells are grayed, per pixel, over 32 such
+        copies (forward passes only, so any engine can run it).
         ``"auto"``: ``"gradient"`` where the model's encoder and classifier
         are Keras networks, else ``"occlusion"`` (a compiled engine).
     target : str or None, default=None
