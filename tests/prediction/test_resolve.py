@@ -43,7 +43,9 @@ def test_a_file_that_is_not_an_emotion_pipeline_is_refused(tmp_path):
     # a file save_model did not write says so first (no version record)
     with (
         pytest.warns(ModelVersionWarning, match="no version record"),
-        pytest.raises(ModelFileError, match="not start with a FaceCropper") as info,
+        pytest.raises(
+            ModelFileError, match="does not start with a FaceCropper"
+        ) as info,
     ):
         resolve_model(path)
     assert "other.joblib" in str(info.value)
