@@ -225,12 +225,12 @@ def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
         shape = (-1, *crops.shape[1:])
         proba = rest.predict_proba(np.rint(copies).astype(crops.dtype).reshape(shape))
         proba = proba.reshape(len(faces), len(masks), -1)
-        for i in range(len(faces)):
-            k = start + i
-            drop = base[k] - np.log(proba[i, :, targets[k]] + _LOG_FLOOR)
-            where_grayed = np.tensordot(drop, masks, axes=1)  # summed per pixel
-            where_kept = drop.sum() - where_grayed
-            out[k] = where_grayed / grayed - where_kept / kept
+        here = slice(start, start + len(faces))
+        target = np.take_along_axis(proba, targets[here, None, None], axis=2)[..., 0]
+        drop = base[here, None] - np.log(target + _LOG_FLOOR)  # (faces, masks)
+        where_grayed = np.tensordot(drop, masks, axes=1)  # summed per pixel
+        where_kept = drop.sum(axis=1)[:, None, None] - where_grayed
+        out[here] = where_grayed / grayed - where_kept / kept
     return out
 
 
