@@ -104,11 +104,14 @@ class _SlowClient:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # before the headers go out: the server's body timer cannot have
+        # started earlier (taken after them, the test's thread may be
+        # scheduled late and see the time-out fire "early")
+        self.started = time.monotonic()
         self.sock.sendall(
             b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
             b"Content-Length: 1000\r\n\r\n"
         )
-        self.started = time.monotonic()
 
     def trickle(self) -> None:
         try:
