@@ -53,7 +53,12 @@ def _bmp(source, path, size=None) -> bytes:
     return path.read_bytes()
 
 
-def test_repeated_transform_is_served_from_memory(faces, reads, tmp_path):
+def test_repeated_transform_is_served_from_memory(faces, reads, settle_fast, tmp_path):
+    # copies of the photos: files this process has never read (the memo is
+    # the process's, and another test may have looked the originals up)
+    (tmp_path / "photos").mkdir()
+    faces = [shutil.copy(face, tmp_path / "photos") for face in faces]
+    settle_fast()
     cache = FeatureCache(tmp_path / "cache")
     cropper = FaceCropper(size=SIZE, memory=cache, progress=False)
     first = cropper.transform(faces)
