@@ -77,6 +77,55 @@ def tiny_model_file(tiny_model, tmp_path_factory) -> Path:
     return save_model(tiny_model, tmp_path_factory.mktemp("tiny") / "tiny.joblib")
 
 
+def _give_memory_back() -> None:
+    """Collect the garbage (Keras models sit in reference cycles) and return
+    freed pages to the system (glibc's ``malloc_trim``; it keeps them
+    otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        pass
+
+
+def _resident_mib() -> float | None:
+    """This process's resident memory, MiB (None where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+#: How much a test may leave the process grown before the garbage is
+#: collected (measured on the caching, encoder, classifier and video tests:
+#: 12 collections, 4 s, and a peak of 2.4 instead of 3.4 GiB; collecting after
+#: every test costs about 0.2 s a test).
+_GROWTH_BEFORE_COLLECTING_MIB = 64
+_resident_after_last_test: list[float] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a test and its fixtures are torn down: where the process grew by
+    more than :data:`_GROWTH_BEFORE_COLLECTING_MIB` since the last test, give
+    back what it freed, so that networks a test dropped do not pile up."""
+    yield
+    now = _resident_mib()
+    if now is None:
+        return
+    if _resident_after_last_test and (
+        now - _resident_after_last_test[-1] > _GROWTH_BEFORE_COLLECTING_MIB
+    ):
+        _give_memory_back()
+        now = _resident_mib() or now
+    _resident_after_last_test[:] = [now]
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _memory_back_between_modules():
     """What a module leaves behind is given back when it ends, so that the
@@ -90,14 +139,7 @@ def _memory_back_between_modules():
       encoder's tests).
     """
     yield
-    import ctypes
-    import gc
-
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor().shutdown(wait=True)
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim this way
-        pass
+    _give_memory_back()
