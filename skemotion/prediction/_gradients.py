@@ -170,12 +170,13 @@ def _before(parts: KerasParts, crops: np.ndarray) -> np.ndarray:
 def _grayed_copies(x: np.ndarray, copies: int, share: float, baseline: float,
                    seed: int) -> np.ndarray:  # fmt: skip
     """``copies`` copies of each image, a random ``share`` of each copy's
-    pixels set to ``baseline``: shape ``(copies, n, h, w, c)``."""
-    rng = np.random.default_rng(seed)
-    out = np.repeat(x[np.newaxis], copies, axis=0)
-    grayed = rng.random(out.shape[:-1]) < share
-    out[grayed] = baseline
-    return out
+    pixels set to ``baseline``: shape ``(copies, n, h, w, c)``. The pixels
+    are drawn from ``seed`` alone, the same for every image (the k-th copy of
+    each grays the same pixels): a face's map does not depend on the faces
+    beside it in the batch."""
+    grayed = np.random.default_rng(seed).random((copies, *x.shape[1:-1])) < share
+    grayed = grayed[:, np.newaxis, ..., np.newaxis]
+    return np.where(grayed, np.float32(baseline), x[np.newaxis]).astype(x.dtype)
 
 
 def gradient_maps(
@@ -196,7 +197,8 @@ def gradient_maps(
     channels: what graying each pixel changes in the target's
     log-probability, to first order. With ``copies``, the gradient is the
     mean of those at ``copies`` copies of the face with a random ``share``
-    of their pixels grayed (seeded: the same face gives the same map), the
+    of their pixels grayed (drawn from ``seed``, the same for every face: the
+    same face gives the same map whatever the batch), the
     regime in which pixels are deleted, rather than at the face alone. A
     layer name: Grad-CAM there (the channel-mean gradient weighting the
     activations), at the layer's resolution.
@@ -215,7 +217,7 @@ def gradient_maps(
             out.append((weights * acts.numpy()).sum(axis=-1))
             continue
         if copies:
-            batch = _grayed_copies(x, copies, share, baseline, seed + start)
+            batch = _grayed_copies(x, copies, share, baseline, seed)
             _, _, grads = run(batch.reshape(-1, *x.shape[1:]), np.tile(t, copies),
                               temperature)  # fmt: skip
             grads = grads.numpy().reshape(batch.shape).mean(axis=0)
