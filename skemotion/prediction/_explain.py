@@ -31,6 +31,7 @@ nothing like it):
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -142,6 +143,19 @@ def resolve_method(model, method: str) -> str:
     return method
 
 
+def _check_random_state(random_state) -> int:
+    """``random_state`` as the seed of the maps' draws, or a clear error."""
+    if (
+        isinstance(random_state, bool)
+        or not isinstance(random_state, numbers.Integral)
+        or random_state < 0
+    ):
+        raise ValueError(
+            f"random_state must be a whole number from 0; got {random_state!r}"
+        )
+    return int(random_state)
+
+
 def _target_indices(model, proba: np.ndarray, target) -> np.ndarray:
     if target is None:
         return proba.argmax(axis=1)
@@ -206,13 +220,15 @@ def _occlusion_masks(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([cells, cells[:, :, ::-1]]).astype(np.float32)
 
 
-def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def _occlusion(
+    model, crops: np.ndarray, targets: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """Each pixel's mean drop of the target's log-probability over the masks
     that gray it, less its mean drop over the masks that keep it; several
     faces' masked copies in one ``predict_proba`` call."""
     rest = model[1:]
     n, height, width = crops.shape[:3]
-    masks = _occlusion_masks(height, width)
+    masks = _occlusion_masks(height, width, seed)
     covered = masks.sum(axis=0)  # the masks that gray each pixel
     grayed, kept = np.maximum(covered, 1.0), np.maximum(len(masks) - covered, 1.0)
     m = masks[..., np.newaxis]
@@ -234,7 +250,9 @@ def _occlusion(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return out
 
 
-def saliency_maps(model, crops, targets, method: str) -> np.ndarray:
+def saliency_maps(
+    model, crops, targets, method: str, random_state: int = 0
+) -> np.ndarray:
     """Maps of crops the model's cropper made, for given class indices.
 
     Parameters
@@ -247,6 +265,8 @@ def saliency_maps(model, crops, targets, method: str) -> np.ndarray:
         Each crop's class to explain, an index into ``model.classes_``.
     method : str
         Resolved (see :func:`resolve_method`).
+    random_state : int, default=0
+        The draw of the gradient's grayed copies or occlusion's masks.
 
     Returns
     -------
@@ -258,14 +278,15 @@ def saliency_maps(model, crops, targets, method: str) -> np.ndarray:
         return np.zeros((0, *crops.shape[1:3]), dtype=np.float32)
     size = crops.shape[1:3]
     if method == "occlusion":  # smoothed as the gradient: one pixel at 48x48
-        return _normalise(_smooth(_occlusion(model, crops, targets), min(size) / 48))
+        occluded = _occlusion(model, crops, targets, random_state)
+        return _normalise(_smooth(occluded, min(size) / 48))
     parts = keras_parts(model)
     if method == "gradcam":
         coarse = gradient_maps(parts, crops, targets, layer=GRADCAM_LAYER)
         return _normalise(_upsample(np.maximum(coarse, 0), size))
     raw = gradient_maps(
         parts, crops, targets, layer=None, baseline=GRAY, copies=GRADIENT_COPIES,
-        share=GRAYED_SHARE,
+        share=GRAYED_SHARE, seed=random_state,
     )  # fmt: skip
     # a few pixels stand out: scaled by the 99th percentile, so that the
     # rest of the map shows when drawn (the order of the pixels is kept)
@@ -273,7 +294,7 @@ def saliency_maps(model, crops, targets, method: str) -> np.ndarray:
 
 
 def explain_crops(
-    model, results, *, method: str = "auto", target=None
+    model, results, *, method: str = "auto", target=None, random_state: int = 0
 ) -> list[FaceSaliency]:
     """Saliency maps of the faces a cropper found (its results in hand).
 
@@ -287,7 +308,7 @@ def explain_crops(
         A fitted skemotion pipeline.
     results : sequence of CropResult
         One per image.
-    method, target
+    method, target, random_state
         As for :func:`explain`.
 
     Returns
@@ -297,6 +318,7 @@ def explain_crops(
     """
     check_model(model)
     method = resolve_method(model, method)
+    random_state = _check_random_state(random_state)
     results = [r if isinstance(r, CropResult) else CropResult(*r) for r in results]
     predictions = classify_crops(model, results, skip_bad=False)
     done = [
@@ -307,7 +329,7 @@ def explain_crops(
     crops = np.concatenate([r.crops for r, _ in done])
     proba = np.concatenate([p.proba for _, p in done])
     targets = _target_indices(model, proba, target)
-    maps = saliency_maps(model, crops, targets, method)
+    maps = saliency_maps(model, crops, targets, method, random_state)
     classes = [str(c) for c in model.classes_]
     out, row = [], 0
     for _, prediction in done:
@@ -323,14 +345,16 @@ def explain_crops(
 
 
 def iter_explain(
-    model, X, *, method="auto", target=None, all_faces=False, chunk_size=64
-) -> Iterator[list[FaceSaliency]]:
+    model, X, *, method="auto", target=None, all_faces=False, chunk_size=64,
+    random_state=0,
+) -> Iterator[list[FaceSaliency]]:  # fmt: skip
     """:func:`explain`, chunk by chunk of images (each chunk's records)."""
     from ..datasets import as_sources
     from ..preprocessing import iter_crop_chunks
 
     crop = check_model(model)
     method = resolve_method(model, method)
+    random_state = _check_random_state(random_state)
     if target is not None:
         _target_indices(model, np.zeros((0, len(model.classes_))), target)
     chunks = iter_crop_chunks(
@@ -338,14 +362,16 @@ def iter_explain(
         all_faces=all_faces, progress=crop.progress,
     )  # fmt: skip
     for chunk in chunks:
-        records = explain_crops(model, chunk, method=method, target=target)
+        records = explain_crops(
+            model, chunk, method=method, target=target, random_state=random_state
+        )
         logger.debug("explained %d faces (%s)", len(records), method)
         yield records
 
 
 def explain(
     model, X, method: str = "auto", target=None, *, all_faces: bool = False,
-    chunk_size: int = 64,
+    chunk_size: int = 64, random_state: int = 0,
 ) -> list[FaceSaliency]:  # fmt: skip
     """A saliency map for each face: what made the model say what it said.
 
@@ -380,6 +406,11 @@ def explain(
         ``multiple_faces`` policy picks.
     chunk_size : int, default=64
         Images cropped and explained together.
+    random_state : int, default=0
+        The draw of the gradient's grayed copies and of occlusion's masks:
+        the same number gives the same maps. Maps drawn with two numbers
+        show how much of a map is the draw rather than the face (Grad-CAM
+        draws nothing); ``benchmarks/saliency.py`` measures it per method.
 
     Returns
     -------
@@ -389,8 +420,9 @@ def explain(
     Raises
     ------
     ValueError
-        For an unknown method, a target not in ``model.classes_``, or a
-        gradient method on a model without Keras networks.
+        For an unknown method, a target not in ``model.classes_``, a
+        gradient method on a model without Keras networks, or a
+        ``random_state`` that is not a whole number from 0.
     BadImagesError
         When some files cannot be used (every one listed, before any work).
 
@@ -404,6 +436,6 @@ def explain(
     """
     chunks = iter_explain(
         model, X, method=method, target=target, all_faces=all_faces,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size, random_state=random_state,
     )  # fmt: skip
     return [record for records in chunks for record in records]

@@ -16,6 +16,8 @@ The margins are below what ``benchmarks/saliency.py`` measured on 500 faces
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -208,6 +210,40 @@ def test_occlusion_on_the_compiled_ready_model_means_something(faces):
     mirrored = _by_class(compiled, crops[:8, :, ::-1], [m.target for m in found[:8]],
                          method="occlusion")[:, :, ::-1]  # fmt: skip
     np.testing.assert_allclose(mirrored, saliency[:8], atol=1e-3)
+
+
+def test_random_state_is_the_draw_and_only_the_draw(model, faces, maps):
+    """The same number gives the same maps, whatever faces are explained
+    beside them; another draws the gradient's grayed copies and occlusion's
+    masks again (the labels stay); Grad-CAM draws nothing."""
+    compiled = skemotion.load_pretrained(engine="litert", crop__detector="none")
+    for pipe, method, default in [
+        (model, "gradient", maps[:4]),
+        (compiled, "occlusion", explain(compiled, faces[:8])[:4]),
+    ]:
+        again = explain(pipe, faces[:4], method, random_state=0)
+        other = explain(pipe, faces[:4], method, random_state=1)
+        for a, b, c in zip(default, again, other, strict=True):
+            # (a kernel may round differently for another batch size)
+            np.testing.assert_allclose(b.saliency, a.saliency, atol=1e-3)
+            assert c.label == a.label and c.method == method
+            np.testing.assert_array_equal(c.proba, a.proba)
+        moved = [
+            np.abs(c.saliency - a.saliency).max()
+            for a, c in zip(default, other, strict=True)
+        ]
+        assert min(moved) > 0.05, (method, moved)
+    gradcam = [
+        explain(model, faces[:2], "gradcam", random_state=seed) for seed in (0, 7)
+    ]
+    for a, b in zip(*gradcam, strict=True):
+        np.testing.assert_array_equal(a.saliency, b.saliency)
+    for bad in (-1, 1.5, "0", True):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(f"random_state must be a whole number from 0; got {bad!r}"),
+        ):
+            explain(model, faces[:1], random_state=bad)
 
 
 def test_an_engine_without_gradients_gets_occlusion(model, faces):
