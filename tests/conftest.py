@@ -103,7 +103,7 @@ def _resident_mib() -> float | None:
 
 #: How much a test may leave the process grown before the garbage is
 #: collected (measured on the caching, encoder, classifier and video tests:
-#: 12 collections, 4 s, and a peak of 2.4 instead of 3.4 GiB; collecting after
+#: 12 collections, 4 s, and a peak of 2.3 instead of 3.2 GiB; collecting after
 #: every test costs about 0.2 s a test).
 _GROWTH_BEFORE_COLLECTING_MIB = 64
 _resident_after_last_test: list[float] = []
