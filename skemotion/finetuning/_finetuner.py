@@ -531,7 +531,8 @@ def _set_fitted(tuner, settings, data, split, start, run, network) -> None:
 
 
 def _rebuild(tuner):
-    """A fitted ``tuner``'s network with Keras' initial weights."""
+    """A fitted ``tuner``'s network, its convolutions at zero (for unpickling,
+    which sets the weights after)."""
     architecture = Architecture(
         tuner.input_shape_, tuner.trainable_blocks, tuner.batch_norm_,
         tuner.precision_, tuner.pooling, tuple(tuner.hidden_layer_sizes),

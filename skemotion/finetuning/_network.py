@@ -154,8 +154,8 @@ def load_start(settings: TuningSettings, input_shape) -> StartWeights:
 def build_network(architecture: Architecture, *, seed: int, start=None):
     """The :class:`TuningNetwork` of ``architecture``, from ``start``'s weights.
 
-    ``start`` (plain VGG16 without pooling, or None: Keras' initial weights,
-    as when unpickling sets weights after) is used as it is when no
+    ``start`` (plain VGG16 without pooling, or None: convolutions at zero,
+    as when unpickling sets the weights after) is used as it is when no
     convolution has batch norm; otherwise VGG16 is built with batch norm and
     ``start``'s convolutions are copied into it.
     """

@@ -3,7 +3,8 @@
 :func:`build_vgg16` builds the graph, nothing else (as Keras'
 ``applications/vgg16.py`` does before it loads weights): the encoder, the
 fine-tuner and the fine-tuner's export all build their VGG16 with it, and
-each puts its own weights in.
+each puts its own weights in (so it draws none: its convolutions start at
+zero).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def build_vgg16(
     The layers and their order are those of
     :func:`keras.applications.VGG16` (``include_top=False``), so weights files
     written by or for it load into this network and the other way round
-    (without batch norm). The weights are Keras' initial ones: callers put
-    theirs in.
+    (without batch norm). The convolutions start at zero: callers put their
+    weights in (drawing Keras' random ones first cost about 0.1 s a network,
+    two thirds of building it at 48x48).
 
     Parameters
     ----------
@@ -84,15 +86,16 @@ def build_vgg16(
         for i in range(n_convs):
             conv = f"block{block}_conv{i + 1}"
             if conv in with_bn:
-                x = layers.Conv2D(filters, 3, padding="same", dtype=policy, name=conv)(
-                    x
-                )
+                x = layers.Conv2D(
+                    filters, 3, padding="same", kernel_initializer="zeros",
+                    dtype=policy, name=conv,
+                )(x)  # fmt: skip
                 x = batch_norm_cls(dtype=policy, name=f"{conv}_bn")(x)
                 x = layers.Activation("relu", dtype=policy, name=f"{conv}_relu")(x)
             else:
                 x = layers.Conv2D(
-                    filters, 3, padding="same", activation="relu", dtype=policy,
-                    name=conv,
+                    filters, 3, padding="same", activation="relu",
+                    kernel_initializer="zeros", dtype=policy, name=conv,
                 )(x)  # fmt: skip
         x = layers.MaxPooling2D(2, strides=2, dtype=policy, name=f"block{block}_pool")(
             x
