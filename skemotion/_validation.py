@@ -9,6 +9,7 @@ from numbers import Integral
 import numpy as np
 
 __all__ = [
+    "check_classes",
     "check_hidden_layer_sizes",
     "check_image_batch",
     "normalize_size",
@@ -78,6 +79,18 @@ def check_hidden_layer_sizes(sizes) -> tuple[int, ...]:
             f"hidden_layer_sizes must be a tuple of positive ints, got {sizes!r}"
         )
     return tuple(int(s) for s in sizes)
+
+
+def check_classes(classes, n_samples: int) -> None:
+    """A ValueError unless the labels hold 2 classes or more: a classifier
+    fitted on one would say it for every face, sure of it (a folder tree with
+    one label folder, a filter that kept one class)."""
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if len(classes) else "none"
+        raise ValueError(
+            f"at least 2 classes are needed to learn from; the {n_samples} "
+            f"labels hold {found}"
+        )
 
 
 def stratified_holdout(labels, fraction: float, random_state):

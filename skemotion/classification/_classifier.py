@@ -18,7 +18,11 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._progress import progress_enabled
-from .._validation import check_hidden_layer_sizes, stratified_holdout
+from .._validation import (
+    check_classes,
+    check_hidden_layer_sizes,
+    stratified_holdout,
+)
 from ..networks import (
     OPTIMIZERS,
     PRECISIONS,
@@ -313,6 +317,9 @@ default="rmsprop"
         ------
         TypeError
             If ``kwargs`` names the data or the hold-out.
+        ValueError
+            If ``y`` holds fewer than 2 classes (after dropping the rows of
+            weight 0).
         """
         self._check_params()
         self.precision_ = resolve_precision(self.precision)
@@ -324,6 +331,9 @@ default="rmsprop"
                 "is None"
             )
         X, y, sample_weight = _without_weightless_rows(X, y, sample_weight)
+        labels = np.asarray(y)
+        if labels.ndim == 1:
+            check_classes(list(dict.fromkeys(labels.tolist())), len(labels))
         # the hold-out is drawn once, here, so that training watches the rows
         # the temperature is then fitted on
         _, held_out = stratified_holdout(

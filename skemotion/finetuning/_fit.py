@@ -20,7 +20,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._progress import progress_enabled
-from .._validation import check_image_batch, stratified_holdout
+from .._validation import check_classes, check_image_batch, stratified_holdout
 from ..feature_extraction import preprocess_images
 from ..networks import (
     MIN_INPUT_SIZE,
@@ -111,8 +111,7 @@ def check_training_data(X, y) -> TrainingData:
             f"y must hold one label per image: {len(X)} images, y of shape {y.shape}"
         )
     encoder = LabelEncoder().fit(y)
-    if len(encoder.classes_) < 2:
-        raise ValueError(f"at least 2 classes are needed, got {encoder.classes_!r}")
+    check_classes(encoder.classes_.tolist(), len(y))
     return TrainingData(X, encoder.transform(y).astype(np.int64), encoder.classes_)
 
 

@@ -409,3 +409,21 @@ def test_repr_shows_what_differs_from_the_defaults():
         ]
         == 2
     )
+
+
+def test_one_class_is_refused_before_training(blobs):
+    """A classifier fitted on one class would say it for every face, sure of
+    it: fit refuses, naming the class, as the fine-tuner does (the rows of
+    weight 0 are left out first)."""
+    from skemotion import VGG16FineTuner
+
+    X, y = blobs
+    happy = y == "happy"
+    with pytest.raises(ValueError, match=r"2 classes .* 20 labels hold only 'happy'"):
+        small(epochs=1).fit(X[happy], y[happy])
+    only_happy_weighs = happy.astype(float)
+    with pytest.raises(ValueError, match="labels hold only 'happy'"):
+        small(epochs=1).fit(X, y, sample_weight=only_happy_weighs)
+    faces = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="the 4 labels hold only 'sad'"):
+        VGG16FineTuner(epochs=1).fit(faces, ["sad"] * 4)
