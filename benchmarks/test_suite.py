@@ -6,7 +6,9 @@ every 0.2 s this script adds up the resident memory of that process and of
 all its descendants (the servers, the Dask workers, Chromium, the
 subprocesses the CLI tests start) and keeps the largest sum: the memory the
 run needs on a machine of its own. ``ru_maxrss`` of the children would give
-only the largest single process.
+only the largest single process. It also prints the CPU time they used (user
+and system, every process waited for): a run that needs more CPU-seconds than
+the cores give in the goal's time cannot meet it however it is spread.
 
 Usage::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -103,6 +106,15 @@ def main() -> None:
           f"peak memory of the whole process tree {peak / 2**30:.2f} GiB; "
           f"{os.cpu_count()} cores, load average now "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    # the CPU of every process below this one that was waited for (the
+    # pytest process, its servers, workers and subprocesses): the work that
+    # no arrangement of the run onto the cores can make smaller
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = used.ru_utime + used.ru_stime
+    print(f"CPU time of the run: {cpu:.0f} s ({used.ru_utime:.0f} user + "
+          f"{used.ru_stime:.0f} system), {cpu / wall:.2f} cores on average; "
+          f"{os.cpu_count()} cores give {os.cpu_count() * 360} CPU-seconds in "
+          "6 minutes")  # fmt: skip
     print("The tests the largest sums were sampled in (GiB):")
     for test, rss in sorted(by_test.items(), key=lambda kv: -kv[1])[:8]:
         print(f"  {rss / 2**30:5.2f}  {test}")

@@ -9,6 +9,7 @@ tests fail loudly rather than skip.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,24 @@ def _give_memory_back() -> None:
         pass
 
 
+_frozen: list[bool] = []
+
+
+def _freeze_what_lives() -> None:
+    """Once TensorFlow is imported, at the end of a module: move every object
+    alive (modules, TensorFlow's and Keras' own, session fixtures) out of the
+    collector's sight (``gc.freeze``), so that each later full collection
+    walks only what tests made since. Measured on the default run: full
+    collections 0.35 s each instead of 0.64, the run 9.2 instead of 10.3
+    minutes, its peak 5.96 instead of 5.80 GiB (what is frozen is never
+    collected; see benchmarks/README.md)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _frozen.append(True)
+
+
 def _resident_mib() -> float | None:
     """This process's resident memory, MiB (None where /proc is missing)."""
     try:
@@ -115,6 +134,12 @@ def pytest_runtest_teardown(item, nextitem):
     more than :data:`_GROWTH_BEFORE_COLLECTING_MIB` since the last test, give
     back what it freed, so that networks a test dropped do not pile up."""
     yield
+    if (
+        not _frozen
+        and "tensorflow" in sys.modules
+        and (nextitem is None or nextitem.module is not item.module)
+    ):
+        _freeze_what_lives()
     now = _resident_mib()
     if now is None:
         return
