@@ -24,6 +24,19 @@ def _report_held_out(pipeline, layout, strip_suffix: str | None) -> None:
     print(f"{name.capitalize()} accuracy: {accuracy:.1%} on {len(paths)} images")
 
 
+def _training_split(layout, strip_suffix: str | None):
+    """DATA_DIR's training images and labels; one class is a usage error,
+    said before any work (a network cannot learn from one)."""
+    paths, labels = load_split(layout.train, strip_suffix)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise UsageError(
+            f"{layout.train} holds images of one class only ({classes[0]}): "
+            "training needs a folder of images for each of at least 2 classes"
+        )
+    return paths, labels
+
+
 def _network_line(step) -> str:
     return f"weights {step.weights_used_}, precision {step.precision_}"
 
@@ -33,7 +46,7 @@ def train(args) -> int:
     from ..pipeline import make_emotion_pipeline
 
     layout = data_layout(args.data_dir)
-    paths, labels = load_split(layout.train, args.strip_suffix)
+    paths, labels = _training_split(layout, args.strip_suffix)
     pipeline = build_pipeline(parse_params(args.param), make_emotion_pipeline)
     set_progress(pipeline, args.progress)
     print(
@@ -57,7 +70,7 @@ def finetune(args) -> int:
     if not output.name.endswith(".weights.h5"):
         raise UsageError(f"--output {output}: the file name must end in .weights.h5")
     layout = data_layout(args.data_dir)
-    paths, labels = load_split(layout.train, args.strip_suffix)
+    paths, labels = _training_split(layout, args.strip_suffix)
     from ..persistence import save_model
     from ..pipeline import make_finetune_pipeline
 

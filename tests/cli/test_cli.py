@@ -319,6 +319,25 @@ def test_train_without_images_is_a_usage_error(tmp_path, capsys):
     assert err.startswith("skemotion train: error: ") and "no images found" in err
 
 
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_training_on_one_class_is_a_usage_error(command, seed_dir, tmp_path, capsys):
+    """A data folder with one class folder is said before any work, naming
+    the folder and the class (it used to end as an "unexpected ValueError")."""
+    happy = tmp_path / "data" / "train" / "happy"
+    happy.mkdir(parents=True)
+    for src in sorted((seed_dir / "train" / "happy_face").iterdir())[:3]:
+        (happy / src.name).symlink_to(src)
+    out = tmp_path / ("m.joblib" if command == "train" else "m.weights.h5")
+    assert main([command, str(tmp_path / "data"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"skemotion {command}: error: {tmp_path / 'data' / 'train'} holds images "
+        "of one class only (happy): training needs a folder of images for each "
+        "of at least 2 classes\n"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_demo_runs_end_to_end(shared_data, tmp_path, monkeypatch, capsys):
     """The README's main job, small: the real data, 2 folds, no ImageNet download."""
