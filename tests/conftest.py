@@ -132,7 +132,9 @@ _resident_after_last_test: list[float] = []
 def pytest_runtest_teardown(item, nextitem):
     """After a test and its fixtures are torn down: where the process grew by
     more than :data:`_GROWTH_BEFORE_COLLECTING_MIB` since the last test, give
-    back what it freed, so that networks a test dropped do not pile up."""
+    back what it freed, so that networks a test dropped do not pile up; at
+    the end of the first module after TensorFlow's import, freeze what lives
+    (:func:`_freeze_what_lives`)."""
     yield
     if (
         not _frozen
