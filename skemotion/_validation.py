@@ -86,10 +86,10 @@ def check_classes(classes, n_samples: int) -> None:
     fitted on one would say it for every face, sure of it (a folder tree with
     one label folder, a filter that kept one class)."""
     if len(classes) < 2:
-        found = f"only {classes[0]!r}" if len(classes) else "none"
+        labels = f"the {n_samples} labels hold" if n_samples != 1 else "the label holds"
+        found = f"one class only: {classes[0]!r}" if len(classes) else "no class"
         raise ValueError(
-            f"at least 2 classes are needed to learn from; the {n_samples} "
-            f"labels hold {found}"
+            f"at least 2 classes are needed to learn from; {labels} {found}"
         )
 
 

@@ -419,11 +419,12 @@ def test_one_class_is_refused_before_training(blobs):
 
     X, y = blobs
     happy = y == "happy"
-    with pytest.raises(ValueError, match=r"2 classes .* 20 labels hold only 'happy'"):
+    only_happy = r"2 classes .* the 20 labels hold one class only: 'happy'"
+    with pytest.raises(ValueError, match=only_happy):
         small(epochs=1).fit(X[happy], y[happy])
     only_happy_weighs = happy.astype(float)
-    with pytest.raises(ValueError, match="labels hold only 'happy'"):
+    with pytest.raises(ValueError, match="labels hold one class only: 'happy'"):
         small(epochs=1).fit(X, y, sample_weight=only_happy_weighs)
     faces = np.zeros((4, 32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match="the 4 labels hold only 'sad'"):
+    with pytest.raises(ValueError, match="the 4 labels hold one class only: 'sad'"):
         VGG16FineTuner(epochs=1).fit(faces, ["sad"] * 4)
