@@ -167,16 +167,19 @@ def _before(parts: KerasParts, crops: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def _grayed_copies(x: np.ndarray, copies: int, share: float, baseline: float,
-                   seed: int) -> np.ndarray:  # fmt: skip
-    """``copies`` copies of each image, a random ``share`` of each copy's
-    pixels set to ``baseline``: shape ``(copies, n, h, w, c)``. The pixels
-    are drawn from ``seed`` alone, the same for every image (the k-th copy of
-    each grays the same pixels): a face's map does not depend on the faces
-    beside it in the batch."""
-    grayed = np.random.default_rng(seed).random((copies, *x.shape[1:-1])) < share
-    grayed = grayed[:, np.newaxis, ..., np.newaxis]
-    return np.where(grayed, np.float32(baseline), x[np.newaxis]).astype(x.dtype)
+def _grayed_pixels(copies: int, size: tuple, share: float, seed: int) -> np.ndarray:
+    """Which pixels each of ``copies`` copies grays, a random ``share`` of
+    them, drawn from ``seed`` alone: shape ``(copies, h, w)``. The same for
+    every image (the k-th copy of each grays the same pixels), so a face's
+    map does not depend on the faces beside it in the batch."""
+    return np.random.default_rng(seed).random((copies, *size)) < share
+
+
+def _grayed_copies(x: np.ndarray, grayed: np.ndarray, baseline: float) -> np.ndarray:
+    """A copy of each image per mask of ``grayed``, its pixels there set to
+    ``baseline``: shape ``(copies, n, h, w, c)``."""
+    where = grayed[:, np.newaxis, ..., np.newaxis]
+    return np.where(where, np.float32(baseline), x[np.newaxis]).astype(x.dtype)
 
 
 def gradient_maps(
@@ -208,6 +211,8 @@ def gradient_maps(
     x_all = _before(parts, crops)
     out = []
     step = max(1, batch_size // max(1, copies))
+    if copies:
+        grayed = _grayed_pixels(copies, x_all.shape[1:-1], share, seed)
     for start in range(0, len(x_all), step):
         x = x_all[start : start + step]
         t = np.asarray(targets[start : start + step], dtype=np.int32)
@@ -217,7 +222,7 @@ def gradient_maps(
             out.append((weights * acts.numpy()).sum(axis=-1))
             continue
         if copies:
-            batch = _grayed_copies(x, copies, share, baseline, seed)
+            batch = _grayed_copies(x, grayed, baseline)
             _, _, grads = run(batch.reshape(-1, *x.shape[1:]), np.tile(t, copies),
                               temperature)  # fmt: skip
             grads = grads.numpy().reshape(batch.shape).mean(axis=0)
