@@ -8,6 +8,7 @@ tests fail loudly rather than skip.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -83,16 +84,12 @@ def _give_memory_back() -> None:
     freed pages to the system (glibc's ``malloc_trim``; it keeps them
     otherwise)."""
     import ctypes
-    import gc
 
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim this way
         pass
-
-
-_frozen: list[bool] = []
 
 
 def _freeze_what_lives() -> None:
@@ -103,11 +100,8 @@ def _freeze_what_lives() -> None:
     collections 0.35 s each instead of 0.64, the run 9.2 instead of 10.3
     minutes, its peak 5.96 instead of 5.80 GiB (what is frozen is never
     collected; see benchmarks/README.md)."""
-    import gc
-
     gc.collect()
     gc.freeze()
-    _frozen.append(True)
 
 
 def _resident_mib() -> float | None:
@@ -137,7 +131,7 @@ def pytest_runtest_teardown(item, nextitem):
     (:func:`_freeze_what_lives`)."""
     yield
     if (
-        not _frozen
+        not gc.get_freeze_count()
         and "tensorflow" in sys.modules
         and (nextitem is None or nextitem.module is not item.module)
     ):
