@@ -83,6 +83,7 @@ def _add_predict_parser(subparsers) -> None:
     )
     predict.add_argument("images", metavar="IMAGE", nargs="+")
     options.model(predict)
+    options.engine(predict)
     options.top_k(predict)
     options.model_detector(predict)
     options.output_format(
@@ -116,7 +117,7 @@ def _add_predict_parser(subparsers) -> None:
         help="how --explain draws its maps (default: auto, the best the model's "
         "engine can do: gradient through TensorFlow, occlusion on a compiled "
         "one; with --explain, the ready model runs on TensorFlow unless the "
-        "method is occlusion)",
+        "method is occlusion or --engine says otherwise)",
     )
     predict.add_argument(
         "--max-pixels",
@@ -342,6 +343,7 @@ def _add_video_parser(subparsers) -> None:
     # VIDEO after the model, the spelling before --model
     video.add_argument("old_video", nargs="?", help=argparse.SUPPRESS)
     options.model(video)
+    options.engine(video)
     options.output(video, "OUT.csv|OUT.parquet", "the table of results", required=True)
     sampling = video.add_mutually_exclusive_group()
     sampling.add_argument(
@@ -417,6 +419,7 @@ def _add_serve_parser(subparsers) -> None:
     # the model as a positional, the spelling before --model
     serve.add_argument("old_model", nargs="?", help=argparse.SUPPRESS)
     options.model(serve)
+    options.engine(serve)
     options.model_detector(serve)
     serve.add_argument(
         "--host",

@@ -51,6 +51,17 @@ def load_split(root: Path, strip_suffix: str | None):
         raise UsageError(str(exc)) from None
 
 
+def check_engine(args) -> None:
+    """``--engine`` chooses what runs the ready model: with ``--model FILE``
+    it is a usage error (:func:`~skemotion.prediction.check_engine_choice`)."""
+    from ..prediction import check_engine_choice
+
+    try:
+        check_engine_choice(args.model, args.engine)
+    except ValueError as exc:
+        raise UsageError(f"--engine with --model {args.model}: {exc}") from None
+
+
 def load_model_file(path: str, *, option: str = ""):
     """Load a model file; its problems are usage errors (exit status 2).
 

@@ -15,6 +15,7 @@ __all__ = [
     "TRUST",
     "data_dir",
     "detector",
+    "engine",
     "model",
     "output",
     "output_format",
@@ -27,7 +28,10 @@ __all__ = [
     "weights",
 ]
 
-TRUST = "Only load model files you trust: loading runs code stored in the file."
+TRUST = (
+    "Only load model files you trust: loading a joblib file runs code stored "
+    "in it (a .tflite file from 'skemotion export' runs none)."
+)
 READY = (
     "without --model, the ready model is used: FER2013's seven classes (angry, "
     "disgust, fear, happy, neutral, sad, surprise)"
@@ -117,8 +121,24 @@ def model(parser) -> None:
     parser.add_argument(
         "--model",
         metavar="FILE",
-        help="load your own model: a joblib file from 'skemotion train' (loading "
-        f"it runs code stored in it: only files you trust); {READY}",
+        help="load your own model: a .tflite file from 'skemotion export' "
+        "(loading it runs no code from it) or a joblib file from 'skemotion "
+        "train' (loading it runs code stored in it: only files you trust); "
+        f"{READY}",
+    )
+
+
+def engine(parser) -> None:
+    """``--engine``: what runs the ready model."""
+    from ..pretrained import ENGINES
+
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="what runs the ready model: litert, its compiled int8 network, "
+        "without TensorFlow (the default where ai-edge-litert is installed), or "
+        "tensorflow, its Keras network (exact, slower to start); a --model file "
+        "runs on its own engine",
     )
 
 

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._inputs import chosen_model, load_model_file, old_spelling
+from ._inputs import check_engine, chosen_model, load_model_file, old_spelling
 from ._output import EXIT_FAILED, EXIT_OK, UsageError, emit
 from ._pipelines import set_progress
 
@@ -124,6 +124,7 @@ def _predict_on_cluster(args) -> int:
         for flag, used in (
             ("--all-faces", args.all_faces),
             ("--annotate", args.annotate),
+            ("--engine", args.engine),
             ("--explain", args.explain),
             ("--format", args.format != "text"),
             ("--max-pixels", args.max_pixels is not None),
@@ -185,6 +186,7 @@ def predict(args) -> int:
     )
 
     _predict_positionals(args)
+    check_engine(args)
     if args.output is not None:
         return _predict_on_cluster(args)
     if args.scheduler is not None or args.local_cluster is not None:
@@ -192,7 +194,8 @@ def predict(args) -> int:
     # the ready model's maps through gradients (the compiled engine can only
     # occlude, which points less surely): --explain runs it on TensorFlow
     gradients = args.explain is not None and args.explain_method != "occlusion"
-    model = chosen_model(args.model, engine="tensorflow" if gradients else None)
+    engine = args.engine or ("tensorflow" if gradients else None)
+    model = chosen_model(args.model, engine=engine)
     set_progress(model, args.progress)
     crop = check_model(model)
     if args.detector is not None:

@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ._inputs import load_model_file, model_name, old_spelling
+from ._inputs import check_engine, load_model_file, model_name, old_spelling
 from ._output import EXIT_OK, UsageError
 
 __all__ = ["serve"]
@@ -31,6 +31,7 @@ def serve(args) -> int:
     import os
 
     _serve_positionals(args)
+    check_engine(args)
     token = os.environ.get("SKEMOTION_TOKEN")
     if args.token_file:
         try:
@@ -100,6 +101,7 @@ def _settings(args, token: str | None):
         token=token,
         cors_origins=args.cors_origin or (),
         detector=args.detector,
+        engine=args.engine,
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._inputs import old_spelling
+from ._inputs import check_engine, old_spelling
 from ._output import EXIT_OK, UsageError
 
 __all__ = ["video"]
@@ -28,6 +28,7 @@ def video(args) -> int:
     from ..video import predict_video
 
     _video_positionals(args)
+    check_engine(args)
     output = Path(args.output)
     if output.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--output {output}: use a name ending in .csv or .parquet")
@@ -50,6 +51,7 @@ def video(args) -> int:
         progress=args.progress,
         detector=args.detector or fast_detector(),
         detect_every=args.detect_every,
+        engine=args.engine,
     )
     info = result.info
     resumed = (

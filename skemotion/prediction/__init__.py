@@ -20,6 +20,7 @@ from ._records import RECORD_FIELDS as RECORD_FIELDS
 from ._records import iter_predict_topk, predict_topk
 from ._resolve import READY_MODEL_NAME as READY_MODEL_NAME
 from ._resolve import ResolvedModel, resolve_model
+from ._resolve import check_engine_choice as check_engine_choice
 from ._topk import BOX_COLUMNS as BOX_COLUMNS
 from ._topk import face_columns, face_values, format_topk, top_k
 

@@ -10,7 +10,7 @@ from ..exceptions import ModelFileError
 from ..preprocessing import pipeline_cropper
 from ._engine import check_model
 
-__all__ = ["READY_MODEL_NAME", "ResolvedModel", "resolve_model"]
+__all__ = ["READY_MODEL_NAME", "ResolvedModel", "check_engine_choice", "resolve_model"]
 
 #: How messages and ``/v1/model`` name the model used when none is given.
 READY_MODEL_NAME = "the ready model (FER2013's 7 classes)"
@@ -40,17 +40,20 @@ class ResolvedModel(NamedTuple):
     def digest(self) -> str:
         """The model's identity, for resuming work with the same model (a
         video's table, a cluster's workers): the ready model's records'
-        digest, the file's sha256, or a hash of the pipeline's pickle.
+        digest and the engine that runs it (the two engines' probabilities
+        differ a little), the file's sha256, or a hash of the pipeline's
+        pickle.
 
         Returns
         -------
         digest : str
-            ``"ready-..."``, the file's sha256 in hex, or ``"pickle:..."``.
+            ``"ready-...-litert"`` (or ``-tensorflow``), the file's sha256 in
+            hex, or ``"pickle:..."``.
         """
         if self.source == "ready":
             from ..pretrained import pretrained_digest
 
-            return pretrained_digest()
+            return f"{pretrained_digest()}-{self.model.engine}"
         if self.source == "file":
             from .._io import file_sha256
 
@@ -58,6 +61,23 @@ class ResolvedModel(NamedTuple):
         import joblib
 
         return "pickle:" + joblib.hash(self.model)
+
+
+def check_engine_choice(model, engine: str | None) -> None:
+    """Refuse an engine given with a model: it chooses what runs the ready
+    model (``model=None``); a file or a pipeline runs on its own.
+
+    Raises
+    ------
+    ValueError
+        If both are given.
+    """
+    if engine is not None and model is not None:
+        raise ValueError(
+            f"engine={engine!r} chooses what runs the ready model; a model file "
+            "or a pipeline runs on its own engine (a .tflite file on LiteRT, a "
+            "joblib file on TensorFlow)"
+        )
 
 
 def resolve_model(model=None, *, engine: str | None = None) -> ResolvedModel:
@@ -73,7 +93,7 @@ def resolve_model(model=None, *, engine: str | None = None) -> ResolvedModel:
     engine : {"litert", "tensorflow"} or None, default=None
         For the ready model: the engine that runs it (see
         :func:`~skemotion.load_pretrained`); None: its default. A file or
-        a pipeline runs on its own.
+        a pipeline runs on its own: giving one an engine is an error.
 
     Returns
     -------
@@ -85,8 +105,10 @@ def resolve_model(model=None, *, engine: str | None = None) -> ResolvedModel:
         If the file is missing or damaged, or holds something that is not a
         skemotion emotion pipeline (no :class:`~skemotion.FaceCropper` first).
     ValueError
-        If a pipeline given does not start with a FaceCropper.
+        If a pipeline given does not start with a FaceCropper, or an engine
+        is given with a model.
     """
+    check_engine_choice(model, engine)
     if model is None:
         from ..pretrained import load_pretrained
 

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+from ..prediction import check_engine_choice
 from ._batcher import Batcher, QueueFull
 from ._explaining import add_saliency
 from ._metrics import Metrics
@@ -80,7 +81,7 @@ class _Routes:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
-        loaded, path, name = load_served(self.model)
+        loaded, path, name = load_served(self.model, self.settings.engine)
         if self.settings.detector is not None:
             loaded = with_detector(loaded, self.settings.detector)
         work = Predictor(loaded, self.settings.top_k, _threads(self.settings))
@@ -237,7 +238,8 @@ def create_app(model=None, *, settings: ServeSettings | None = None):
         pipeline, or None: the ready model (:func:`~skemotion.load_pretrained`,
         FER2013's seven classes), loaded when the application starts.
     settings : ServeSettings, optional
-        Limits, token and CORS; the defaults are safe.
+        Limits, token and CORS, and the ready model's engine; the defaults
+        are safe.
 
     Returns
     -------
@@ -259,6 +261,7 @@ def create_app(model=None, *, settings: ServeSettings | None = None):
     from starlette.staticfiles import StaticFiles
 
     settings = settings or ServeSettings()
+    check_engine_choice(model, settings.engine)  # here, not when it starts
     metrics = Metrics()
     routes = _Routes(model, settings, metrics)
     app = Starlette(

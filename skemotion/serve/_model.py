@@ -19,10 +19,10 @@ __all__ = ["READY_NAME", "Predictor", "describe_model", "load_served", "with_det
 READY_NAME = READY_MODEL_NAME
 
 
-def load_served(model):
-    """The model to serve, its file (None for a pipeline), and its name
-    (:func:`~skemotion.prediction.resolve_model`)."""
-    resolved = resolve_model(model)
+def load_served(model, engine: str | None = None):
+    """The model to serve (None: the ready one, on ``engine``), its file (None
+    for a pipeline), and its name (:func:`~skemotion.prediction.resolve_model`)."""
+    resolved = resolve_model(model, engine=engine)
     return resolved.model, resolved.path, resolved.name
 
 
@@ -57,6 +57,7 @@ def describe_model(model, path: str | None, name: str | None = None) -> dict:
     }
     return {
         "classes": [str(c) for c in model.classes_],
+        "engine": getattr(model, "engine", None),
         "weights": getattr(encoder, "weights_used_", None),
         "precision": getattr(encoder, "precision_", None),
         "crop_size": list(crop.size)

@@ -195,7 +195,7 @@ def _paths(settings, security: list) -> dict:
         "/v1/model": {
             "get": {
                 "summary": "The model's name (the ready model or a "
-                "file's), classes, weights, precision, parameters and versions",
+                "file's), classes, engine, weights, precision, parameters and versions",
                 "security": security,
                 "responses": {"200": {"description": "the model"}, **_errors(401)},
             }

@@ -7,6 +7,7 @@ import math
 from numbers import Integral, Real
 
 from ..preprocessing import DETECTORS
+from ..pretrained import ENGINES
 
 __all__ = ["ServeSettings"]
 
@@ -49,6 +50,10 @@ class ServeSettings:
         A face detector of :data:`~skemotion.preprocessing.DETECTORS` used
         instead of the model's own (``"yunet"``, the fast one); None keeps
         the model's.
+    engine : {"litert", "tensorflow"} or None, default=None
+        What runs the ready model when :func:`create_app` is given none
+        (see :func:`~skemotion.load_pretrained`); None: its default. A model
+        file or a pipeline runs on its own.
     header_timeout : float, default=10.0
         Seconds a connection may take to send a request's headers, counted
         from when it opened or its previous answer went; a connection that
@@ -71,7 +76,7 @@ class ServeSettings:
     ------
     ValueError
         Naming the setting, when a value is out of its range (a size of 0,
-        a negative time-out, an unknown detector, an empty token).
+        a negative time-out, an unknown detector or engine, an empty token).
     TypeError
         Naming the setting, when a value is of the wrong kind (a time-out
         given as text, say).
@@ -87,6 +92,7 @@ class ServeSettings:
     token: str | None = dataclasses.field(default=None, repr=False)  # a secret
     cors_origins: tuple[str, ...] = ()
     detector: str | None = None
+    engine: str | None = None
     max_drain_bytes: int = 64_000_000
     header_timeout: float = 10.0
     body_timeout: float = 60.0
@@ -115,6 +121,11 @@ class ServeSettings:
             raise ValueError(
                 f"detector must be one of {', '.join(DETECTORS)} or None, got "
                 f"{self.detector!r}"
+            )
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ValueError(
+                f"engine must be one of {', '.join(ENGINES)} or None, got "
+                f"{self.engine!r}"
             )
         origins = self.cors_origins
         if isinstance(origins, str):  # one origin, not its letters

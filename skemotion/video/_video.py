@@ -95,12 +95,12 @@ def read_table(output: Path):
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
 
-def _model_and_digest(model):
-    """The model (None: the ready one) and its identity, which the sidecar
-    records (a resume knows it for the same model)."""
+def _model_and_digest(model, engine: str | None):
+    """The model (None: the ready one, on ``engine``) and its identity, which
+    the sidecar records (a resume knows it for the same model)."""
     from ..prediction import resolve_model
 
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, engine=engine)
     return resolved.model, resolved.digest()
 
 
@@ -218,17 +218,18 @@ class _Run:
         }
 
     def open(self, resume: bool) -> None:
-        """Resume an interrupted run of the same video, model, detector,
-        detect_every, sampling and top_k, else start an empty table."""
+        """Resume an interrupted run of the same video, model, engine,
+        detector, detect_every, sampling and top_k, else start an empty
+        table."""
         output, progress = self.table.output, self.progress
         if resume and self.sidecar.exists() and output.exists():
             saved = json.loads(self.sidecar.read_text())
             if {k: saved.get(k) for k in self.record} != self.record:
                 raise VideoError(
                     output,
-                    "holds another run's table (other video, model, detector, "
-                    "detect_every, sampling or top_k); use another output, or "
-                    "run without --resume",
+                    "holds another run's table (other video, model, engine, "
+                    "detector, detect_every, sampling or top_k); use another "
+                    "output, or run without --resume",
                 )
             progress.update(saved.get("progress", {}))
             if progress["last_frame"] is not None:
@@ -260,11 +261,18 @@ class _Run:
             tmp.write_text(json.dumps(record, indent=1))
 
 
+def _how_found(crop, detect_every: int, model) -> dict:
+    """How the faces were found and classified, for the sidecar."""
+    engine = getattr(model, "engine", None)  # a foreign pipeline has none
+    return {"detector": crop.detector, "detect_every": detect_every, "engine": engine}
+
+
 def _run_record(video, info: VideoInfo, sampling: _Sampling, digest: str,
-                classes: list[str], top_k: int, finding: dict) -> dict:  # fmt: skip
-    """What a resume must find the same in the sidecar."""
+                classes: list[str], top_k: int, how: dict) -> dict:  # fmt: skip
+    """What a resume must find the same in the sidecar (``how``: the faces'
+    detector, ``detect_every`` and the engine)."""
     return {
-        **finding,
+        **how,
         "format": _FORMAT,
         "video": str(Path(os.fspath(video)).resolve()),
         "video_fps": info.fps,
@@ -362,12 +370,11 @@ def _finding(capture, info: VideoInfo, sampling: _Sampling, run: _Run, crop,
 
 def predict_video(
     model, video, output, *, every: int | None = None, fps: float | None = None,
-    start: float | None = None, end: float | None = None,
-    max_frames: int | None = None, top_k: int = 2, batch_frames: int = 16,
-    resume: bool = False, timeline_dir=None, smooth: int = 1, annotate=None,
-    tracker: BoxTracker | None = None, progress: bool | None = None,
-    detector: str | None = None, detect_every: int = 1,
-) -> VideoResult:  # fmt: skip
+    start: float | None = None, end: float | None = None, top_k: int = 2,
+    max_frames: int | None = None, batch_frames: int = 16, resume: bool = False,
+    timeline_dir=None, smooth: int = 1, annotate=None, progress: bool | None = None,
+    tracker: BoxTracker | None = None, detector: str | None = None,
+    detect_every: int = 1, engine: str | None = None) -> VideoResult:  # fmt: skip
     """Every face of a video's sampled frames, followed over time, labelled.
 
     Frames are sampled (``every`` N frames, or ``fps`` per second of video,
@@ -394,7 +401,7 @@ def predict_video(
         the face box (``face_left``...), ``label_1``... with
         ``probability_1``..., and ``proba_<class>`` for every class.
         ``OUTPUT.json`` beside it describes the run (detector,
-        ``detect_every``, frames without a face).
+        ``detect_every``, the engine, frames without a face).
     every : int, optional
         Sample one frame in ``every``.
     fps : float, optional
@@ -431,6 +438,8 @@ def predict_video(
         face's box by optical flow between (a lost box has no row until the
         next detection); 3 is about 2.5 times faster with YuNet, for a
         little accuracy (``benchmarks/README.md``).
+    engine : {"litert", "tensorflow"} or None, default=None
+        What runs the ready model (:func:`~skemotion.load_pretrained`'s).
 
     Returns
     -------
@@ -447,11 +456,11 @@ def predict_video(
     sampling = _Sampling(every, fps, start, end, max_frames)
     output = _check_arguments(output, sampling, top_k, batch_frames, smooth,
                               detect_every)  # fmt: skip
-    model, digest = _model_and_digest(model)
+    model, digest = _model_and_digest(model, engine)
     crop, classes = frame_cropper(model, detector), [str(c) for c in model.classes_]
     capture, info = open_video(video)
-    finding = {"detector": crop.detector, "detect_every": detect_every}
-    record = _run_record(video, info, sampling, digest, classes, top_k, finding)
+    record = _run_record(video, info, sampling, digest, classes, top_k,
+                         _how_found(crop, detect_every, model))  # fmt: skip
     run = _Run(output, video, info, record, tracker or BoxTracker(), started)
     run.open(resume)
     batches = _finding(capture, info, sampling, run, crop, batch_frames, detect_every)

@@ -282,6 +282,47 @@ def test_ready_model_takes_a_detector_and_is_named_when_verbose(
     assert records[0]["box"] == [0, 0, width, height]  # the whole image: no detector
 
 
+def test_engine_chooses_what_runs_the_ready_model(face_count_dir, caplog, capsys):
+    """--engine: the compiled network or the Keras one, each named when
+    verbose; their probabilities differ a little, their label does not."""
+    photo = str(face_count_dir / "single_face" / "facerec_obama.jpg")
+    answers = {}
+    for engine in ("litert", "tensorflow"):
+        argv = ["--verbose", "predict", photo, "--engine", engine,
+                "--format", "json", "--top-k", "7", "-q"]  # fmt: skip
+        with caplog.at_level(logging.INFO, logger="skemotion.cli"):
+            assert main(argv) == 0
+        assert f"the ready model (FER2013's 7 classes) (engine: {engine})" in (
+            caplog.text
+        )
+        caplog.clear()
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        answers[engine] = {r["label"]: r["probability"] for r in records}
+    litert, tensorflow = answers["litert"], answers["tensorflow"]
+    assert max(litert, key=litert.get) == max(tensorflow, key=tensorflow.get)
+    assert litert != tensorflow  # two engines ran, not one twice
+    assert max(abs(litert[c] - tensorflow[c]) for c in FER2013) < 0.15
+
+
+def test_engine_is_for_the_ready_model_only(model_file, capsys):
+    """A model file runs on its own engine, and the cluster's workers on the
+    ready model's default: --engine with either is a usage error, said
+    before any work."""
+    for command in (["predict", "x.jpg"], ["video", "clip.mp4", "-o", "t.csv"],
+                    ["serve"]):  # fmt: skip
+        assert main([*command, "--model", str(model_file), "--engine", "litert"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(
+            f"skemotion {command[0]}: error: --engine with --model {model_file}: "
+            "engine='litert' chooses what runs the ready model; a model file or a "
+            "pipeline runs on its own engine"
+        ), err
+    argv = ["predict", "x.jpg", "--engine", "tensorflow", "--output", "out",
+            "--local-cluster", "1"]  # fmt: skip
+    assert main(argv) == 2
+    assert "--engine cannot be used with --output" in capsys.readouterr().err
+
+
 def test_predict_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     fake = tmp_path / "model.joblib"
     fake.write_text("not a pickle")

@@ -163,6 +163,28 @@ def test_ready_model_is_served_and_described(photos):
         assert face["label"] in FER2013
 
 
+def test_the_ready_models_engine_is_chosen_and_said(model_file, photos):
+    """ServeSettings(engine=...) (the CLI's --engine) chooses what runs the
+    ready model, and /v1/model says which; a model file runs on its own, so
+    an engine given with one is refused at once, as an unknown engine is."""
+    answers = {}
+    for engine in (None, "tensorflow"):
+        app = create_app(settings=ServeSettings(engine=engine))
+        with TestClient(app) as ready:
+            said = ready.get("/v1/model").json()["engine"]
+            answer = _post(ready, photos["one"])
+            assert answer.status_code == 200, answer.text
+            (face,) = answer.json()["images"][0]["faces"]
+            answers[said] = face
+    assert set(answers) == {"litert", "tensorflow"}  # None: the compiled default
+    assert answers["litert"]["label"] == answers["tensorflow"]["label"]
+    assert answers["litert"]["probabilities"] != answers["tensorflow"]["probabilities"]
+    with pytest.raises(ValueError, match="engine='litert' chooses what runs the ready"):
+        create_app(model_file, settings=ServeSettings(engine="litert"))
+    with pytest.raises(ValueError, match="engine must be one of litert, tensorflow"):
+        ServeSettings(engine="onnx")
+
+
 def test_served_with_another_detector(model_file, photos):
     """ServeSettings(detector=...) (the CLI's --detector) replaces the model's
     own: /v1/model says so, and YuNet boxes each of the two faces."""
@@ -202,7 +224,9 @@ def test_page_in_a_real_browser(server, browser, face_count_dir, tiny_model):
     page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
     page.goto(server + "/")
     page.wait_for_selector("#model dd:not(:empty)")
-    assert "random (seed 0)" in page.inner_text("#model")
+    shown = page.inner_text("#model")
+    assert "random (seed 0)" in shown
+    assert "Engine\ntensorflow" in shown  # the tiny model's, a joblib file
     page.set_input_files("#file", str(photo))
     page.wait_for_selector(".face-box", timeout=60_000)
     boxes = page.locator(".face-box")

@@ -262,7 +262,20 @@ def test_cli_video_with_the_ready_model(moving, tmp_path, capsys):
     assert set(table["label_1"]) <= set(FER2013)
     sidecar = json.loads((tmp_path / "ready.csv.json").read_text())
     assert sidecar["model_sha256"].startswith("ready-")
+    assert sidecar["engine"] == "litert"  # its default, where the wheel exists
     # the same run again, resumed: the ready model is recognised as the same
     assert main(["video", str(moving), "-o", str(out), "--max-frames", "4",
                  "--resume", "-q"]) == 0  # fmt: skip
     assert "0 frames sampled (resumed after frame 3)" in capsys.readouterr().out
+    # on the other engine (its probabilities differ a little) it is another run
+    assert main(["video", str(moving), "-o", str(out), "--max-frames", "4",
+                 "--resume", "--engine", "tensorflow", "-q"]) == 1  # fmt: skip
+    assert "holds another run's table (other video, model, engine" in (
+        capsys.readouterr().err
+    )
+    assert main(["video", str(moving), "-o", str(out), "--max-frames", "4",
+                 "--engine", "tensorflow", "-q"]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "ready.csv.json").read_text())["engine"] == (
+        "tensorflow"
+    )
+    assert list(pd.read_csv(out)["frame"]) == [0, 1, 2, 3]

@@ -38,6 +38,7 @@
     const rows = [
       ["Model", model.name || model.file || "unknown"],
       ["Classes", model.classes.join(", ")],
+      ["Engine", model.engine || "unknown"],
       ["Weights", model.weights || "unknown"],
       ["Precision", model.precision || "unknown"],
       ["Crop size", model.crop_size.join(" x ")],
