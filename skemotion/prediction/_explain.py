@@ -19,11 +19,13 @@ nothing like it):
   batch.
 - ``"gradcam"``: Grad-CAM on a convolution layer of the encoder, upsampled.
 - ``"occlusion"``: how much the class's log-probability drops when a part
-  of the face is grayed: 32 copies of the face with about 19% of its
-  3x3-pixel cells grayed (at 48x48), each cell in exactly 3 of the first 16
-  (which 3 drawn at random, seeded) and the other 16 their mirror images;
-  for each pixel the mean drop over the copies that gray it less that over
-  the copies that keep it, smoothed. Forward passes only
+  of the face is grayed: 40 copies of the face with 15% of its 3x3-pixel
+  cells grayed (at 48x48), each cell in exactly 3 of the first 20 (which 3
+  drawn at random, seeded) and the other 20 their mirror images; for each
+  pixel the mean drop over the copies that gray it less that over the
+  copies that keep it, smoothed. With flip averaging (the ready model's
+  ``tta="flip"``) each copy is seen in one view, the mirror images'
+  mirrored: one forward pass a copy. Forward passes only
   (``model[1:].predict_proba``), so it runs on any engine, a compiled one
   included.
 """
@@ -60,7 +62,7 @@ GRADIENT_COPIES, GRAYED_SHARE = 4, 0.15
 #: Occlusion's masks: cells of this fraction of the crop's side (3 pixels at
 #: 48x48), each grayed in this many of the drawn masks, in this many masks (half
 #: drawn, half their mirror images; see benchmarks/README.md).
-OCCLUSION_CELL, OCCLUSION_TIMES, OCCLUSION_MASKS = 1 / 16, 3, 32
+OCCLUSION_CELL, OCCLUSION_TIMES, OCCLUSION_MASKS = 1 / 16, 3, 40
 #: Added to probabilities before their logarithm (a class at 0 stays finite).
 _LOG_FLOOR = 1e-6
 
@@ -225,7 +227,15 @@ def _occlusion(
 ) -> np.ndarray:
     """Each pixel's mean drop of the target's log-probability over the masks
     that gray it, less its mean drop over the masks that keep it; several
-    faces' masked copies in one ``predict_proba`` call."""
+    faces' masked copies in one ``predict_proba`` call.
+
+    A model that averages a face and its mirror image (``tta="flip"``) sees
+    each masked copy once, in one of the two views: the drawn masks on the
+    face, their mirror images mirrored (the mirror view of that copy), each
+    drop measured from the target's log-probability of the same view. Every
+    cell's drops then come from both views, at one forward pass a mask
+    instead of two, and the map of a mirrored face is the mirrored map.
+    """
     rest = model[1:]
     n, height, width = crops.shape[:3]
     masks = _occlusion_masks(height, width, seed)
@@ -233,17 +243,30 @@ def _occlusion(
     grayed, kept = np.maximum(covered, 1.0), np.maximum(len(masks) - covered, 1.0)
     m = masks[..., np.newaxis]
     group = max(1, 2_000_000 // (len(masks) * height * width))
-    base = np.log(rest.predict_proba(crops)[np.arange(n), targets] + _LOG_FLOOR)
+    faces_at = np.arange(n)
+    one_view = getattr(rest, "tta", None) == "flip"
+    if one_view:  # the slice is this call's own: the model keeps its tta
+        rest.set_params(tta=None)
+        both = rest.predict_proba(np.concatenate([crops, crops[:, :, ::-1]]))
+        half = len(masks) // 2  # the drawn masks, then their mirror images
+        base = np.repeat(np.log(np.stack([both[:n][faces_at, targets],
+                                          both[n:][faces_at, targets]], axis=1)
+                                + _LOG_FLOOR), half, axis=1)  # fmt: skip
+    else:
+        proba = rest.predict_proba(crops)[faces_at, targets]
+        base = np.repeat(np.log(proba + _LOG_FLOOR)[:, None], len(masks), axis=1)
     out = np.empty((n, height, width), dtype=np.float32)
     for start in range(0, n, group):
         faces = crops[start : start + group].astype(np.float32)
         copies = faces[:, np.newaxis] * (1 - m) + GRAY * m
+        if one_view:
+            copies[:, half:] = copies[:, half:, :, ::-1]
         shape = (-1, *crops.shape[1:])
         proba = rest.predict_proba(np.rint(copies).astype(crops.dtype).reshape(shape))
         proba = proba.reshape(len(faces), len(masks), -1)
         here = slice(start, start + len(faces))
         target = np.take_along_axis(proba, targets[here, None, None], axis=2)[..., 0]
-        drop = base[here, None] - np.log(target + _LOG_FLOOR)  # (faces, masks)
+        drop = base[here] - np.log(target + _LOG_FLOOR)  # (faces, masks)
         where_grayed = np.tensordot(drop, masks, axes=1)  # summed per pixel
         where_kept = drop.sum(axis=1)[:, None, None] - where_grayed
         out[here] = where_grayed / grayed - where_kept / kept
@@ -394,8 +417,8 @@ def explain(
         15% of their pixels grayed; ``"gradcam"``: Grad-CAM on
         ``block3_conv3``, upsampled;
         ``"occlusion"``: the drop of the class's log-probability when
-        about 19% of the face's cells are grayed, per pixel, over 32 such
-        copies (forward passes only, so any engine can run it).
+        15% of the face's cells are grayed, per pixel, over 40 such copies
+        (forward passes only, so any engine can run it).
         ``"auto"``: ``"gradient"`` where the model's encoder and classifier
         are Keras networks, else ``"occlusion"`` (a compiled engine).
     target : str or None, default=None
