@@ -24,8 +24,8 @@ nothing like it):
   drawn at random, seeded) and the other 20 their mirror images; for each
   pixel the mean drop over the copies that gray it less that over the
   copies that keep it, smoothed. With flip averaging (the ready model's
-  ``tta="flip"``) each copy is seen in one view, the mirror images'
-  mirrored: one forward pass a copy. Forward passes only
+  ``tta="flip"``) each copy is seen in one of the two views (the copies of
+  the mirror images mirrored): one forward pass a copy. Forward passes only
   (``model[1:].predict_proba``), so it runs on any engine, a compiled one
   included.
 """
