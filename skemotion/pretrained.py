@@ -96,8 +96,10 @@ def _crop_settings(record: dict) -> dict:
     return crop
 
 
-def _engine(engine: str | None, precision: str) -> str:
-    """The engine to use: ``engine``, or the compiled one where it runs."""
+def ready_engine(engine: str | None = None, precision: str = "auto") -> str:
+    """The engine that runs the ready model for :func:`load_pretrained`'s
+    ``engine`` and ``precision``: ``engine``, or the compiled one where it
+    runs (a cluster's client names it for its workers)."""
     global _said_no_litert
     if engine is not None and engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES} or None, got {engine!r}")
@@ -198,7 +200,7 @@ def load_pretrained(
     >>> list(model.classes_)
     ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise']
     """
-    if _engine(engine, precision) == "litert":
+    if ready_engine(engine, precision) == "litert":
         return _compiled_ready_model({"tta": pretrained_record().get("tta"), **params})
     from .classification import classifier_from_arrays  # imports TensorFlow
 

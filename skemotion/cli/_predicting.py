@@ -124,7 +124,6 @@ def _predict_on_cluster(args) -> int:
         for flag, used in (
             ("--all-faces", args.all_faces),
             ("--annotate", args.annotate),
-            ("--engine", args.engine),
             ("--explain", args.explain),
             ("--format", args.format != "text"),
             ("--max-pixels", args.max_pixels is not None),
@@ -164,6 +163,7 @@ def _predict_on_cluster(args) -> int:
             client=client,
             partition_size=args.partition_size,
             top_k=args.top_k,
+            engine=args.engine,
             progress=args.progress,
         )
         if args.local_cluster is not None:

@@ -58,24 +58,30 @@ class ModelPlugin(WorkerPlugin):
         (:func:`~skemotion.load_pretrained`), which every worker loads from
         its own installation of skemotion.
     sha256 : str
-        The file's digest (for the ready model, :func:`~skemotion.pretrained_digest`):
-        what the name and the load counts go by.
+        The file's digest (for the ready model, :func:`~skemotion.pretrained_digest`
+        and the engine): what the name and the load counts go by.
+    engine : {"litert", "tensorflow"} or None, default=None
+        What runs the ready model (``path`` None); None: each worker's default.
     """
 
     idempotent = True
 
-    def __init__(self, path: str | None, sha256: str) -> None:
+    def __init__(
+        self, path: str | None, sha256: str, engine: str | None = None
+    ) -> None:
         self.path = path
         self.sha256 = sha256
+        self.engine = engine
         self.model = None
 
     @property
     def name(self) -> str:
-        return f"skemotion-model-{self.sha256[:16]}"
+        engine = f"-{self.engine}" if self.engine else ""
+        return f"skemotion-model-{self.sha256[:16]}{engine}"
 
     def setup(self, worker) -> None:
         limit_threads(max(1, int(worker.state.nthreads)))
-        self.model = _load(self.path)
+        self.model = _load(self.path, self.engine)
         _LOADS[self.sha256] += 1
         logger.info("%s: loaded %s (%d threads)", worker.address,
                     self.path or "the ready model", worker.state.nthreads)  # fmt: skip
@@ -84,11 +90,12 @@ class ModelPlugin(WorkerPlugin):
         self.model = None
 
 
-def _load(path: str | None):
-    """The model file at ``path``, or the ready model when it is None."""
+def _load(path: str | None, engine: str | None):
+    """The model file at ``path``, or the ready model on ``engine`` when it is
+    None."""
     from ..prediction import resolve_model
 
-    return resolve_model(path).model
+    return resolve_model(path, engine=engine).model
 
 
 def worker_model(plugin_name: str):

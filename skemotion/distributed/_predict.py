@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .._io import atomic_path, file_sha256, strings_sha256
 from .._progress import progress_enabled
 from ..datasets import check_paths
-from ..prediction import face_columns, face_values
+from ..prediction import check_engine_choice, face_columns, face_values
 from ._plugin import ModelPlugin, limit_threads, worker_model
 
 __all__ = ["PredictionRun", "encode_to_cache", "predict_files"]
@@ -51,12 +51,16 @@ def _partition_size(n_paths: int, n_workers: int, partition_size: int | None) ->
     return int(min(512, max(8, math.ceil(n_paths / (4 * max(n_workers, 1))))))
 
 
-def _model_file(model) -> tuple[str | None, str]:
-    """The model file every worker loads (None: the ready model), its sha256."""
+def _model_file(model, engine: str | None) -> tuple[str | None, str, str | None]:
+    """The model file every worker loads (None: the ready model), its sha256
+    (for the ready model its records' digest and engine), and the ready
+    model's engine, named here so that every worker runs the same one."""
+    check_engine_choice(model, engine)
     if model is None:
-        from ..pretrained import pretrained_digest
+        from ..pretrained import pretrained_digest, ready_engine
 
-        return None, pretrained_digest()
+        engine = ready_engine(engine)
+        return None, f"{pretrained_digest()}-{engine}", engine
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(
             f"model must be a model file, got a {type(model).__name__}: save it "
@@ -67,7 +71,7 @@ def _model_file(model) -> tuple[str | None, str]:
     path = Path(os.fspath(model)).resolve()
     if not path.is_file():
         raise ValueError(f"{path}: model file does not exist")
-    return str(path), file_sha256(path)
+    return str(path), file_sha256(path), None
 
 
 def columns(classes, top_k: int) -> list[str]:
@@ -192,6 +196,7 @@ def predict_files(
     partition_size: int | None = None,
     top_k: int = 2,
     *,
+    engine: str | None = None,
     progress: bool | None = None,
 ) -> PredictionRun:
     """Predict the emotion of many image files on a Dask cluster.
@@ -226,6 +231,10 @@ def predict_files(
         8 and 512 images each.
     top_k : int, default=2
         Ranked labels per image (every class's probability is there too).
+    engine : {"litert", "tensorflow"} or None, default=None
+        What runs the ready model on every worker (see
+        :func:`~skemotion.load_pretrained`); None: the one this process
+        would use. A model file runs on its own.
     progress : bool or None, default=None
         A bar over partitions; None: when stderr is a terminal.
 
@@ -242,7 +251,9 @@ def predict_files(
     Raises
     ------
     ValueError
-        Without a client, or when ``output_dir`` holds another run.
+        Without a client, when ``output_dir`` holds another run (another
+        model, engine, images or ``top_k``), or an engine is given with a
+        model file.
     TypeError
         If ``model`` is not a file (nor None).
     """
@@ -255,10 +266,10 @@ def predict_files(
     paths = check_paths(paths)
     output_dir = Path(os.fspath(output_dir)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    model_path, digest = _model_file(model)
+    model_path, digest, engine = _model_file(model, engine)
     size, parts = _partitions(client, paths, output_dir, partition_size)
     _check_run(output_dir, _run_record(digest, top_k, size, paths))
-    plugin = ModelPlugin(model_path, digest)
+    plugin = ModelPlugin(model_path, digest, engine)
     client.register_plugin(plugin, name=plugin.name)
     todo = [part for part in parts if not part.file.exists()]
     stats = _run_partitions(client, plugin, todo, top_k, progress)

@@ -305,9 +305,8 @@ def test_engine_chooses_what_runs_the_ready_model(face_count_dir, caplog, capsys
 
 
 def test_engine_is_for_the_ready_model_only(model_file, capsys):
-    """A model file runs on its own engine, and the cluster's workers on the
-    ready model's default: --engine with either is a usage error, said
-    before any work."""
+    """A model file runs on its own engine: --engine with one is a usage
+    error, said before any work."""
     for command in (["predict", "x.jpg"], ["video", "clip.mp4", "-o", "t.csv"],
                     ["serve"]):  # fmt: skip
         assert main([*command, "--model", str(model_file), "--engine", "litert"]) == 2
@@ -317,10 +316,10 @@ def test_engine_is_for_the_ready_model_only(model_file, capsys):
             "engine='litert' chooses what runs the ready model; a model file or a "
             "pipeline runs on its own engine"
         ), err
-    argv = ["predict", "x.jpg", "--engine", "tensorflow", "--output", "out",
-            "--local-cluster", "1"]  # fmt: skip
+    argv = ["predict", "x.jpg", "--model", str(model_file), "--engine", "tensorflow",
+            "--output", "out", "--local-cluster", "1"]  # fmt: skip
     assert main(argv) == 2
-    assert "--engine cannot be used with --output" in capsys.readouterr().err
+    assert "--engine with --model" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_file_that_is_not_a_model(tmp_path, capsys):

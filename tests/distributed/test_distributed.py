@@ -118,10 +118,35 @@ def test_ready_model_on_the_cluster(cluster, images, tmp_path):
         got = np.array([getattr(row, c) for c in probas])
         np.testing.assert_allclose(got, single[row.path].proba[0], atol=1e-5)
     record = json.loads((tmp_path / "ready" / "_skemotion_run.json").read_text())
-    digest = pretrained_digest()
+    digest = f"{pretrained_digest()}-litert"  # the client's default engine
     assert record["model_sha256"] == digest and digest.startswith("ready-")
     counts = cluster.run(load_counts)
     assert [c[digest] for c in counts.values()] == [1, 1]
+
+
+def test_ready_model_on_the_engine_named(cluster, images, model_file, tmp_path):
+    """engine="tensorflow": every worker runs the Keras networks, as one
+    process does; the run is another run than the compiled engine's, and an
+    engine given with a model file is refused before any work."""
+    from skemotion.pretrained import load_pretrained
+
+    paths = images[0][:2]
+    out = tmp_path / "keras"
+    run = predict_files(None, paths, out, client=cluster, engine="tensorflow")
+    frame = run.results.compute()
+    probas = [c for c in frame.columns if c.startswith("proba_")]
+    single = {p.path: p for p in iter_predict_proba(
+        load_pretrained(engine="tensorflow"), paths)}  # fmt: skip
+    for row in frame.itertuples():
+        got = np.array([getattr(row, c) for c in probas])
+        np.testing.assert_allclose(got, single[row.path].proba[0], atol=1e-4)
+    record = json.loads((out / "_skemotion_run.json").read_text())
+    assert record["model_sha256"] == f"{pretrained_digest()}-tensorflow"
+    with pytest.raises(ValueError, match="holds the results of another run"):
+        predict_files(None, paths, out, client=cluster, engine="litert")
+    with pytest.raises(ValueError, match="chooses what runs the ready model"):
+        predict_files(model_file[0], paths, tmp_path / "x", client=cluster,
+                      engine="litert")  # fmt: skip
 
 
 def test_rerun_resumes_and_refuses_another_run(cluster, images, model_file, tmp_path):
