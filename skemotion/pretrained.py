@@ -62,17 +62,23 @@ def pretrained_record() -> dict[str, Any]:
     return dict(load_packaged(_HEAD).record)
 
 
-def pretrained_digest() -> str:
+def pretrained_digest(engine: str | None = None) -> str:
     """The ready model's identity: a digest of its packaged records.
 
     Each record holds its file's sha256, so another ready model (another
-    skemotion release) gives another digest; video resumes and the cluster's
-    worker plugin go by it.
+    skemotion release) gives another digest.
+
+    Parameters
+    ----------
+    engine : {"litert", "tensorflow"} or None, default=None
+        The engine that runs it, named after the digest: the two engines'
+        probabilities differ a little, so video resumes and the cluster's
+        runs go by both. None: the records' digest alone.
 
     Returns
     -------
     digest : str
-        ``"ready-"`` and a sha256 in hex.
+        ``"ready-"`` and a sha256 in hex, then ``"-"`` and the engine if given.
     """
     from ._io import strings_sha256
     from .packaged import packaged_folder, packaged_names
@@ -82,7 +88,8 @@ def pretrained_digest() -> str:
         (folder / f"{name}.json").read_text(encoding="utf-8")
         for name in packaged_names(folder)
     ]
-    return "ready-" + strings_sha256(records)
+    digest = "ready-" + strings_sha256(records)
+    return f"{digest}-{engine}" if engine else digest
 
 
 def _crop_settings(record: dict) -> dict:

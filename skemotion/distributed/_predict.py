@@ -60,7 +60,7 @@ def _model_file(model, engine: str | None) -> tuple[str | None, str, str | None]
         from ..pretrained import pretrained_digest, ready_engine
 
         engine = ready_engine(engine)
-        return None, f"{pretrained_digest()}-{engine}", engine
+        return None, pretrained_digest(engine), engine
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(
             f"model must be a model file, got a {type(model).__name__}: save it "

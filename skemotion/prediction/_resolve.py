@@ -53,7 +53,7 @@ class ResolvedModel(NamedTuple):
         if self.source == "ready":
             from ..pretrained import pretrained_digest
 
-            return f"{pretrained_digest()}-{self.model.engine}"
+            return pretrained_digest(self.model.engine)
         if self.source == "file":
             from .._io import file_sha256
 
