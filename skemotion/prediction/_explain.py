@@ -243,18 +243,17 @@ def _occlusion(
     grayed, kept = np.maximum(covered, 1.0), np.maximum(len(masks) - covered, 1.0)
     m = masks[..., np.newaxis]
     group = max(1, 2_000_000 // (len(masks) * height * width))
-    faces_at = np.arange(n)
     one_view = getattr(rest, "tta", None) == "flip"
     if one_view:  # the slice is this call's own: the model keeps its tta
         rest.set_params(tta=None)
-        both = rest.predict_proba(np.concatenate([crops, crops[:, :, ::-1]]))
-        half = len(masks) // 2  # the drawn masks, then their mirror images
-        base = np.repeat(np.log(np.stack([both[:n][faces_at, targets],
-                                          both[n:][faces_at, targets]], axis=1)
-                                + _LOG_FLOOR), half, axis=1)  # fmt: skip
-    else:
-        proba = rest.predict_proba(crops)[faces_at, targets]
-        base = np.repeat(np.log(proba + _LOG_FLOOR)[:, None], len(masks), axis=1)
+    # the target's log-probability of each face in each view a copy is seen
+    # in, repeated for the masks of that view (the drawn half, then the mirror
+    # images' half)
+    views = [crops, crops[:, :, ::-1]] if one_view else [crops]
+    proba = rest.predict_proba(np.concatenate(views)).reshape(len(views), n, -1)
+    base = np.log(proba[:, np.arange(n), targets].T + _LOG_FLOOR)
+    base = np.repeat(base, len(masks) // len(views), axis=1)  # (faces, masks)
+    half = len(masks) // 2
     out = np.empty((n, height, width), dtype=np.float32)
     for start in range(0, n, group):
         faces = crops[start : start + group].astype(np.float32)
