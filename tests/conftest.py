@@ -18,6 +18,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# the run in lanes: groups of test files in fresh processes (tests/lanes_plugin.py)
+pytest_plugins = ["lanes_plugin"]
+
 
 def _shared_data_dir() -> Path:
     env = os.environ.get("SKEMOTION_DATA")
