@@ -584,6 +584,10 @@ class _Lanes:
             )
             return
         report = hook.pytest_report_from_serializable(config=self.config, data=data)
+        if isinstance(report.longrepr, list):
+            # a skip's (path, line, reason): a tuple before JSON, as -ra's
+            # summary of skips needs it
+            report.longrepr = tuple(report.longrepr)
         if isinstance(report, pytest.CollectReport):
             hook.pytest_collectreport(report=report)
             return

@@ -27,6 +27,8 @@ FILES = {
     "test_b.py": """
         import warnings
 
+        import pytest
+
         def test_records_its_process(pids):
             pids("b")
 
@@ -35,6 +37,9 @@ FILES = {
 
         def test_warns():
             warnings.warn("a relayed warning", UserWarning)
+
+        def test_skips():
+            pytest.skip("not here")
     """,
     "crash/test_c.py": """
         import os
@@ -118,7 +123,8 @@ def test_lanes_run_files_in_fresh_processes_and_report_one_run(tmp_path):
     assert "FAILED crash/test_c.py::test_after_the_death" in out
     assert "ended with status 3 during crash/test_c.py::test_dies before" in out
     assert "a relayed warning" in out  # the warnings summary
-    assert "3 failed, 6 passed, 1 warning" in out
+    assert "SKIPPED [1] test_b.py:16: not here" in out  # -ra's folded skips
+    assert "3 failed, 6 passed, 1 skipped, 1 warning" in out
 
 
 def test_one_lane_runs_everything_in_this_process(tmp_path):
@@ -130,7 +136,7 @@ def test_one_lane_runs_everything_in_this_process(tmp_path):
     assert set(pids) == {"a", "b", "d"}
     assert len(set(pids.values())) == 1  # one process, its CPUs untouched
     assert next(iter(pids.values()))[1] == frozenset(os.sched_getaffinity(0))
-    assert "1 failed, 5 passed, 1 warning" in done.stdout
+    assert "1 failed, 5 passed, 1 skipped, 1 warning" in done.stdout
 
 
 def test_maxfail_stops_the_lanes(tmp_path):
