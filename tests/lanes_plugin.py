@@ -22,8 +22,9 @@ Where it stands aside (the tests run in this process, as plain pytest does):
 ``--trace``, ``-s`` (output straight to the terminal), pytest-xdist's ``-n``,
 or inside a lane.
 
-The plan uses each test file's costs from the last run here (pytest's cache)
-or, on a fresh clone, from ``tests/lane_costs.json`` (measured; a file in
+The plan uses each test file's costs from the last run of the same marker
+expression here (pytest's cache; the default run and ``-m slow`` are kept
+apart) or, on a fresh clone, from ``tests/lane_costs.json`` (measured; a file in
 neither counts a second a test and 1 GiB): its seconds, and the memory its
 lane held while it ran (the lane's processes' resident memory less what they
 share with files, as TensorFlow's libraries, read every half second). The
@@ -50,8 +51,10 @@ import pytest
 
 #: Set in each lane's environment; inside a lane, lanes stand aside.
 LANE_ENV = "SKEMOTION_TEST_LANE"
-#: Where each test file's costs are kept in pytest's cache.
-CACHE_KEY = "skemotion/lane-costs"
+#: Where each test file's costs are kept in pytest's cache, for each marker
+#: expression (``-m``): the same file costs another time and memory in the
+#: default run and in ``-m slow``.
+CACHE_KEY = "skemotion/lane-costs-by-selection"
 #: The costs measured on a development machine, for a fresh clone.
 SHIPPED_COSTS = Path(__file__).with_name("lane_costs.json")
 #: A group is about this share of a lane's work (more groups: a shorter tail,
@@ -239,25 +242,33 @@ class _Costs:
         if cache is None or not self.seconds:
             return
         known = cache.get(CACHE_KEY, {})
+        costs = known.setdefault(_selection(self.config), {})
         for path, (seconds, tests) in self.seconds.items():
-            known[path] = {
+            costs[path] = {
                 "seconds": round(seconds, 2), "tests": tests,
-                "peak_mib": self.peaks.get(path, known.get(path, {}).get("peak_mib")),
+                "peak_mib": self.peaks.get(path, costs.get(path, {}).get("peak_mib")),
             }  # fmt: skip
         cache.set(CACHE_KEY, known)
 
 
+def _selection(config) -> str:
+    """The run's marker expression (``-m``), which the costs are kept by."""
+    return config.option.markexpr or ""
+
+
 def known_costs(config) -> dict[str, FileCost]:
-    """The costs measured here (pytest's cache) over those shipped
-    (:data:`SHIPPED_COSTS`, for a fresh clone)."""
+    """The costs of this run's selection (``-m``) measured here (pytest's
+    cache) over those shipped (:data:`SHIPPED_COSTS`, for a fresh clone)."""
+    selection = _selection(config)
     known: dict = {}
     try:
-        known.update(json.loads(SHIPPED_COSTS.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+        shipped = json.loads(SHIPPED_COSTS.read_text(encoding="utf-8"))
+        known.update(shipped.get(selection, {}))
+    except (OSError, ValueError, AttributeError):
         pass
     cache = getattr(config, "cache", None)
     if cache is not None:
-        known.update(cache.get(CACHE_KEY, {}))
+        known.update(cache.get(CACHE_KEY, {}).get(selection, {}))
     costs = {}
     for path, entry in known.items():
         try:
@@ -673,17 +684,20 @@ def _category(name: str) -> type[Warning]:
 def ship_costs(root: Path) -> Path:
     """Write the costs measured in ``root``'s pytest cache to
     :data:`SHIPPED_COSTS`, the plan of a fresh clone (``python
-    tests/lanes_plugin.py`` after a full run)."""
+    tests/lanes_plugin.py`` after a full run, and one of ``-m slow``)."""
     cached = root / ".pytest_cache" / "v" / CACHE_KEY
-    costs = json.loads(cached.read_text(encoding="utf-8"))
+    by_selection = json.loads(cached.read_text(encoding="utf-8"))
     shipped = {
-        path: {
-            "seconds": round(cost["seconds"], 1),
-            "tests": cost["tests"],
-            "peak_mib": round(cost["peak_mib"]) if cost.get("peak_mib") else None,
+        selection: {
+            path: {
+                "seconds": round(cost["seconds"], 1),
+                "tests": cost["tests"],
+                "peak_mib": round(cost["peak_mib"]) if cost.get("peak_mib") else None,
+            }
+            for path, cost in sorted(costs.items())
+            if (root / path).exists()
         }
-        for path, cost in sorted(costs.items())
-        if (root / path).exists()
+        for selection, costs in sorted(by_selection.items())
     }
     SHIPPED_COSTS.write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
     return SHIPPED_COSTS

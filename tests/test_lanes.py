@@ -185,3 +185,24 @@ def test_the_plan_cuts_by_seconds_and_starts_what_fits_in_memory():
     assert next_group(groups[:3], [Busy(1500.0, 20.0)], budget_mib=3600.0) is None
     # nothing that fits now: wait
     assert next_group(groups, [Busy(3000.0, 500.0)], budget_mib=3600.0) is None
+
+
+def test_costs_are_kept_for_each_marker_expression(tmp_path):
+    import json
+
+    project = _project(tmp_path)
+    (project / "crash" / "test_c.py").unlink()
+    env = dict(os.environ, PYTHONPATH=str(TESTS), PIDS_FILE=str(project / "p"))
+    env.pop("SKEMOTION_TEST_LANE", None)
+    for args in (["-m", "not slow"], []):  # as the default run, then another
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--lanes", "2", *args],
+            cwd=project, env=env, capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+    cached = project / ".pytest_cache" / "v" / "skemotion" / "lane-costs-by-selection"
+    costs = json.loads(cached.read_text())
+    assert set(costs) == {"not slow", ""}
+    for selection in costs.values():
+        assert set(selection) == {"test_a.py", "test_b.py", "deeper/test_d.py"}
+        assert selection["test_b.py"]["tests"] == 4
+        assert isinstance(selection["test_b.py"]["seconds"], float)
