@@ -1,14 +1,15 @@
 """The program's start: two modules scikit-learn imports, loaded on first use.
 
 scikit-learn imports ``scipy.stats`` and, where it is installed, ``pandas``
-whatever part of it is used (``sklearn/utils/fixes.py``): about 0.55 s of the
-1.4 s that a new ``skemotion predict`` process needed to answer for one photo
-with the ready model (benchmarks/README.md, "Cold start"), for modules that
-predicting never uses. In the ``skemotion`` program's own process
-(:func:`defer_unused_imports`, called by :func:`skemotion.cli.main` when it
-runs as the program), importing either gives a module whose code runs when an
-attribute of it is first looked up: a command that uses them (``evaluate``'s
-metrics, the cluster's tables) loads them then, the others never do.
+whatever part of it is used (``sklearn/utils/fixes.py``), modules that
+predicting never uses: with them loaded on first use, a new ``skemotion
+predict`` process answered for one photo with the ready model in 0.94-1.13 s
+instead of 1.71-2.12 s (benchmarks/README.md, "Cold start of the program").
+In the ``skemotion`` program's own process (:func:`defer_unused_imports`,
+called by :func:`skemotion.cli.main` when it runs as the program), importing
+either gives a module whose code runs when an attribute of it is first looked
+up: a command that uses them (``evaluate``'s metrics, the cluster's tables)
+loads them then, the others never do.
 
 This is :class:`importlib.util.LazyLoader`'s idea, with a lock: Python 3.11's
 LazyLoader can hand a second thread a half-loaded module when two threads
