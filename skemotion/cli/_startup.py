@@ -20,7 +20,6 @@ threads. A library user's process is never changed: only the program's.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import sys
 import threading
 import types

@@ -51,16 +51,16 @@ def _partition_size(n_paths: int, n_workers: int, partition_size: int | None) ->
     return int(min(512, max(8, math.ceil(n_paths / (4 * max(n_workers, 1))))))
 
 
-def _model_file(model, engine: str | None) -> tuple[str | None, str, str | None]:
-    """The model file every worker loads (None: the ready model), its sha256
-    (for the ready model its records' digest and engine), and the ready
-    model's engine, named here so that every worker runs the same one."""
+def _worker_plugin(model, engine: str | None) -> ModelPlugin:
+    """What every worker loads: the model file (None: the ready model), its
+    sha256 (for the ready model its records' digest and engine), and the
+    ready model's engine, named here so that every worker runs the same one."""
     check_engine_choice(model, engine)
     if model is None:
         from ..pretrained import pretrained_digest, ready_engine
 
         engine = ready_engine(engine)
-        return None, pretrained_digest(engine), engine
+        return ModelPlugin(None, pretrained_digest(engine), engine)
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(
             f"model must be a model file, got a {type(model).__name__}: save it "
@@ -71,7 +71,7 @@ def _model_file(model, engine: str | None) -> tuple[str | None, str, str | None]
     path = Path(os.fspath(model)).resolve()
     if not path.is_file():
         raise ValueError(f"{path}: model file does not exist")
-    return str(path), file_sha256(path), None
+    return ModelPlugin(str(path), file_sha256(path))
 
 
 def columns(classes, top_k: int) -> list[str]:
@@ -266,10 +266,9 @@ def predict_files(
     paths = check_paths(paths)
     output_dir = Path(os.fspath(output_dir)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    model_path, digest, engine = _model_file(model, engine)
+    plugin = _worker_plugin(model, engine)
     size, parts = _partitions(client, paths, output_dir, partition_size)
-    _check_run(output_dir, _run_record(digest, top_k, size, paths))
-    plugin = ModelPlugin(model_path, digest, engine)
+    _check_run(output_dir, _run_record(plugin.sha256, top_k, size, paths))
     client.register_plugin(plugin, name=plugin.name)
     todo = [part for part in parts if not part.file.exists()]
     stats = _run_partitions(client, plugin, todo, top_k, progress)
