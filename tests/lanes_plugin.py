@@ -37,6 +37,7 @@ by then fill the free lanes meanwhile (:func:`next_group`).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -445,6 +446,7 @@ class _Lanes:
         self.n_lanes = _lanes_wanted(config)
         self.budget_mib = config.getoption("lanes_memory") * 1024
         self.folder: Path | None = None
+        self.numbers = itertools.count()  # of the groups started, for their files
         self.spans: list[tuple[float, float]] = []
         self.started_at = 0.0
 
@@ -529,8 +531,7 @@ class _Lanes:
 
     def _start(self, group: _Group, slot: int) -> _Running:
         assert self.folder is not None
-        k = len(list(self.folder.glob("group-*.args")))
-        stem = self.folder / f"group-{k}"
+        stem = self.folder / f"group-{next(self.numbers)}"
         args_file = stem.with_suffix(".args")
         args_file.write_text(
             "\n".join(item.nodeid for item in group.items) + "\n", encoding="utf-8"
@@ -581,10 +582,10 @@ class _Lanes:
         hook = self.config.hook
         if "$warning" in data:
             w = data["$warning"]
+            category = _category(w["category"])
             message = warnings.WarningMessage(
-                _category(w["category"])(w["message"]), _category(w["category"]),
-                w["filename"], w["lineno"],
-            )  # fmt: skip
+                category(w["message"]), category, w["filename"], w["lineno"]
+            )
             hook.pytest_warning_recorded.call_historic(
                 kwargs={
                     "warning_message": message,
