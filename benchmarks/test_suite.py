@@ -61,15 +61,11 @@ def _process_tree() -> tuple[dict[int, list[int]], dict[int, int]]:
 
 def _subtree_rss(root_pid: int, children, rss) -> int:
     """Resident bytes of ``root_pid`` and every process below it."""
-    total, todo = 0, [root_pid]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
-    return total
+    return sum(rss.get(pid, 0) for pid in _subtree_pids(root_pid, children))
 
 
 def _subtree_pids(root_pid: int, children) -> list[int]:
+    """``root_pid`` and every process below it."""
     found, todo = [], [root_pid]
     while todo:
         pid = todo.pop()
