@@ -224,7 +224,7 @@ def test_temperature_calibration_lowers_log_loss_on_new_data():
     X, y = _overlapping_classes()
     X_new, y_new = _overlapping_classes(seed=1)
     params = dict(hidden_layer_sizes=(64, 64), dropout=0.0, learning_rate=0.01,
-                  epochs=40, patience=None, validation_split=0.25,
+                  batch_size=64, epochs=25, patience=None, validation_split=0.25,
                   random_state=0, progress=False)  # fmt: skip
     plain = EmotionClassifier(**params).fit(X, y)
     calibrated = EmotionClassifier(**params, calibration="temperature").fit(X, y)
