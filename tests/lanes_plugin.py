@@ -202,8 +202,17 @@ class _LaneReporter:
             }
         )
 
-    def pytest_unconfigure(self, config):
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        """Every report is written and every fixture torn down: the lane ends
+        here. What a process would do after this is for nobody (the summary
+        is the first process's; plugins' end-of-run work, such as Hypothesis'
+        import of itself for its summary, and TensorFlow's teardown, cost a
+        second or more a lane), so it leaves at once, with the run's status."""
         self.file.close()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(int(exitstatus))
 
 
 # --------------------------------------------------------------- the costs
@@ -685,11 +694,17 @@ def _category(name: str) -> type[Warning]:
 def ship_costs(root: Path) -> Path:
     """Write the costs measured in ``root``'s pytest cache to
     :data:`SHIPPED_COSTS`, the plan of a fresh clone (``python
-    tests/lanes_plugin.py`` after a full run, and one of ``-m slow``)."""
+    tests/lanes_plugin.py`` after a full run, and one of ``-m slow``). Each
+    selection measured here replaces the one shipped; one not measured here
+    stays as shipped."""
     cached = root / ".pytest_cache" / "v" / CACHE_KEY
     by_selection = json.loads(cached.read_text(encoding="utf-8"))
-    shipped = {
-        selection: {
+    try:
+        shipped = json.loads(SHIPPED_COSTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        shipped = {}
+    for selection, costs in by_selection.items():
+        shipped[selection] = {
             path: {
                 "seconds": round(cost["seconds"], 1),
                 "tests": cost["tests"],
@@ -698,9 +713,8 @@ def ship_costs(root: Path) -> Path:
             for path, cost in sorted(costs.items())
             if (root / path).exists()
         }
-        for selection, costs in sorted(by_selection.items())
-    }
-    SHIPPED_COSTS.write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
+    text = json.dumps(dict(sorted(shipped.items())), indent=1)
+    SHIPPED_COSTS.write_text(text + "\n", encoding="utf-8")
     return SHIPPED_COSTS
 
 
