@@ -152,7 +152,9 @@ def fitted_cases(seed_dir, shared_data):
     )
     crops = FaceCropper(size=48).transform(paths)
     gray = GrayscaleConverter().fit_transform(crops)
-    fer, labels = load_image_folder(shared_data / "fer2013" / "train")
+    fer, labels = load_image_folder(
+        shared_data / "fer2013" / "train", on_unreadable="keep"
+    )
     keep = [i for c in ("happy", "sad") for i in np.flatnonzero(labels == c)[:4]]
     faces = GrayscaleConverter().fit_transform(
         FaceCropper(detector="none", size=32).transform(fer[keep])

@@ -15,7 +15,9 @@ from skemotion import FeatureCache, load_image_folder, make_emotion_pipeline
 
 @pytest.fixture(scope="module")
 def sample(seed_dir):
-    paths, labels = load_image_folder(seed_dir / "train", strip_suffix="_face")
+    paths, labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
+    )
     keep = np.concatenate(
         [np.flatnonzero(labels == c)[:6] for c in ("happy", "sad", "shocked")]
     )

@@ -43,7 +43,9 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def images(seed_dir):
-    paths, labels = load_image_folder(seed_dir / "train", strip_suffix="_face")
+    paths, labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
+    )
     keep = np.concatenate([np.flatnonzero(labels == c)[:4] for c in np.unique(labels)])
     return [str(p) for p in paths[keep]], labels[keep]
 

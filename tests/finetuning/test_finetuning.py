@@ -37,7 +37,9 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def fer_paths(shared_data: Path):
-    paths, labels = load_image_folder(shared_data / "fer2013" / "train")
+    paths, labels = load_image_folder(
+        shared_data / "fer2013" / "train", on_unreadable="keep"
+    )
     keep = [i for c in CLASSES for i in np.flatnonzero(labels == c)[:8]]
     return paths[keep], labels[keep]
 

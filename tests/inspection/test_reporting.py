@@ -43,10 +43,12 @@ TRUST_NOTE = "Loading a model file runs code stored in it: only load models you 
 @pytest.fixture(scope="module")
 def split_data(seed_dir):
     train_paths, train_labels = load_image_folder(
-        seed_dir / "train", strip_suffix="_face"
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
     )
     fit_idx = np.concatenate([np.flatnonzero(train_labels == c)[:4] for c in CLASSES])
-    paths, labels = load_image_folder(seed_dir / "validation", strip_suffix="_face")
+    paths, labels = load_image_folder(
+        seed_dir / "validation", strip_suffix="_face", on_unreadable="keep"
+    )
     keep = np.isin(labels, [*CLASSES, UNKNOWN])
     return train_paths[fit_idx], train_labels[fit_idx], paths[keep], labels[keep]
 

@@ -24,7 +24,9 @@ from skemotion import (
 
 @pytest.fixture(scope="module")
 def seed_sample(seed_dir):
-    paths, labels = load_image_folder(seed_dir / "train", strip_suffix="_face")
+    paths, labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
+    )
     keep = np.concatenate(
         [np.flatnonzero(labels == c)[:4] for c in ("happy", "sad", "angry")]
     )

@@ -25,7 +25,9 @@ from skemotion.prediction import RECORD_FIELDS
 
 @pytest.fixture(scope="module")
 def model(seed_dir):
-    paths, labels = load_image_folder(seed_dir / "train", strip_suffix="_face")
+    paths, labels = load_image_folder(
+        seed_dir / "train", strip_suffix="_face", on_unreadable="keep"
+    )
     keep = np.concatenate([np.flatnonzero(labels == c)[:3] for c in ("happy", "sad")])
     pipe = make_emotion_pipeline(
         crop__size=48, encode__weights=None, encode__random_state=0,
