@@ -302,14 +302,27 @@ class _RecordsKerasFit:
         monkeypatch.setattr(keras.Model, "fit", fit)
 
 
+def _rows(data) -> list[np.ndarray]:
+    """The arrays of rows a dataset of batches gives, in the order it gives
+    them (one pass: one epoch)."""
+    batches = [[np.asarray(t) for t in batch] for batch in data]
+    return [np.concatenate(parts) for parts in zip(*batches, strict=True)]
+
+
 def test_shuffle_is_honoured(blobs, monkeypatch):
-    """shuffle=False reaches Keras, and changes what is learnt: two seeded
-    fits that differ only in shuffle give different weights."""
+    """shuffle=False gives Keras the training rows in one order every epoch,
+    shuffle=True in a new order each epoch, and it changes what is learnt:
+    two seeded fits that differ only in shuffle give different weights."""
     X, y = blobs
     keras_fit = _RecordsKerasFit(monkeypatch)
     kept = small(shuffle=False, epochs=3, patience=None).fit(X, y)
     mixed = small(shuffle=True, epochs=3, patience=None).fit(X, y)
-    assert [c["shuffle"] for c in keras_fit.calls] == [False, True]
+    in_order, shuffled = (call["x"] for call in keras_fit.calls)
+    first, second = _rows(in_order)[0], _rows(in_order)[0]
+    np.testing.assert_array_equal(first, second)
+    one, other = _rows(shuffled)[0], _rows(shuffled)[0]
+    assert not np.array_equal(one, other) and not np.array_equal(one, first)
+    np.testing.assert_array_equal(np.sort(one, axis=0), np.sort(first, axis=0))
     assert not np.allclose(kept.predict_proba(X), mixed.predict_proba(X))
     again = small(shuffle=False, epochs=3, patience=None).fit(X, y)
     np.testing.assert_allclose(again.predict_proba(X), kept.predict_proba(X))
@@ -326,15 +339,35 @@ def test_validation_batch_size_and_fit_keywords_reach_keras(blobs, monkeypatch):
         def on_epoch_end(self, epoch, logs=None):
             seen.append(epoch)
 
-    clf = small(validation_batch_size=7, epochs=4, patience=None)
+    clf = small(validation_batch_size=7, validation_split=0.25, epochs=4,
+                patience=None)  # fmt: skip
     clf.fit(X, y, validation_freq=2, callbacks=[Epochs()])
-    assert keras_fit.calls[-1]["validation_batch_size"] == 7
+    held_out = keras_fit.calls[-1]["validation_data"]
+    assert [len(batch[0]) for batch in held_out] == [7, 7, 1]  # 15 rows
     # validation_freq=2: the hold-out is scored on epochs 2 and 4 only
     assert len(clf.history_["loss"]) == 4 and len(clf.history_["val_loss"]) == 2
     assert seen == [0, 1, 2, 3]  # the callback given to fit ran
     # a fit__ parameter is routed to Keras' fit as well
     routed = small(epochs=4, patience=None, fit__validation_freq=4).fit(X, y)
     assert len(routed.history_["val_loss"]) == 1
+
+
+def test_large_data_reach_keras_as_arrays_with_the_settings(blobs, monkeypatch):
+    """Rows over the size that fit gives Keras as datasets of its own go to
+    Keras as arrays, with shuffle and validation_batch_size for it to honour."""
+    from skemotion.classification import _classifier
+
+    X, y = blobs
+    monkeypatch.setattr(_classifier, "_LEAN_DATA_BYTES", 0)
+    keras_fit = _RecordsKerasFit(monkeypatch)
+    clf = small(shuffle=False, validation_batch_size=7, epochs=2, patience=None)
+    clf.fit(X.astype(np.float64), y)
+    call = keras_fit.calls[-1]
+    assert isinstance(call["x"], np.ndarray) and call["x"].dtype == np.float32
+    assert call["shuffle"] is False and call["validation_batch_size"] == 7
+    X_val, _ = call["validation_data"]
+    assert len(X_val) + len(call["x"]) == len(X)
+    assert len(clf.history_["val_loss"]) == 2
 
 
 @pytest.mark.parametrize("name", ["validation_split", "validation_data", "x"])
@@ -368,7 +401,7 @@ def test_temperature_is_fitted_on_the_rows_training_held_out(blobs, monkeypatch)
     keras_fit = _RecordsKerasFit(monkeypatch)
     clf = small(calibration="temperature", validation_split=0.2, epochs=2)
     clf.fit(X, y)
-    X_val, _ = keras_fit.calls[-1]["validation_data"]
+    X_val, _ = _rows(keras_fit.calls[-1]["validation_data"])
     _, held_out = stratified_holdout(y, 0.2, 0)
     np.testing.assert_array_equal(X_val, X[held_out])
     assert "_last_holdout" not in vars(clf)
