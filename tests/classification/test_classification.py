@@ -355,10 +355,10 @@ def test_validation_batch_size_and_fit_keywords_reach_keras(blobs, monkeypatch):
 def test_large_data_reach_keras_as_arrays_with_the_settings(blobs, monkeypatch):
     """Rows over the size that fit gives Keras as datasets of its own go to
     Keras as arrays, with shuffle and validation_batch_size for it to honour."""
-    from skemotion.classification import _classifier
+    from skemotion.classification import _keras_data
 
     X, y = blobs
-    monkeypatch.setattr(_classifier, "_LEAN_DATA_BYTES", 0)
+    monkeypatch.setattr(_keras_data, "LEAN_DATA_BYTES", 0)
     keras_fit = _RecordsKerasFit(monkeypatch)
     clf = small(shuffle=False, validation_batch_size=7, epochs=2, patience=None)
     clf.fit(X.astype(np.float64), y)
