@@ -1,6 +1,6 @@
 """How :class:`~skemotion.classification.EmotionClassifier` hands its rows
-to Keras' ``fit``: as small datasets of their own, where they fit in memory
-twice over, else as arrays."""
+to Keras' ``fit``: up to :data:`LEAN_DATA_BYTES`, as datasets of their own;
+larger, as arrays."""
 
 from __future__ import annotations
 
