@@ -98,8 +98,16 @@ class GrayscaleConverter(TransformerMixin, BaseEstimator):
         n_channels = self._check_n_channels()
         X = check_image_batch(X)
         if X.shape[-1] == 3:
-            gray = np.tensordot(
-                X.astype(np.float32), _LUMA.astype(np.float32), axes=([3], [0])
+            # pixel by pixel, not as a matrix product: a product's rounding
+            # depends on how many images it is given (its kernels block the
+            # sum differently), which moved a pixel's gray level by one, so
+            # an image's gray (and its cached features) depended on its batch
+            rgb = X.astype(np.float32)
+            weights = _LUMA.astype(np.float32)
+            gray = (
+                rgb[..., 0] * weights[0]
+                + rgb[..., 1] * weights[1]
+                + rgb[..., 2] * weights[2]
             )
         else:
             gray = X[..., 0].astype(np.float32)

@@ -21,6 +21,25 @@ def test_matches_pillow_luminance_on_real_faces(face_count_dir):
         assert np.abs(pillow - g[..., 0]).max() <= 1
 
 
+def test_an_images_gray_does_not_depend_on_its_batch(seed_dir):
+    """The gray of a face alone is its gray among others, to the pixel (a
+    matrix product used to round a pixel of 3-11-shocked.jpg's crop the other
+    way in a batch of 18, so that the cache held two features for it)."""
+    paths = [
+        str(p)
+        for label in ("happy", "sad", "shocked")
+        for p in sorted((seed_dir / "train" / f"{label}_face").iterdir())[:6]
+    ]
+    cropper = FaceCropper(size=32, max_detection_side=400, progress=False)
+    crops = cropper.transform(paths)
+    converter = GrayscaleConverter().fit(crops)
+    together = converter.transform(crops)
+    for size in (1, 5, 7):
+        starts = range(0, len(crops), size)
+        apart = [converter.transform(crops[i : i + size]) for i in starts]
+        np.testing.assert_array_equal(np.concatenate(apart), together)
+
+
 def test_one_channel_and_gray_input():
     rgb = np.random.RandomState(0).randint(0, 256, (3, 8, 9, 3)).astype(np.uint8)
     one = GrayscaleConverter(n_channels=1).fit_transform(rgb)
