@@ -150,13 +150,15 @@ def seed_finetune(cv, blocks: int, epochs: int) -> dict:
     return row
 
 
-def _timed(command: list[str], home: str) -> float:
-    """Wall seconds of a fresh process, from outside (interpreter start
-    included), with an empty HOME."""
-    env = {**os.environ, "HOME": home}
-    start = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True, cwd=ROOT, env=env)
-    return time.perf_counter() - start
+def _fresh(command: list[str]) -> tuple[float, str]:
+    """Run ``command`` in a new process with an empty HOME: its wall seconds,
+    from outside (interpreter start included), and its standard output."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "HOME": home}
+        start = time.perf_counter()
+        out = subprocess.run(command, capture_output=True, text=True, check=True,
+                             cwd=ROOT, env=env)  # fmt: skip
+        return time.perf_counter() - start, out.stdout
 
 
 def cold_start(repeats: int = 3) -> dict:
@@ -177,14 +179,10 @@ def cold_start(repeats: int = 3) -> dict:
                   "sys.exit(main(sys.argv[1:]))"]  # fmt: skip
     rows: dict[str, list[float]] = {"library": [], "program": [], "undeferred": []}
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as home:
-            out = subprocess.run([sys.executable, "-c", library], capture_output=True,
-                                 text=True, check=True, cwd=ROOT,
-                                 env={**os.environ, "HOME": home})  # fmt: skip
-            rows["library"].append(float(out.stdout.strip().splitlines()[-1]))
+        _, out = _fresh([sys.executable, "-c", library])
+        rows["library"].append(float(out.strip().splitlines()[-1]))
         for name, command in (("program", program), ("undeferred", undeferred)):
-            with tempfile.TemporaryDirectory() as home:
-                rows[name].append(_timed([*command, "predict", photo], home))
+            rows[name].append(_fresh([*command, "predict", photo])[0])
     said = {
         "library": "import + load_pretrained() + one photo, timed inside",
         "program": "`skemotion predict PHOTO`, timed from outside",
