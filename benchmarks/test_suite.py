@@ -59,11 +59,6 @@ def _process_tree() -> tuple[dict[int, list[int]], dict[int, int]]:
     return children, rss
 
 
-def _subtree_rss(root_pid: int, children, rss) -> int:
-    """Resident bytes of ``root_pid`` and every process below it."""
-    return sum(rss.get(pid, 0) for pid in _subtree_pids(root_pid, children))
-
-
 def _subtree_pids(root_pid: int, children) -> list[int]:
     """``root_pid`` and every process below it."""
     found, todo = [], [root_pid]
@@ -161,22 +156,24 @@ def main() -> None:
         nonlocal peak, peak_pss, last_pss, peak_used
         while not done.wait(0.2):
             tree, sizes = _process_tree()
-            rss = _subtree_rss(child.pid, tree, sizes)
+            everyone = _subtree_pids(child.pid, tree)
+            rss = sum(sizes.get(p, 0) for p in everyone)
             peak = max(peak, rss)
             peak_used = max(peak_used, _used_bytes() - used_before)
             pss: dict[int, int] = {}
             if time.perf_counter() - last_pss >= PSS_EVERY:
                 last_pss = time.perf_counter()
-                pss = {p: _pss_bytes(p) for p in _subtree_pids(child.pid, tree)}
+                pss = {p: _pss_bytes(p) for p in everyone}
                 peak_pss = max(peak_pss, sum(pss.values()))
             for pid in tree.get(child.pid, []):
                 if pid not in labels:
                     labels[pid] = _lane_files(pid)
                 if labels[pid]:
-                    lane = _subtree_rss(pid, tree, sizes)
+                    pids = _subtree_pids(pid, tree)
+                    lane = sum(sizes.get(p, 0) for p in pids)
                     by_lane[labels[pid]] = max(by_lane.get(labels[pid], 0), lane)
                     if pss:
-                        share = sum(pss.get(p, 0) for p in _subtree_pids(pid, tree))
+                        share = sum(pss.get(p, 0) for p in pids)
                         by_lane_pss[labels[pid]] = max(
                             by_lane_pss.get(labels[pid], 0), share
                         )
