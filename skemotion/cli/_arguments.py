@@ -120,6 +120,17 @@ def _add_predict_parser(subparsers) -> None:
         "method is occlusion or --engine says otherwise)",
     )
     predict.add_argument(
+        "-j",
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="processes that read the images and find their faces while this "
+        "one classifies them (default: the model's own setting, 1 for the ready "
+        "model). Starting them takes about a second: worth it for a few hundred "
+        "images or more (the ready model on 365 photos, 2 cores: 10.3 s with 2, "
+        "13.6 s with 1)",
+    )
+    predict.add_argument(
         "--max-pixels",
         type=positive_int,
         metavar="N",

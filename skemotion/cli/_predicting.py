@@ -127,6 +127,8 @@ def _predict_on_cluster(args) -> int:
             ("--explain", args.explain),
             ("--format", args.format != "text"),
             ("--max-pixels", args.max_pixels is not None),
+            # the cluster's workers are its own: --local-cluster N
+            ("--jobs", args.jobs is not None),
         )
         if used
     ]
@@ -202,6 +204,8 @@ def predict(args) -> int:
         crop.set_params(detector=args.detector)
     if args.max_pixels is not None:
         crop.set_params(max_pixels=args.max_pixels)
+    if args.jobs is not None:
+        crop.set_params(n_jobs=args.jobs)
     annotate_dir = _output_folder(args.annotate)
     explain_dir = _output_folder(args.explain)
     explained: list[str] = []

@@ -108,6 +108,7 @@ def test_help_names_what_the_program_does(capsys):
         ["demo", "--size", "-3"],
         ["finetune", ".", "-o", "x.weights.h5", "--epochs", "two"],
         ["predict", "x.jpg", "--model", "m.joblib", "--max-file-size", "lots"],
+        ["predict", "x.jpg", "--jobs", "0"],
         ["check", ".", "--detector", "eyes"],
     ],
 )
@@ -186,6 +187,33 @@ def test_predict_prints_topk(model_file, data_dir, capsys):
         assert percents == sorted(percents, reverse=True)
         best = model.classes_[np.argmax(row)]
         assert pairs[0] == f"{100 * row.max():.1f}% {best}"
+
+
+def test_predict_jobs_finds_faces_in_worker_processes(
+    model_file, data_dir, monkeypatch, capsys
+):
+    """--jobs N: the faces are found in N worker processes, with the same
+    answers; the cluster's workers are its own, so not with --output."""
+    from skemotion import FaceCropper
+
+    images = sorted(str(p) for p in (data_dir / "validation").rglob("*.*"))[:6]
+    processes = []
+    crop_each = FaceCropper.crop_each
+
+    def spy(self, X, **kwargs):  # the cropper that did the work, as it was set
+        processes.append(self.n_jobs)
+        return crop_each(self, X, **kwargs)
+
+    monkeypatch.setattr(FaceCropper, "crop_each", spy)
+    argv = ["predict", *images, "--model", str(model_file), "--format", "json"]
+    assert main(argv) == 0
+    alone = capsys.readouterr().out
+    assert main([*argv, "--jobs", "2"]) == 0
+    assert capsys.readouterr().out == alone
+    assert processes[0] != 2 and set(processes[1:]) == {2}
+    cluster = ["--output", "out", "--local-cluster", "1"]
+    assert main(["predict", "x.jpg", "--jobs", "2", *cluster]) == 2
+    assert "--jobs cannot be used with --output" in capsys.readouterr().err
 
 
 def test_predict_reports_bad_files_and_keeps_good_ones(
