@@ -5,7 +5,7 @@ gives the ``(left, top, right, bottom)`` boxes of its faces in the image
 shrunk by ``scale``. The registry that names them is ``_detectors``.
 
 Nothing heavy is imported at module level (the command line lists the
-detectors without an image library): numpy, OpenCV, dlib, ``yuface`` and the
+detectors without an image library): numpy, OpenCV, dlib, LiteRT, ``yuface`` and the
 ``mtcnn`` package (TensorFlow) are imported inside the functions that use them.
 """
 
@@ -95,21 +95,24 @@ def _yunet_function():
     # value the user set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        # libfacedetection itself, not yuface's wrapper: the wrapper casts the
-        # boxes to unsigned integers, which wraps a box that starts left of
-        # the image, and its binding leaks (see _yunet)
+        # on LiteRT where it is installed, else libfacedetection itself, not
+        # yuface's wrapper: the wrapper casts the boxes to unsigned integers,
+        # which wraps a box that starts left of the image, and its binding
+        # leaks (see _yunet)
         from ._yunet import yunet_function
 
         return yunet_function()
     except ImportError:
         raise ImportError(
-            "detector='yunet' needs the yuface package (libfacedetection's YuNet, "
-            "weights compiled in): pip install 'skemotion[yunet]'"
+            "detector='yunet' needs ai-edge-litert (which runs the YuNet network "
+            "packaged with skemotion) or the yuface package (libfacedetection): "
+            "pip install 'skemotion[yunet]'"
         ) from None
 
 
 def yunet_available() -> bool:
-    """Whether YuNet (the ``yuface`` package) can be imported here."""
+    """Whether YuNet can run here: on LiteRT (``ai-edge-litert``) or on
+    libfacedetection (the ``yuface`` package)."""
     try:
         _yunet_function()
     except ImportError:

@@ -1,25 +1,55 @@
-"""YuNet (libfacedetection's CNN, from the ``yuface`` wheel), called directly.
+"""YuNet (libfacedetection's CNN), on LiteRT or on libfacedetection itself.
 
-``yuface``'s Python binding allocates a result buffer on every call and never
-frees it (measured: the process grew 0.45 MiB per 12 photos, without end, so a
-server leaked about 2 MiB a second) and holds the GIL while it detects. The
-library it wraps, ``libfacedetection``, takes the caller's buffer: called
-through ctypes with a buffer of our own (freed with it), nothing leaks, and
-ctypes lets go of the GIL for the call, so that detection runs beside other
-Python threads. Where the library or its function cannot be found (another
-platform or build), the binding is used as it is.
+Two engines give the same faces (``tools/build_yunet.py`` checks it: every
+face of at least 0.85 confidence, box, landmarks and score, on the post's and
+face-count's photos at 800 and 320 px):
+
+* **LiteRT** (where ``ai-edge-litert`` is installed): the same network with
+  the same weights, built into ``files/yunet.tflite`` by
+  ``tools/build_yunet.py``, run by LiteRT's XNNPACK kernels on the image
+  padded with zeros to a multiple of 32 on each side, as libfacedetection
+  pads it; its outputs are decoded here as libfacedetection decodes them.
+  About 2.7 times less CPU a photo than the ``yuface`` wheel's build
+  (benchmarks/README.md).
+* **libfacedetection** (the ``yuface`` wheel), called directly: ``yuface``'s
+  Python binding allocates a result buffer on every call and never frees it
+  (measured: the process grew 0.45 MiB per 12 photos, without end, so a
+  server leaked about 2 MiB a second) and holds the GIL while it detects.
+  The library it wraps takes the caller's buffer: called through ctypes with
+  a buffer of our own (freed with it), nothing leaks, and ctypes lets go of
+  the GIL for the call. Where the library or its function cannot be found
+  (another platform or build), the binding is used as it is.
+
+Both give libfacedetection's rows: per face, 16 integers (the score times
+100, x, y, width, height, five x, y landmarks, one unused), truncated as
+libfacedetection truncates them, the most confident first.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["yunet_function"]
+from .._logging import stderr_silenced
+
+__all__ = ["litert_detector", "yunet_engine", "yunet_function"]
+
+#: YuNet for LiteRT (``tools/build_yunet.py``) and its sha256, checked
+#: before the file is loaded.
+LITERT_MODEL = Path(__file__).parent / "files" / "yunet.tflite"
+LITERT_SHA256 = "87cd078a7e4b24811f66f805c75cb9d19447b2e5ed11f5770450e87cff7683a5"
+#: libfacedetection's decoding: the strides of the three outputs, the
+#: confidence a candidate needs, the overlap above which a less confident
+#: box is dropped, the candidates kept before and the faces after.
+_STRIDES = (8, 16, 32)
+_CANDIDATE_CONFIDENCE = np.float32(0.5)
+_OVERLAP = np.float32(0.3)
+_TOP_K, _KEEP_TOP_K = 1000, 100
 
 #: libfacedetection's ``int *facedetect_cnn(unsigned char *result_buffer,
 #: unsigned char *bgr, int width, int height, int step)``, a C++ name.
@@ -59,10 +89,134 @@ def _direct(function):
     return detect
 
 
-@functools.lru_cache(maxsize=1)
-def yunet_function():
-    """``detect(bgr) -> rows``: YuNet on a BGR uint8 image, one row of 16 per
-    face (score 0-100, x, y, width, height, five x, y landmarks, unused)."""
+def _litert_available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def litert_detector(path: Path = LITERT_MODEL, sha256: str | None = LITERT_SHA256):
+    """``detect(bgr) -> rows``: YuNet on LiteRT, from ``path`` (its sha256
+    checked unless ``sha256`` is None), one interpreter per thread."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = Path(path).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise RuntimeError(
+            f"{path}: YuNet's sha256 is {digest[:12]}..., not {sha256[:12]}...: the "
+            "installation is damaged; reinstall skemotion"
+        )
+    local = threading.local()
+
+    def detect(bgr: np.ndarray) -> np.ndarray:
+        state = getattr(local, "state", None)
+        if state is None:  # one thread, one single-threaded interpreter
+            interpreter = Interpreter(model_content=content, num_threads=1)
+            state = local.state = _LiteState(interpreter)
+        return _decode(state.run(np.asarray(bgr, dtype=np.uint8)))
+
+    return detect
+
+
+class _LiteState:
+    """A thread's interpreter, resized when the padded image's shape changes."""
+
+    def __init__(self, interpreter) -> None:
+        self.interpreter = interpreter
+        self.input = interpreter.get_input_details()[0]["index"]
+        self.outputs = [o["index"] for o in interpreter.get_output_details()]
+        self.shape: tuple[int, int] | None = None
+        self.batch: np.ndarray | None = None
+
+    def run(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """The three outputs for ``bgr`` padded with zeros to multiples of 32
+        (as libfacedetection pads it), finest first."""
+        height, width = bgr.shape[:2]
+        shape = (-(-height // 32) * 32, -(-width // 32) * 32)
+        if shape != self.shape:
+            self.interpreter.resize_tensor_input(self.input, [1, *shape, 3])
+            if self.shape is None:  # XNNPACK prints a line when first applied
+                with stderr_silenced():
+                    self.interpreter.allocate_tensors()
+            else:
+                self.interpreter.allocate_tensors()
+            self.shape = shape
+            self.batch = np.zeros((1, *shape, 3), dtype=np.float32)
+        batch = self.batch
+        batch[0, :height, :width] = bgr
+        batch[0, height:] = 0
+        batch[0, :height, width:] = 0
+        self.interpreter.set_tensor(self.input, batch)
+        self.interpreter.invoke()
+        outputs = [self.interpreter.get_tensor(i)[0] for i in self.outputs]
+        return sorted(outputs, key=lambda o: -o.shape[0] * o.shape[1])
+
+
+#: Where libfacedetection clips what its sigmoid takes.
+_SIGMOID_LIMIT = np.float32(88.3762626647949)
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    values = np.clip(values, -_SIGMOID_LIMIT, _SIGMOID_LIMIT)
+    return np.float32(1) / (np.float32(1) + np.exp(-values))
+
+
+def _decode(outputs: list[np.ndarray]) -> np.ndarray:
+    """libfacedetection's rows from the network's three outputs: candidates
+    decoded at each stride, the confident ones kept, non-maximum suppression,
+    then the values truncated to integers, all in float32 as it computes."""
+    candidates = []
+    for stride, output in zip(_STRIDES, outputs, strict=True):
+        rows, cols = output.shape[:2]
+        step = np.float32(stride)
+        prior_y, prior_x = np.mgrid[0:rows, 0:cols].astype(np.float32) * step
+        confidence = np.sqrt(_sigmoid(output[..., 0]) * _sigmoid(output[..., 15]))
+        centre_x = output[..., 1] * step + prior_x
+        centre_y = output[..., 2] * step + prior_y
+        half_w = np.exp(output[..., 3]) * step / np.float32(2)
+        half_h = np.exp(output[..., 4]) * step / np.float32(2)
+        points = output[..., 5:15].reshape(rows, cols, 5, 2) * step
+        points += np.stack([prior_x, prior_y], axis=-1)[:, :, np.newaxis, :]
+        candidates.append(np.concatenate([
+            confidence[..., np.newaxis],
+            np.stack([centre_x - half_w, centre_y - half_h, centre_x + half_w,
+                      centre_y + half_h], axis=-1),
+            points.reshape(rows, cols, 10),
+        ], axis=-1).reshape(-1, 15))  # fmt: skip
+    found = np.concatenate(candidates)
+    found = found[found[:, 0] >= _CANDIDATE_CONFIDENCE]
+    found = found[np.argsort(-found[:, 0], kind="stable")][:_TOP_K]
+    kept = found[:0]
+    for row in found:  # each candidate, the most confident first
+        if not (_overlaps(row[1:5], kept[:, 1:5]) > _OVERLAP).any():
+            kept = np.concatenate([kept, row[np.newaxis]])
+    kept = kept[:_KEEP_TOP_K]
+    boxes = kept[:, 1:5]
+    faces = np.zeros((len(kept), 16), dtype=np.int16)
+    faces[:, 0] = np.trunc(kept[:, 0] * np.float32(100))
+    faces[:, 1:3] = np.trunc(boxes[:, :2])
+    faces[:, 3:5] = np.trunc(boxes[:, 2:] - boxes[:, :2])
+    faces[:, 5:15] = np.trunc(kept[:, 5:15])
+    return faces
+
+
+def _overlaps(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of ``box`` with each of ``others``, 0 where
+    they do not overlap, in float32 as libfacedetection computes it."""
+    width = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
+    height = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
+    inter = width * height
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        union = inter / (area + areas - inter)
+    return np.where((width > 0) & (height > 0), union, np.float32(0))
+
+
+def _libfacedetection():
     function = _library_function()
     if function is None:  # the binding: leaks, holds the GIL, but works
         from yuface.yuface import detect as binding
@@ -72,3 +226,25 @@ def yunet_function():
     with _FIRST_CALL:
         detect(np.zeros((32, 32, 3), dtype=np.uint8))
     return detect
+
+
+@functools.lru_cache(maxsize=2)
+def yunet_function(litert: bool | None = None):
+    """``detect(bgr) -> rows``: YuNet on a BGR uint8 image, one row of 16 per
+    face (score 0-100, x, y, width, height, five x, y landmarks, unused).
+
+    ``litert``: True for the LiteRT engine, False for libfacedetection (the
+    ``yuface`` package), None for LiteRT where ai-edge-litert is installed.
+    Raises ImportError when the engine asked for (or neither) is installed.
+    """
+    if litert is None:
+        litert = _litert_available()
+    if litert:
+        return litert_detector()
+    return _libfacedetection()
+
+
+def yunet_engine() -> str:
+    """What runs YuNet here: ``"litert"`` (ai-edge-litert installed) or
+    ``"libfacedetection"`` (the ``yuface`` package)."""
+    return "litert" if _litert_available() else "libfacedetection"

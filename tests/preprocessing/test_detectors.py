@@ -171,3 +171,66 @@ def test_yunet_holds_no_memory_per_call(face_count_dir):
     for _ in range(600):
         assert len(detect_faces(small, "yunet")) == 1
     assert _resident_mib() - before < 8  # the binding: about 21 MiB
+
+
+def _bgr_at(path, side: int) -> np.ndarray:
+    rgb = read_image(path)
+    scale = min(1.0, side / max(rgb.shape[:2]))
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    if scale < 1:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return bgr
+
+
+def test_yunet_on_litert_finds_what_libfacedetection_finds(face_count_dir, seed_dir):
+    """The packaged YuNet network on LiteRT against libfacedetection's own
+    code (the yuface wheel's library): every face of at least 0.85 confidence,
+    its box, five landmarks and score, on real photos of every face count and
+    of odd sizes, at the 800 px skemotion detects at and at 320 px."""
+    from skemotion.preprocessing._yunet import yunet_function
+
+    litert, reference = yunet_function(litert=True), yunet_function(litert=False)
+    photos = [p for folder in ("single_face", "multi_face", "no_face")
+              for p in _images(face_count_dir / folder)]  # fmt: skip
+    photos += sorted(str(p) for p in (seed_dir / "train").rglob("*.jpg"))[::12]
+    n_faces = 0
+    for path in photos:
+        for side in (800, 320):
+            bgr = _bgr_at(path, side)
+            ours, theirs = litert(bgr), reference(bgr)
+            ours, theirs = ours[ours[:, 0] >= 85], theirs[theirs[:, 0] >= 85]
+            assert ours.tolist() == theirs.tolist(), (path, side, bgr.shape)
+            n_faces += len(theirs)
+    assert len(photos) > 50 and n_faces > 150  # the check saw faces, many
+
+
+def test_yunet_runs_on_libfacedetection_where_litert_is_missing(
+    face_count_dir, monkeypatch
+):
+    from skemotion.preprocessing import _backends, _yunet
+
+    photo = read_image(_images(face_count_dir / "multi_face")[0])
+    on_litert = detect_faces(photo, "yunet", with_landmarks=True)
+    assert _yunet.yunet_engine() == "litert"
+    monkeypatch.setattr(_yunet, "_litert_available", lambda: False)
+    _backends._yunet_function.cache_clear()
+    try:
+        assert _yunet.yunet_engine() == "libfacedetection"
+        alone = detect_faces(photo, "yunet", with_landmarks=True)
+    finally:
+        _backends._yunet_function.cache_clear()
+    assert len(on_litert[0]) >= 2
+    for ours, theirs in zip(on_litert, alone, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_damaged_yunet_file_is_refused_naming_it(tmp_path):
+    from skemotion.preprocessing._yunet import LITERT_MODEL, litert_detector
+
+    damaged = tmp_path / "yunet.tflite"
+    content = bytearray(LITERT_MODEL.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(content))
+    message = rf"{damaged}: YuNet's sha256 is .*reinstall skemotion"
+    with pytest.raises(RuntimeError, match=message):
+        litert_detector(damaged)
