@@ -101,9 +101,11 @@ def main() -> None:
         pipeline.set_params(crop__progress=False)
     encoder = reference.named_steps["encode"]
     print(f"Machine: {machine()}")
+    from skemotion.preprocessing._yunet import yunet_engine
+
     print(f"{len(paths)} seed photos; the ready model on {model.engine}, "
-          f"tta={model.tta!r}; yardstick: its encoder on TensorFlow, precision "
-          f"{encoder.precision!r}\n")  # fmt: skip
+          f"tta={model.tta!r}, YuNet on {yunet_engine()}; yardstick: its encoder "
+          f"on TensorFlow, precision {encoder.precision!r}\n")  # fmt: skip
     print(
         "| detector | n_jobs | tta | end to end, photos/s | yardstick: TF encoder, "
         "photos/s | compiled network alone | ratio |\n|---|---|---|---|---|---|---|"

@@ -94,11 +94,14 @@ def pretrained_digest(engine: str | None = None) -> str:
 
 def _crop_settings(record: dict) -> dict:
     """The record's crop; YuNet framed faces as HOG does (benchmarks/framing.py:
-    0.534 both), so where its ``yuface`` wheel does not exist (Python 3.12+,
-    macOS, ARM) the ready model detects with HOG instead."""
+    0.534 both), so where YuNet cannot run (neither ai-edge-litert nor the
+    ``yuface`` wheel is installed) the ready model detects with HOG instead."""
     crop = dict(record["crop"])
     if crop["detector"] == "yunet" and fast_detector() != "yunet":
-        logger.info("the ready model detects faces with HOG: yuface is not installed")
+        logger.info(
+            "the ready model detects faces with HOG: YuNet cannot run here "
+            "(neither ai-edge-litert nor yuface is installed)"
+        )
         crop["detector"] = "hog"
     return crop
 

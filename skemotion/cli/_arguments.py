@@ -377,9 +377,9 @@ def _add_video_parser(subparsers) -> None:
     options.top_k(video)
     options.detector(
         video,
-        "find faces with this detector (default: the fastest installed, not "
-        "the model's own: yunet when the yuface package is installed, else hog, "
-        "as skemotion.preprocessing.fast_detector() says)",
+        "find faces with this detector (default: the fastest that runs here, "
+        "not the model's own: yunet, on LiteRT or on the yuface package, else "
+        "hog, as skemotion.preprocessing.fast_detector() says)",
     )
     video.add_argument(
         "--detect-every",

@@ -6,7 +6,7 @@ Every name a detector is chosen by (``FaceCropper(detector=...)``,
 are in ``_backends``.
 
 The module is imported by the command line to list the detectors, so it
-imports no heavy library itself: numpy, OpenCV, dlib, ``yuface`` and the
+imports no heavy library itself: numpy, OpenCV, dlib, LiteRT, ``yuface`` and the
 ``mtcnn`` package (TensorFlow) are imported inside the functions that use them.
 """
 
@@ -98,8 +98,9 @@ DETECTORS: MappingProxyType[str, Detector] = MappingProxyType(
             ),
             Detector(
                 "yunet",
-                "libfacedetection's YuNet CNN (the yuface package, weights "
-                "compiled in): fast, finds turned and small faces",
+                "libfacedetection's YuNet CNN (its network ships with skemotion "
+                "and runs on LiteRT; else the yuface package): fast, finds "
+                "turned and small faces",
                 "yunet",
                 find_yunet,
                 confidence=YUNET_CONFIDENCE,
@@ -150,8 +151,11 @@ def detect_faces(
         ``"haar"``: OpenCV's frontal-face Haar cascade; ``"mtcnn"``: the MTCNN
         network (the ``mtcnn`` package, TensorFlow; the ``mtcnn`` extra),
         which finds more faces (turned, partly hidden, small);
-        ``"yunet"``: libfacedetection's YuNet (the ``yuface`` package; the
-        ``yunet`` extra), about as thorough as MTCNN and faster than HOG.
+        ``"yunet"``: libfacedetection's YuNet, about as thorough as MTCNN and
+        faster than HOG: its network packaged with skemotion, run by LiteRT
+        where ``ai-edge-litert`` is installed, else libfacedetection itself
+        (the ``yuface`` package; the ``yunet`` extra), which finds the same
+        faces.
     upsample : int, default=1
         For ``"hog"``: times the image is upsampled before detection, which
         finds smaller faces at some cost. Ignored by the others.

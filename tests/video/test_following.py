@@ -177,4 +177,4 @@ def test_cli_default_detector_and_detect_every(model_file, drifting, tmp_path, c
     text = " ".join(capsys.readouterr().out.split())
     assert "--detect-every K" in text
     assert f"(default: {VIDEO_DETECT_EVERY}:" in text
-    assert "yunet when the yuface package is installed, else hog" in text
+    assert "yunet, on LiteRT or on the yuface package, else hog" in text
