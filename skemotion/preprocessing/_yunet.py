@@ -9,8 +9,10 @@ face-count's photos at 800 and 320 px):
   ``tools/build_yunet.py``, run by LiteRT's XNNPACK kernels on the image
   padded with zeros to a multiple of 32 on each side, as libfacedetection
   pads it; its outputs are decoded here as libfacedetection decodes them.
-  About 2.7 times less CPU a photo than the ``yuface`` wheel's build
-  (benchmarks/README.md).
+  On the post's photos the network takes 2.7 times less CPU than the
+  ``yuface`` wheel's build (12.9 against 35.0 ms a photo, one core), and
+  :func:`detect_faces` (shrinking and decoding included) half
+  (benchmarks/README.md, "Photos end to end").
 * **libfacedetection** (the ``yuface`` wheel), called directly: ``yuface``'s
   Python binding allocates a result buffer on every call and never frees it
   (measured: the process grew 0.45 MiB per 12 photos, without end, so a
