@@ -187,6 +187,8 @@ def test_yunet_on_litert_finds_what_libfacedetection_finds(face_count_dir, seed_
     code (the yuface wheel's library): every face of at least 0.85 confidence,
     its box, five landmarks and score, on real photos of every face count and
     of odd sizes, at the 800 px skemotion detects at and at 320 px."""
+    pytest.importorskip("yuface", reason="libfacedetection's wheel (yuface) is "
+                        "for x86-64 and Python 3.11 and older only")  # fmt: skip
     from skemotion.preprocessing._yunet import yunet_function
 
     litert, reference = yunet_function(litert=True), yunet_function(litert=False)
@@ -207,6 +209,8 @@ def test_yunet_on_litert_finds_what_libfacedetection_finds(face_count_dir, seed_
 def test_yunet_runs_on_libfacedetection_where_litert_is_missing(
     face_count_dir, monkeypatch
 ):
+    pytest.importorskip("yuface", reason="libfacedetection's wheel (yuface) is "
+                        "for x86-64 and Python 3.11 and older only")  # fmt: skip
     from skemotion.preprocessing import _backends, _yunet
 
     photo = read_image(_images(face_count_dir / "multi_face")[0])
