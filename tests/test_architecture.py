@@ -39,6 +39,7 @@ LAYERS = (
     ("_logging",),
     ("_progress",),
     ("_validation",),
+    ("_litert",),
     ("datasets",),
     ("packaged", "caching"),
     ("networks",),

@@ -14,12 +14,13 @@ Names imported ``as`` themselves below are for the floors above and the
 build tools, not part of skemotion's public API.
 """
 
+from .._litert import litert_available
 from ._compile import QUANTIZATIONS as QUANTIZATIONS
 from ._compile import compile_network as compile_network
 from ._compile import export_litert
 from ._compile import network_record as network_record
 from ._metadata import add_record as add_record
 from ._metadata import read_flatbuffer as read_flatbuffer
-from ._runtime import CompiledNetwork, litert_available
+from ._runtime import CompiledNetwork
 
 __all__ = ["CompiledNetwork", "export_litert", "litert_available"]

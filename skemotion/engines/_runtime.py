@@ -21,11 +21,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._litert import litert_available
 from .._logging import stderr_silenced
 from ..exceptions import ModelFileError
 from ._metadata import METADATA_NAME, read_flatbuffer
 
-__all__ = ["RECORD_FORMAT", "CompiledNetwork", "litert_available"]
+__all__ = ["RECORD_FORMAT", "CompiledNetwork"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +40,6 @@ _MAX_THREADS = 8
 
 
 @functools.cache
-def litert_available() -> bool:
-    """Whether ``ai-edge-litert``'s interpreter imports here.
-
-    Returns
-    -------
-    available : bool
-        False where the package is not installed (no wheel exists for some
-        platforms) or fails to load.
-    """
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
-
-
 def _default_threads() -> int:
     try:
         n = len(os.sched_getaffinity(0))

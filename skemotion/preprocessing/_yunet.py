@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._litert import litert_available
 from .._logging import stderr_silenced
 
 __all__ = ["litert_detector", "yunet_engine", "yunet_function"]
@@ -89,14 +90,6 @@ def _direct(function):
         return buffer[4 : 4 + 32 * count].view(np.int16).reshape(count, 16).copy()
 
     return detect
-
-
-def _litert_available() -> bool:
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def litert_detector(path: Path = LITERT_MODEL, sha256: str | None = LITERT_SHA256):
@@ -240,7 +233,7 @@ def yunet_function(litert: bool | None = None):
     Raises ImportError when the engine asked for (or neither) is installed.
     """
     if litert is None:
-        litert = _litert_available()
+        litert = litert_available()
     if litert:
         return litert_detector()
     return _libfacedetection()
@@ -249,4 +242,4 @@ def yunet_function(litert: bool | None = None):
 def yunet_engine() -> str:
     """What runs YuNet here: ``"litert"`` (ai-edge-litert installed) or
     ``"libfacedetection"`` (the ``yuface`` package)."""
-    return "litert" if _litert_available() else "libfacedetection"
+    return "litert" if litert_available() else "libfacedetection"

@@ -216,7 +216,7 @@ def test_yunet_runs_on_libfacedetection_where_litert_is_missing(
     photo = read_image(_images(face_count_dir / "multi_face")[0])
     on_litert = detect_faces(photo, "yunet", with_landmarks=True)
     assert _yunet.yunet_engine() == "litert"
-    monkeypatch.setattr(_yunet, "_litert_available", lambda: False)
+    monkeypatch.setattr(_yunet, "litert_available", lambda: False)
     _backends._yunet_function.cache_clear()
     try:
         assert _yunet.yunet_engine() == "libfacedetection"
