@@ -12,9 +12,10 @@ post's photos and face-count's, at the sides skemotion detects at, the
 faces it finds with at least 0.85 confidence (boxes, landmarks and scores as
 libfacedetection rounds them) must equal libfacedetection's own.
 ``skemotion.preprocessing`` runs the file on LiteRT where ai-edge-litert is
-installed (about 2.7 times less CPU a photo here) and libfacedetection
-otherwise; the decoding of the outputs (priors, exponentials, the 0.5
-threshold and non-maximum suppression at 0.3) is in ``_yunet.py``.
+installed (its network takes 2.7 times less CPU a photo here) and
+libfacedetection otherwise; the decoding of the outputs (priors,
+exponentials, the 0.5 threshold and non-maximum suppression at 0.3) is in
+``skemotion/preprocessing/_yunet.py``.
 
 Needs TensorFlow, ``yuface`` and ``ai-edge-litert`` (``pip install -e
 ".[yunet]"``); the data set only for the check::

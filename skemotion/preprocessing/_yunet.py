@@ -7,8 +7,10 @@ face-count's photos at 800 and 320 px):
 * **LiteRT** (where ``ai-edge-litert`` is installed): the same network with
   the same weights, built into ``files/yunet.tflite`` by
   ``tools/build_yunet.py``, run by LiteRT's XNNPACK kernels on the image
-  padded with zeros to a multiple of 32 on each side, as libfacedetection
-  pads it; its outputs are decoded here as libfacedetection decodes them.
+  padded with zeros below and to the right up to multiples of 32, as
+  libfacedetection pads it (more padding would change the faces: the
+  layers' biases fill it); its outputs are decoded here as libfacedetection
+  decodes them.
   On the post's photos the network takes 2.7 times less CPU than the
   ``yuface`` wheel's build (12.9 against 35.0 ms a photo, one core), and
   :func:`detect_faces` (shrinking and decoding included) half
@@ -94,7 +96,14 @@ def _direct(function):
 
 def litert_detector(path: Path = LITERT_MODEL, sha256: str | None = LITERT_SHA256):
     """``detect(bgr) -> rows``: YuNet on LiteRT, from ``path`` (its sha256
-    checked unless ``sha256`` is None), one interpreter per thread."""
+    checked unless ``sha256`` is None).
+
+    One single-threaded interpreter, which threads take in turn: its memory
+    grows with the largest image it has seen (about 50 MiB at 800x600), so
+    one for each of the server's face-finding threads held 143 MiB more
+    after a burst of full-size photos, against the 100 its test allows.
+    The threads still decode, crop and decode YuNet's outputs side by side.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     content = Path(path).read_bytes()
@@ -104,20 +113,20 @@ def litert_detector(path: Path = LITERT_MODEL, sha256: str | None = LITERT_SHA25
             f"{path}: YuNet's sha256 is {digest[:12]}..., not {sha256[:12]}...: the "
             "installation is damaged; reinstall skemotion"
         )
-    local = threading.local()
+    state = _LiteState(Interpreter(model_content=content, num_threads=1))
+    turn = threading.Lock()
 
     def detect(bgr: np.ndarray) -> np.ndarray:
-        state = getattr(local, "state", None)
-        if state is None:  # one thread, one single-threaded interpreter
-            interpreter = Interpreter(model_content=content, num_threads=1)
-            state = local.state = _LiteState(interpreter)
-        return _decode(state.run(np.asarray(bgr, dtype=np.uint8)))
+        bgr = np.asarray(bgr, dtype=np.uint8)
+        with turn:
+            outputs = state.run(bgr)
+        return _decode(outputs)
 
     return detect
 
 
 class _LiteState:
-    """A thread's interpreter, resized when the padded image's shape changes."""
+    """The interpreter, resized when the padded image's shape changes."""
 
     def __init__(self, interpreter) -> None:
         self.interpreter = interpreter
@@ -223,7 +232,7 @@ def _libfacedetection():
     return detect
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=3)
 def yunet_function(litert: bool | None = None):
     """``detect(bgr) -> rows``: YuNet on a BGR uint8 image, one row of 16 per
     face (score 0-100, x, y, width, height, five x, y landmarks, unused).
