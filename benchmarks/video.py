@@ -142,6 +142,19 @@ def _rgb_frames(video: str) -> list[np.ndarray]:
         frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
+def _model(model_file: str):
+    """The model a child runs: "ready" (the ready model on its own engine),
+    "ready-no-tta" (the same without flip averaging) or a model file."""
+    from skemotion import load_model, load_pretrained
+
+    if not model_file.startswith("ready"):
+        return load_model(model_file)
+    model = load_pretrained()
+    if model_file == "ready-no-tta":
+        model.set_params(tta=None)
+    return model
+
+
 def child_speed(model_file: str, video: str, work: str, detector: str,
                 detect_every: str) -> dict:  # fmt: skip
     """In a fresh process: the video, then its crops encoded alone.
@@ -149,15 +162,10 @@ def child_speed(model_file: str, video: str, work: str, detector: str,
     Frames per second in the steady state: a run of the whole video less a
     run of its first frame, which holds what each call costs once (hashing
     the model for the sidecar, opening the video, loading the detector)."""
-    from skemotion import load_model, load_pretrained
+    from skemotion import load_pretrained
     from skemotion.video import predict_video
 
-    if model_file.startswith("ready"):  # the ready model, on its own engine
-        model = load_pretrained()
-        if model_file == "ready-no-tta":
-            model.set_params(tta=None)
-    else:
-        model = load_model(model_file)
+    model = _model(model_file)
     kwargs = {"detector": detector, "detect_every": int(detect_every),
               "progress": False}  # fmt: skip
     # two full batches and a short one: the network is compiled for any size
@@ -392,15 +400,9 @@ def child_threads(video: str) -> dict:
 
 def child_memory(model_file: str, video: str, work: str) -> dict:
     """In a fresh process: a long video sampled at 2 frames a second."""
-    from skemotion import load_model, load_pretrained
     from skemotion.video import predict_video
 
-    if model_file.startswith("ready"):  # the ready model, on its own engine
-        model = load_pretrained()
-        if model_file == "ready-no-tta":
-            model.set_params(tta=None)
-    else:
-        model = load_model(model_file)
+    model = _model(model_file)
     t = time.perf_counter()
     result = predict_video(model, video, Path(work) / "long.parquet", fps=2.0,
                            progress=False)  # fmt: skip
