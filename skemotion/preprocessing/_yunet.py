@@ -99,10 +99,11 @@ def litert_detector(path: Path = LITERT_MODEL, sha256: str | None = LITERT_SHA25
     checked unless ``sha256`` is None).
 
     One single-threaded interpreter, which threads take in turn: its memory
-    grows with the largest image it has seen (about 50 MiB at 800x600), so
-    one for each of the server's face-finding threads held 143 MiB more
-    after a burst of full-size photos, against the 100 its test allows.
-    The threads still decode, crop and decode YuNet's outputs side by side.
+    grows with the largest image it has seen, and one for each of the
+    server's three face-finding threads held 143 MiB more after bursts of
+    full-size photos (one: 29 MiB; the slow test allows 100). The threads
+    still read images, crop faces and turn YuNet's outputs into faces side
+    by side.
     """
     from ai_edge_litert.interpreter import Interpreter
 
