@@ -7,9 +7,12 @@ fails to load, TensorFlow runs the networks and libfacedetection YuNet.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["litert_available"]
 
 
+@functools.cache
 def litert_available() -> bool:
     """Whether ``ai-edge-litert``'s interpreter imports here.
 

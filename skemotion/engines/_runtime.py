@@ -39,7 +39,6 @@ _PRECISIONS = {"dynamic": "int8 (dynamic range)", "float32": "float32"}
 _MAX_THREADS = 8
 
 
-@functools.cache
 def _default_threads() -> int:
     try:
         n = len(os.sched_getaffinity(0))
