@@ -1,5 +1,6 @@
-"""Whether LiteRT runs here: the one check, for the compiled emotion networks
-(``engines``) and YuNet's network (``preprocessing``).
+"""LiteRT for the compiled emotion networks (``engines``) and YuNet's network
+(``preprocessing``): the one check of whether it runs here, and the one way
+an interpreter's input is resized.
 
 ``ai-edge-litert`` has wheels for some platforms only; where it is missing or
 fails to load, TensorFlow runs the networks and libfacedetection YuNet.
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["litert_available"]
+from ._logging import stderr_silenced
+
+__all__ = ["litert_available", "resize_input"]
 
 
 @functools.cache
@@ -27,3 +30,16 @@ def litert_available() -> bool:
     except (ImportError, OSError):
         return False
     return True
+
+
+def resize_input(interpreter, index: int, shape, *, first: bool) -> None:
+    """Give the interpreter's input ``index`` the ``shape`` and plan its
+    tensors again. The ``first`` planning applies XNNPACK, whose C++ prints
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." (no setting
+    turns it off): it is kept off the terminal."""
+    interpreter.resize_tensor_input(index, list(shape))
+    if first:
+        with stderr_silenced():
+            interpreter.allocate_tensors()
+    else:
+        interpreter.allocate_tensors()

@@ -21,8 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._litert import litert_available
-from .._logging import stderr_silenced
+from .._litert import litert_available, resize_input
 from ..exceptions import ModelFileError
 from ._metadata import METADATA_NAME, read_flatbuffer
 
@@ -282,14 +281,8 @@ class CompiledNetwork(ClassifierMixin, BaseEstimator):
         local = self._interpreter()
         interpreter = local.interpreter
         if local.batch != len(batch):
-            interpreter.resize_tensor_input(local.input, list(batch.shape))
-            if local.batch is None:  # the first allocation applies XNNPACK,
-                # whose C++ prints "INFO: Created TensorFlow Lite XNNPACK
-                # delegate for CPU." (no setting turns it off)
-                with stderr_silenced():
-                    interpreter.allocate_tensors()
-            else:
-                interpreter.allocate_tensors()
+            resize_input(interpreter, local.input, batch.shape,
+                         first=local.batch is None)  # fmt: skip
             local.batch = len(batch)
         interpreter.set_tensor(local.input, batch)
         interpreter.invoke()

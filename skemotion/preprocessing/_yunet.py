@@ -39,8 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._litert import litert_available
-from .._logging import stderr_silenced
+from .._litert import litert_available, resize_input
 
 __all__ = ["litert_detector", "yunet_engine", "yunet_function"]
 
@@ -142,12 +141,8 @@ class _LiteState:
         height, width = bgr.shape[:2]
         shape = (-(-height // 32) * 32, -(-width // 32) * 32)
         if shape != self.shape:
-            self.interpreter.resize_tensor_input(self.input, [1, *shape, 3])
-            if self.shape is None:  # XNNPACK prints a line when first applied
-                with stderr_silenced():
-                    self.interpreter.allocate_tensors()
-            else:
-                self.interpreter.allocate_tensors()
+            resize_input(self.interpreter, self.input, (1, *shape, 3),
+                         first=self.shape is None)  # fmt: skip
             self.shape = shape
             self.batch = np.zeros((1, *shape, 3), dtype=np.float32)
         batch = self.batch
