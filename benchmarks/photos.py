@@ -47,9 +47,9 @@ def _best_rate(function, items, repeats: int = 2) -> float:
 
 def stages(model, paths) -> None:
     """CPU milliseconds a photo per stage, in this process, one at a time."""
-    from skemotion import detect_faces, read_image
+    from skemotion import detect_faces, pipeline_cropper, read_image
 
-    crop = model.named_steps["crop"]
+    crop = pipeline_cropper(model)
     clock = time.process_time
     start = clock()
     images = [read_image(path) for path in paths]
